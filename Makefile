@@ -1,0 +1,33 @@
+# The two commands (see README): `make demo` and `make test`. Both run as root on a fresh
+# Debian 12 machine, install what is missing, and are quick the second time.
+.PHONY: demo test setup install start stop psql unit pgtest regress models clean
+
+demo:            ## set up everything, load the electronics store, print similar products
+	bash scripts/demo.sh
+
+test:            ## every test layer: unit, cargo pgrx test, SQL regression
+	bash scripts/test.sh
+
+setup:           ## Debian packages, cargo-pgrx, pgvector, ONNX Runtime, model files
+	bash scripts/setup.sh
+
+models:          ## (re)materialise the model files and ONNX Runtime
+	bash models/materialize.sh
+
+install:         ## build and install the extension (release)
+	bash scripts/install-extension.sh
+
+start:           ## start the project's cluster (127.0.0.1:28815)
+	bash scripts/cluster.sh start
+
+stop:            ## stop it
+	bash scripts/cluster.sh stop
+
+psql:            ## psql into the demo database
+	psql -h 127.0.0.1 -p 28815 -U postgres recommender_demo
+
+bench:           ## embedding throughput, first-call latency, memory -> BENCHMARKS.md
+	bash bench/embed_bench.sh
+
+clean: stop      ## remove the cluster, caches and build output
+	rm -rf .run target

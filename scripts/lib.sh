@@ -1,0 +1,30 @@
+# Shared helpers for the repo's scripts. Sourced, never run.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+RUN="$ROOT/.run"                       # everything generated locally; ignored by git
+PG_BIN=/usr/lib/postgresql/15/bin
+PG_CONFIG="$PG_BIN/pg_config"
+PGRX_VERSION=0.18.1
+PGVECTOR_VERSION=0.8.0
+PGVECTOR_ORIG_SHA256=867a2c328d4928a5a9d6f052cd3bc78c7d60228a9b914ad32aa3db88e9de27b0
+VENV="$RUN/venv"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+# The demo/test cluster: its own port and data directory, loopback only.
+export PGHOST=127.0.0.1
+export PGPORT="${RECOMMENDER_PGPORT:-28815}"
+export PGUSER=postgres
+
+# The cluster's data directory: .run/pgdata, unless the postgres user cannot reach the checkout
+# (e.g. a clone under /root), then a directory of its own under postgres' home.
+pgdata_dir() {
+  if runuser -u postgres -- test -x "$ROOT" 2>/dev/null; then
+    echo "$RUN/pgdata"
+  else
+    echo "/var/lib/postgresql/recommender-$(echo "$ROOT" | sha256sum | cut -c1-12)/pgdata"
+  fi
+}
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }

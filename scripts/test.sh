@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# `make test`: the whole suite on a real PostgreSQL 15 + pgvector + the real MiniLM weights.
+#   1. pure-Rust unit tests of src/core (no Postgres)
+#   2. cargo pgrx test pg15 (#[pg_test]s inside a backend)
+#   3. the SQL regression suite (tests/sql, tests/expected) against the project's own cluster
+source "$(dirname "$0")/lib.sh"
+
+"$ROOT/scripts/setup.sh"
+mkdir -p "$RUN"
+LOG="$RUN/test.log"
+: > "$LOG"
+cd "$ROOT"
+
+log "test layer 1/3: pure-Rust unit tests (cargo test --lib core)"
+cargo test --lib core 2>&1 | tee -a "$LOG"
+
+log "test layer 2/3: cargo pgrx test pg15"
+# pgrx initdb's its own cluster here; it must belong to postgres and its path must stay short
+# (the unix socket lives in it).
+PGRX_DATA="/tmp/recommender-pgrx-test"
+mkdir -p "$PGRX_DATA" && chown postgres:postgres "$PGRX_DATA"
+# `cargo pgrx test` installs its test build over the release one: forget the release stamp, and
+# stop the project's cluster so none of its backends has the library mapped while it is replaced.
+rm -f "$RUN/installed-extension.sha256"
+"$ROOT/scripts/cluster.sh" stop
+cargo pgrx test pg15 --runas postgres --pgdata "$PGRX_DATA" 2>&1 | tee -a "$LOG"
+
+log "test layer 3/3: SQL regression suite"
+"$ROOT/scripts/install-extension.sh"
+"$ROOT/scripts/cluster.sh" start
+OUT="$RUN/regress"
+rm -rf "$OUT" && mkdir -p "$OUT"
+tests=$(grep -v '^#' tests/schedule | xargs)
+set +e
+/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress \
+  --bindir="$PG_BIN" --inputdir="$ROOT/tests" --outputdir="$OUT" \
+  --host=127.0.0.1 --port="$PGPORT" --user=postgres --dbname=recommender_regress $tests 2>&1 | tee -a "$LOG"
+rc=${PIPESTATUS[0]}
+set -e
+if [ "$rc" != 0 ]; then
+  [ -f "$OUT/regression.diffs" ] && head -200 "$OUT/regression.diffs"
+  die "SQL regression suite failed (diffs: $OUT/regression.diffs)"
+fi
+
+# the first cargo summary is layer 1; the rest (lib + doc tests) are layer 2
+counts=$(grep -E '^test result: ok\.' "$LOG" | sed -E 's/.* ([0-9]+) passed.*/\1/')
+unit=$(head -1 <<<"$counts")
+pg=$(tail -n +2 <<<"$counts" | awk '{s += $1} END {print s + 0}')
+reg=$(wc -w <<<"$tests")
+echo
+echo "layers: unit $unit, pg_test $pg, regression $reg"
+echo "total: $((unit + pg + reg)) passed, 0 failed"

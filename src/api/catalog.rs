@@ -1,0 +1,105 @@
+//! Catalogue embedding: the text template, its hash, and (re-)embedding of products.
+use pgrx::prelude::*;
+
+use crate::core::text;
+use crate::error::{OrRaise, RecError, Result};
+use crate::model;
+
+/// The text a product is embedded from (template in README "Embedded text"). IMMUTABLE: pure
+/// string formatting, used by the catalogue's generated `text_hash` column.
+#[pg_extern(immutable, parallel_safe)]
+fn product_text(
+    name: Option<&str>,
+    description: Option<&str>,
+    category: Option<&str>,
+    price: Option<f64>,
+) -> String {
+    text::product_text(name, description, category, price)
+}
+
+/// sha256 of a text's UTF-8 bytes.
+#[pg_extern(immutable, strict, parallel_safe, name = "_text_hash")]
+fn text_hash(t: &str) -> Vec<u8> {
+    text::text_hash(t)
+}
+
+/// Embeds the listed products whose embedding is missing or stale (all of them with `force`),
+/// in batches, and stores the vectors with the hash of the text they were made from.
+/// Returns how many were embedded. Internal: used by the triggers, refresh_embeddings and
+/// embed_product.
+#[pg_extern(volatile, name = "_reembed")]
+fn reembed(product_ids: Vec<Option<i64>>, force: default!(bool, false)) -> i64 {
+    let ids: Vec<i64> = product_ids.into_iter().flatten().collect();
+    reembed_ids(&ids, force).or_raise()
+}
+
+/// Embeds one product now (when stale, or always with `force`). Returns true when it ran the
+/// model, false when the stored embedding was already current. Unknown id: 22023.
+#[pg_extern(volatile, strict)]
+fn embed_product(product_id: i64, force: default!(bool, false)) -> bool {
+    let exists = Spi::get_one_with_args::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM recommender.products WHERE product_id = $1)",
+        &[product_id.into()],
+    )
+    .map_err(RecError::from)
+    .or_raise()
+    .unwrap_or(false);
+    if !exists {
+        RecError::invalid(
+            format!("product {product_id} does not exist"),
+            "product_id is recommender.products.product_id; look it up by external_id there.",
+        )
+        .raise();
+    }
+    reembed_ids(&[product_id], force).or_raise() > 0
+}
+
+const SELECT_STALE: &str = "
+    SELECT product_id,
+           recommender.product_text(name, description, category, price::float8),
+           text_hash
+      FROM recommender.products
+     WHERE product_id = ANY($1)
+       AND ($2 OR embedding IS NULL OR embedded_hash IS DISTINCT FROM text_hash)
+     ORDER BY product_id
+       FOR NO KEY UPDATE";
+
+/// One UPDATE per batch: vectors travel as one flat real[] and are sliced per row.
+const STORE_BATCH: &str = "
+    UPDATE recommender.products p
+       SET embedding = ($3::real[])[(u.i - 1) * 384 + 1 : u.i * 384],  -- assignment cast to vector
+           embedded_hash = u.h,
+           embedded_at = now()
+      FROM unnest($1::bigint[], $2::bytea[]) WITH ORDINALITY AS u(id, h, i)
+     WHERE p.product_id = u.id";
+
+fn reembed_ids(ids: &[i64], force: bool) -> Result<i64> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Spi::connect_mut(|client| {
+        let rows = client.update(SELECT_STALE, None, &[ids.to_vec().into(), force.into()])?;
+        let mut stale: Vec<(i64, String, Vec<u8>)> = Vec::new();
+        for row in rows {
+            let id: i64 = row
+                .get(1)?
+                .ok_or_else(|| RecError::Internal("NULL product_id".into()))?;
+            let t: String = row.get(2)?.unwrap_or_default();
+            let h: Vec<u8> = row.get(3)?.unwrap_or_default();
+            stale.push((id, t, h));
+        }
+        if stale.is_empty() {
+            return Ok(0);
+        }
+        let batch = crate::gucs::embed_batch_size().max(1) * 8;
+        for chunk in stale.chunks(batch) {
+            let texts: Vec<&str> = chunk.iter().map(|r| r.1.as_str()).collect();
+            let vecs = model::embed(&texts)?;
+            let flat: Vec<f32> = vecs.into_iter().flatten().collect();
+            let ids: Vec<i64> = chunk.iter().map(|r| r.0).collect();
+            let hashes: Vec<Vec<u8>> = chunk.iter().map(|r| r.2.clone()).collect();
+            client.update(STORE_BATCH, None, &[ids.into(), hashes.into(), flat.into()])?;
+        }
+        Ok(stale.len() as i64)
+    })
+}

@@ -1,0 +1,6 @@
+//! `#[pg_extern]` entry points. Each one validates its arguments, calls into `model`/`core`, and
+//! maps errors to SQLSTATEs. SQL-language wrappers and DDL live in sql/finalize.sql.
+pub mod catalog;
+pub mod embed;
+pub mod info;
+pub mod similar;

@@ -1,0 +1,47 @@
+//! Argument ranges shared by every SQL function.
+
+/// Largest `k` any function accepts.
+pub const MAX_K: i32 = 1000;
+/// Largest `recommender.embed_batch_size`.
+pub const MAX_EMBED_BATCH: usize = 512;
+/// Input text is cut to this many bytes (at a character boundary) before tokenising. The encoder
+/// reads at most 256 tokens; a WordPiece token covers at most 100 characters of a word, so 64 KiB
+/// keeps every realistic text whole while a 1 MB description costs no more than 64 KiB.
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+/// Tokens per text the encoder reads (sentence-transformers' max_seq_length for MiniLM).
+pub const MAX_TOKENS: usize = 256;
+
+/// Why a `k` is refused: the message and the hint of a 22023 error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadK {
+    pub message: String,
+    pub hint: String,
+}
+
+/// Checks a result count: 1..=MAX_K.
+pub fn check_k(k: i32) -> Result<usize, BadK> {
+    if (1..=MAX_K).contains(&k) {
+        Ok(k as usize)
+    } else {
+        Err(BadK {
+            message: format!("k must be between 1 and {MAX_K}, got {k}"),
+            hint: format!("Ask for at least 1 and at most {MAX_K} results; page with OFFSET in the caller if you need more."),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn k_bounds() {
+        assert_eq!(check_k(1), Ok(1));
+        assert_eq!(check_k(MAX_K), Ok(MAX_K as usize));
+        for bad in [0, -1, MAX_K + 1, i32::MAX, i32::MIN] {
+            let e = check_k(bad).unwrap_err();
+            assert!(e.message.contains(&bad.to_string()));
+            assert!(e.hint.contains("1000"));
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Pure Rust: no `pgrx` import anywhere below this module, so `cargo test --lib core` runs
+//! without Postgres.
+pub mod limits;
+pub mod pooling;
+pub mod text;

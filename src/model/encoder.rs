@@ -1,0 +1,304 @@
+//! A loaded BERT-style ONNX model with its tokenizer. Used for the sentence encoder now and the
+//! cross-encoder later; the session settings are the ones proven inside a backend
+//! (see README "Architecture"): 1 intra-op and 1 inter-op thread, no spinning, the `.ort` file
+//! memory-mapped so its weights stay in the shared page cache instead of private memory.
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use memmap2::Mmap;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::session::Session;
+use ort::value::Tensor;
+use tokenizers::{EncodeInput, Tokenizer, TruncationParams};
+
+use crate::core::limits::MAX_TOKENS;
+use crate::error::{RecError, Result, SETUP_HINT};
+
+use super::manifest::{verify, Manifest};
+use super::runtime;
+
+/// Identity of a file on disk: a change means the file was replaced or rewritten.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileId {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i64,
+}
+
+impl FileId {
+    pub fn of(path: &Path) -> std::io::Result<FileId> {
+        let m = std::fs::metadata(path)?;
+        Ok(FileId {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.len(),
+            mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+        })
+    }
+}
+
+/// The files of one model role (`encoder`, `cross-encoder`) under the model dir.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelFiles {
+    pub role: &'static str,
+    pub dir: PathBuf,
+    pub model: PathBuf,
+    pub tokenizer: PathBuf,
+}
+
+impl ModelFiles {
+    /// Prefers the memory-mappable `model.ort`, else `model.onnx` (a user's HF export).
+    pub fn locate(model_dir: &str, role: &'static str) -> Result<ModelFiles> {
+        let dir = Path::new(model_dir).join(role);
+        let ort = dir.join("model.ort");
+        let onnx = dir.join("model.onnx");
+        let model = if ort.is_file() { ort } else { onnx };
+        let tokenizer = dir.join("tokenizer.json");
+        for f in [&model, &tokenizer] {
+            if !f.is_file() {
+                return Err(RecError::missing(
+                    format!("{role} model file {} does not exist", f.display()),
+                    format!("{SETUP_HINT}, or SET recommender.model_dir to a directory holding {role}/model.onnx (or model.ort) and {role}/tokenizer.json (superuser only)."),
+                ));
+            }
+        }
+        Ok(ModelFiles {
+            role,
+            dir,
+            model,
+            tokenizer,
+        })
+    }
+
+    pub fn ids(&self) -> Option<(FileId, FileId)> {
+        Some((
+            FileId::of(&self.model).ok()?,
+            FileId::of(&self.tokenizer).ok()?,
+        ))
+    }
+
+    fn manifest_key(&self, path: &Path) -> String {
+        format!(
+            "{}/{}",
+            self.role,
+            path.file_name()
+                .map(|f| f.to_string_lossy())
+                .unwrap_or_default()
+        )
+    }
+}
+
+/// A model ready to run. Field order matters: the session is dropped before the mapping it reads.
+pub struct LoadedModel {
+    session: Session,
+    _map: Option<Mmap>,
+    tokenizer: Tokenizer,
+    pad_id: u32,
+    input_names: Vec<String>,
+    pub files: ModelFiles,
+    pub ids: (FileId, FileId),
+    pub name: String,
+    pub source: String,
+    pub verified: bool,
+    pub load_ms: f64,
+}
+
+/// Token ids of one batch, padded to its longest member.
+pub struct Batch {
+    pub ids: Vec<i64>,
+    pub mask: Vec<i64>,
+    pub types: Vec<i64>,
+    pub rows: usize,
+    pub seq: usize,
+}
+
+impl LoadedModel {
+    pub fn load(files: ModelFiles, check: bool) -> Result<LoadedModel> {
+        let t0 = Instant::now();
+        let ids = files.ids().ok_or_else(|| {
+            RecError::missing(
+                format!("{} model files vanished while loading", files.role),
+                SETUP_HINT,
+            )
+        })?;
+        let manifest = Manifest::load(&files.dir.parent().unwrap_or(&files.dir).to_string_lossy())?;
+        let mut verified = false;
+        if check {
+            let m = verify(
+                &files.model,
+                manifest.files.get(&files.manifest_key(&files.model)),
+            )?;
+            let t = verify(
+                &files.tokenizer,
+                manifest.files.get(&files.manifest_key(&files.tokenizer)),
+            )?;
+            verified = m && t;
+        }
+        let meta = manifest.models.get(files.role).cloned().unwrap_or_default();
+
+        let env = runtime::environment()?;
+        let fail = |what: &str, e: String| {
+            RecError::external(
+                format!(
+                    "cannot load {} model {}: {what}: {e}",
+                    files.role,
+                    files.model.display()
+                ),
+                format!(
+                    "The file is not a valid ONNX/ORT model for ONNX Runtime 1.32. {SETUP_HINT}."
+                ),
+            )
+        };
+        let builder = Session::builder(env)
+            .map_err(|e| fail("session options", e.to_string()))?
+            .with_intra_threads(1)
+            .and_then(|b| b.with_inter_threads(1))
+            .and_then(|b| b.with_intra_op_spinning(false))
+            .and_then(|b| b.with_inter_op_spinning(false))
+            .and_then(|b| b.with_prepacking(false))
+            .and_then(|b| b.with_optimization_level(GraphOptimizationLevel::All))
+            .map_err(|e| fail("session options", e.to_string()))?;
+
+        let is_ort = files.model.extension().is_some_and(|e| e == "ort");
+        let (session, map) = if is_ort {
+            let file = File::open(&files.model).map_err(|e| fail("open", e.to_string()))?;
+            // SAFETY: the mapping is read-only and lives as long as the session (same struct,
+            // dropped after it). The setup script replaces model files by rename, never in place;
+            // a file changed on disk is noticed by FileId before the next use and reloaded.
+            let map = unsafe { Mmap::map(&file) }.map_err(|e| fail("mmap", e.to_string()))?;
+            // SAFETY: the slice points into `map`, which outlives `session` (see field order).
+            let bytes: &'static [u8] =
+                unsafe { std::slice::from_raw_parts(map.as_ptr(), map.len()) };
+            let session = builder
+                .with_config_entry("session.use_ort_model_bytes_directly", "1")
+                .and_then(|b| {
+                    b.with_config_entry("session.use_ort_model_bytes_for_initializers", "1")
+                })
+                .map_err(|e| fail("session options", e.to_string()))?
+                .commit_from_memory(bytes)
+                .map_err(|e| fail("ORT format", e.to_string()))?;
+            (session, Some(map))
+        } else {
+            let mut builder = builder;
+            let session = builder
+                .commit_from_file(&files.model)
+                .map_err(|e| fail("ONNX", e.to_string()))?;
+            (session, None)
+        };
+
+        let mut tokenizer = Tokenizer::from_file(&files.tokenizer).map_err(|e| {
+            RecError::external(
+                format!("cannot load tokenizer {}: {e}", files.tokenizer.display()),
+                format!("tokenizer.json must be a Hugging Face tokenizers file. {SETUP_HINT}."),
+            )
+        })?;
+        // The shipped tokenizer.json pads to a fixed 128 and truncates at 128: we pad ourselves to
+        // the longest text of each batch and truncate at sentence-transformers' 256.
+        let pad_id = tokenizer
+            .get_padding()
+            .map(|p| p.pad_id)
+            .or_else(|| tokenizer.token_to_id("[PAD]"))
+            .unwrap_or(0);
+        tokenizer.with_padding(None);
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: MAX_TOKENS,
+                ..Default::default()
+            }))
+            .map_err(|e| RecError::external(format!("tokenizer truncation: {e}"), ""))?;
+
+        let input_names = session
+            .inputs()
+            .iter()
+            .map(|i| i.name().to_string())
+            .collect();
+        let name = if meta.name.is_empty() {
+            files
+                .dir
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        } else {
+            meta.name
+        };
+        Ok(LoadedModel {
+            session,
+            _map: map,
+            tokenizer,
+            pad_id,
+            input_names,
+            files,
+            ids,
+            name,
+            source: meta.source,
+            verified,
+            load_ms: t0.elapsed().as_secs_f64() * 1000.0,
+        })
+    }
+
+    /// Tokenises single texts or (query, document) pairs; returns per-input token ids and type ids.
+    pub fn tokenize<'s, E: Into<EncodeInput<'s>> + Send>(
+        &self,
+        inputs: Vec<E>,
+    ) -> Result<Vec<(Vec<u32>, Vec<u32>)>> {
+        let enc = self
+            .tokenizer
+            .encode_batch(inputs, true)
+            .map_err(|e| RecError::external(format!("tokenizer failed: {e}"), ""))?;
+        Ok(enc
+            .into_iter()
+            .map(|e| (e.get_ids().to_vec(), e.get_type_ids().to_vec()))
+            .collect())
+    }
+
+    /// Pads the selected token sequences into one batch.
+    pub fn batch(&self, toks: &[&(Vec<u32>, Vec<u32>)]) -> Batch {
+        let seq = toks.iter().map(|t| t.0.len()).max().unwrap_or(0).max(1);
+        let rows = toks.len();
+        let mut b = Batch {
+            ids: vec![self.pad_id as i64; rows * seq],
+            mask: vec![0; rows * seq],
+            types: vec![0; rows * seq],
+            rows,
+            seq,
+        };
+        for (r, (ids, types)) in toks.iter().map(|t| (&t.0, &t.1)).enumerate() {
+            for (i, (&id, &ty)) in ids.iter().zip(types.iter()).enumerate() {
+                b.ids[r * seq + i] = id as i64;
+                b.mask[r * seq + i] = 1;
+                b.types[r * seq + i] = ty as i64;
+            }
+        }
+        b
+    }
+
+    /// Runs the model on a batch and returns its first output as (shape, data).
+    pub fn run(&mut self, b: &Batch) -> Result<(Vec<i64>, Vec<f32>)> {
+        let label = format!("{} model {}", self.files.role, self.files.model.display());
+        let fail = |e: String| RecError::external(format!("inference failed in {label}: {e}"), "");
+        let shape = [b.rows as i64, b.seq as i64];
+        let mut inputs = Vec::with_capacity(3);
+        for name in &self.input_names {
+            let data = match name.as_str() {
+                "input_ids" => b.ids.clone(),
+                "attention_mask" => b.mask.clone(),
+                "token_type_ids" => b.types.clone(),
+                other => return Err(fail(format!("unexpected model input \"{other}\" (expected input_ids, attention_mask, token_type_ids)"))),
+            };
+            let t = Tensor::from_array((shape, data)).map_err(|e| fail(e.to_string()))?;
+            inputs.push((name.clone(), t));
+        }
+        let outputs = self.session.run(inputs).map_err(|e| fail(e.to_string()))?;
+        let first = outputs
+            .values()
+            .next()
+            .ok_or_else(|| fail("the model has no output".into()))?;
+        let (shape, data) = first
+            .try_extract_tensor::<f32>()
+            .map_err(|e| fail(e.to_string()))?;
+        Ok((shape.to_vec(), data.to_vec()))
+    }
+}

@@ -1,0 +1,139 @@
+//! Per-backend model sessions. Nothing here loads before the first call that needs a model, and
+//! never in the postmaster. The cache is keyed by the model dir and the files' identity, so a
+//! changed `recommender.model_dir` or a replaced file is picked up on the next call.
+pub mod encoder;
+pub mod manifest;
+pub mod runtime;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use crate::core::pooling::mean_pool_normalize;
+use crate::core::text::encoder_input;
+use crate::error::{RecError, Result};
+use crate::gucs;
+
+use encoder::{LoadedModel, ModelFiles};
+
+/// Dimension of the catalogue's `vector(384)` column.
+pub const DIM: usize = 384;
+
+static ENCODER: Mutex<Option<LoadedModel>> = Mutex::new(None);
+
+/// Backend-local counters, shown by `recommender.model_info()`.
+pub static TEXTS_EMBEDDED: AtomicU64 = AtomicU64::new(0);
+pub static ENCODER_RUNS: AtomicU64 = AtomicU64::new(0);
+pub static ENCODER_LOADS: AtomicU64 = AtomicU64::new(0);
+
+fn with_model<T>(
+    slot: &Mutex<Option<LoadedModel>>,
+    role: &'static str,
+    f: impl FnOnce(&mut LoadedModel) -> Result<T>,
+) -> Result<T> {
+    let mut guard = slot.lock().unwrap_or_else(|p| p.into_inner());
+    let files = ModelFiles::locate(&gucs::model_dir(), role)?;
+    let fresh = guard
+        .as_ref()
+        .is_some_and(|m| m.files == files && files.ids().as_ref() == Some(&m.ids));
+    if !fresh {
+        // Drop the old session (and its mapping) before loading the new one.
+        *guard = None;
+        let m = LoadedModel::load(files, gucs::enable_checksums())?;
+        if role == "encoder" {
+            ENCODER_LOADS.fetch_add(1, Ordering::Relaxed);
+        }
+        *guard = Some(m);
+    }
+    f(guard.as_mut().expect("model loaded above"))
+}
+
+/// Embeds texts with the sentence encoder: tokenise (truncated at 256 tokens), sort by length,
+/// run in batches of `recommender.embed_batch_size` padded to the longest text, mean-pool and
+/// L2-normalise. Checks for query cancel between batches.
+pub fn embed(texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+    if texts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let batch_size = gucs::embed_batch_size();
+    with_model(&ENCODER, "encoder", |m| {
+        let inputs: Vec<String> = texts
+            .iter()
+            .map(|t| encoder_input(t).into_owned())
+            .collect();
+        let toks = m.tokenize(inputs)?;
+        let mut order: Vec<usize> = (0..toks.len()).collect();
+        order.sort_by_key(|&i| (toks[i].0.len(), i));
+        let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
+        for chunk in order.chunks(batch_size) {
+            pgrx::check_for_interrupts!();
+            let refs: Vec<_> = chunk.iter().map(|&i| &toks[i]).collect();
+            let b = m.batch(&refs);
+            let (shape, data) = m.run(&b)?;
+            let vecs = match shape.as_slice() {
+                [rows, seq, dim] if *rows as usize == b.rows && *seq as usize == b.seq => {
+                    mean_pool_normalize(&data, &b.mask, b.rows, b.seq, *dim as usize)
+                }
+                // An export with pooling inside: [batch, dim].
+                [rows, dim] if *rows as usize == b.rows => data
+                    .chunks(*dim as usize)
+                    .map(|r| crate::core::pooling::normalize(&r.iter().map(|&x| x as f64).collect::<Vec<_>>()))
+                    .collect(),
+                other => {
+                    return Err(RecError::external(
+                        format!("encoder output has shape {other:?}, expected [batch, seq, {DIM}] or [batch, {DIM}]"),
+                        "The encoder must be a BERT-style sentence encoder export (last_hidden_state output).",
+                    ))
+                }
+            };
+            if let Some(v) = vecs.first().filter(|v| v.len() != DIM) {
+                return Err(RecError::external(
+                    format!("encoder produces {}-dimensional vectors; the catalogue stores vector({DIM})", v.len()),
+                    "Install a 384-dimensional encoder such as all-MiniLM-L6-v2.",
+                ));
+            }
+            for (&i, v) in chunk.iter().zip(vecs) {
+                out[i] = v;
+            }
+            ENCODER_RUNS.fetch_add(1, Ordering::Relaxed);
+            TEXTS_EMBEDDED.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        }
+        Ok(out)
+    })
+}
+
+/// What `recommender.model_info()` shows about the encoder in this backend.
+pub struct EncoderInfo {
+    pub loaded: bool,
+    pub name: Option<String>,
+    pub source: Option<String>,
+    pub path: Option<String>,
+    pub verified: bool,
+    pub load_ms: Option<f64>,
+}
+
+pub fn encoder_info() -> EncoderInfo {
+    let guard = ENCODER.lock().unwrap_or_else(|p| p.into_inner());
+    match guard.as_ref() {
+        Some(m) => EncoderInfo {
+            loaded: true,
+            name: Some(m.name.clone()),
+            source: Some(m.source.clone()),
+            path: Some(m.files.model.display().to_string()),
+            verified: m.verified,
+            load_ms: Some(m.load_ms),
+        },
+        None => EncoderInfo {
+            loaded: false,
+            name: None,
+            source: None,
+            path: None,
+            verified: false,
+            load_ms: None,
+        },
+    }
+}
+
+/// Loads the encoder now (if not loaded) so the next call pays no load time.
+pub fn preload() -> Result<()> {
+    with_model(&ENCODER, "encoder", |_| Ok(()))
+}

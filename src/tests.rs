@@ -1,0 +1,504 @@
+//! `#[pg_test]`s: SPI, triggers, GUCs and SQLSTATEs against a real PostgreSQL 15 + pgvector and
+//! the real all-MiniLM-L6-v2 weights. Each test runs in its own backend and transaction (rolled
+//! back afterwards).
+#[pgrx::pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    use crate::core::pooling::cosine;
+
+    const REFERENCE: &str = include_str!("../tests/fixtures/minilm-reference.json");
+
+    fn embed(text: &str) -> Vec<f32> {
+        Spi::get_one_with_args::<Vec<f32>>("SELECT recommender._embed($1)", &[text.into()])
+            .expect("spi")
+            .expect("not null")
+    }
+
+    /// SQLSTATE raised by `sql`, or 00000.
+    fn sqlstate_of(sql: &str) -> String {
+        Spi::run(
+            "CREATE OR REPLACE FUNCTION pg_temp.sqlstate_of(q text) RETURNS text LANGUAGE plpgsql AS $f$
+             BEGIN EXECUTE q; RETURN '00000'; EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE; END $f$",
+        )
+        .unwrap();
+        Spi::get_one_with_args::<String>("SELECT pg_temp.sqlstate_of($1)", &[sql.into()])
+            .unwrap()
+            .unwrap()
+    }
+
+    fn count(sql: &str) -> i64 {
+        Spi::get_one::<i64>(sql).unwrap().unwrap_or(0)
+    }
+
+    fn texts_embedded() -> i64 {
+        count("SELECT texts_embedded FROM recommender.model_info()")
+    }
+
+    #[pg_test]
+    fn embeddings_match_fp32_reference() {
+        let r: serde_json::Value = serde_json::from_str(REFERENCE).unwrap();
+        let sentences = r["sentences"].as_array().unwrap();
+        let expected = r["embeddings"].as_array().unwrap();
+        assert_eq!(sentences.len(), 21);
+        for (s, e) in sentences.iter().zip(expected) {
+            let want: Vec<f32> = e
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect();
+            let got = embed(s.as_str().unwrap());
+            assert_eq!(got.len(), 384);
+            let c = cosine(&got, &want);
+            assert!(c >= 0.9999, "cosine {c} for {s}");
+        }
+        let a = embed(r["published_check"]["a"].as_str().unwrap());
+        let b = embed(r["published_check"]["b"].as_str().unwrap());
+        let c = cosine(&a, &b);
+        assert!((c - 0.7553).abs() <= 0.001, "published pair cosine {c}");
+    }
+
+    #[pg_test]
+    fn batch_embedding_equals_single() {
+        let r: serde_json::Value = serde_json::from_str(REFERENCE).unwrap();
+        let sentences: Vec<String> = r["sentences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect();
+        // padded batch vs one-by-one: the mask must make padding invisible
+        let n = Spi::get_one_with_args::<i64>(
+            "SELECT count(*) FROM unnest(recommender.embed($1::text[])) WITH ORDINALITY AS b(v, i)
+              JOIN unnest($1::text[]) WITH ORDINALITY AS s(t, j) ON i = j
+             WHERE 1 - (v <=> recommender.embed(t)) > 0.99999",
+            &[sentences.into()],
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(n, 21);
+        assert_eq!(
+            count("SELECT cardinality(recommender.embed(ARRAY['a', NULL, 'b']))"),
+            3
+        );
+        assert!(
+            Spi::get_one::<bool>("SELECT (recommender.embed(ARRAY['a', NULL]))[2] IS NULL")
+                .unwrap()
+                .unwrap()
+        );
+        assert_eq!(
+            count("SELECT coalesce(cardinality(recommender.embed('{}'::text[])), 0)"),
+            0
+        );
+    }
+
+    #[pg_test]
+    fn null_empty_and_huge_text() {
+        assert!(
+            Spi::get_one::<bool>("SELECT recommender.embed(NULL::text) IS NULL")
+                .unwrap()
+                .unwrap()
+        );
+        let norm = Spi::get_one::<f64>("SELECT vector_norm(recommender.embed(''))")
+            .unwrap()
+            .unwrap();
+        assert!((norm - 1.0).abs() < 1e-5);
+        // 1 MB text: cut before tokenising, embedded without error
+        let norm = Spi::get_one::<f64>(
+            "SELECT vector_norm(recommender.embed(repeat('lorem ipsum ', 90000)))",
+        )
+        .unwrap()
+        .unwrap();
+        assert!((norm - 1.0).abs() < 1e-5);
+        let c = Spi::get_one::<f64>("SELECT 1 - (recommender.embed('héllo wörld 👋 שלום') <=> recommender.embed('héllo wörld 👋 שלום'))").unwrap().unwrap();
+        assert!(c > 0.99999);
+    }
+
+    #[pg_test]
+    fn embed_is_stable_not_immutable() {
+        let v = Spi::get_one::<String>(
+            "SELECT string_agg(DISTINCT provolatile::text, ',') FROM pg_proc
+              WHERE pronamespace = 'recommender'::regnamespace AND proname IN ('embed', '_embed', '_embed_many', 'similar_products')",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(v, "s");
+    }
+
+    fn seed_catalogue() {
+        Spi::run(
+            "INSERT INTO recommender.products (external_id, name, description, category, price, stock) VALUES
+               ('c1', 'Dark roast whole bean coffee', 'Fair trade arabica beans, 1 kg bag', 'Coffee', 14.50, 10),
+               ('c2', 'Espresso ground coffee', 'Intense Italian roast, 250 g', 'Coffee', 6.90, 5),
+               ('c3', 'Decaf coffee pods', 'Compatible capsules, 30 pods', 'Coffee', 9.00, 0),
+               ('t1', 'Green tea bags', 'Japanese sencha, 40 bags', 'Tea', 4.20, 20),
+               ('h1', 'Wireless noise-cancelling headphones', 'Over-ear, 30-hour battery', 'Audio', 199.00, 3),
+               ('h2', 'Bluetooth earbuds', 'In-ear, charging case, 24-hour battery', 'Audio', 59.00, NULL)",
+        )
+        .unwrap();
+    }
+
+    fn id_of(ext: &str) -> i64 {
+        Spi::get_one_with_args::<i64>(
+            "SELECT product_id FROM recommender.products WHERE external_id = $1",
+            &[ext.into()],
+        )
+        .unwrap()
+        .unwrap()
+    }
+
+    #[pg_test]
+    fn insert_embeds_and_similar_products_excludes_self_and_out_of_stock() {
+        seed_catalogue();
+        assert_eq!(count("SELECT count(*) FROM recommender.products WHERE embedding IS NOT NULL AND embedded_hash = text_hash"), 6);
+        let c1 = id_of("c1");
+        let top = Spi::get_one_with_args::<String>(
+            "SELECT string_agg(external_product_id, ',' ORDER BY position) FROM recommender.similar_products($1, 3)",
+            &[c1.into()],
+        )
+        .unwrap()
+        .unwrap();
+        assert!(
+            top.starts_with("c2"),
+            "nearest to c1 should be c2, got {top}"
+        );
+        assert!(
+            !top.contains("c1") && !top.contains("c3"),
+            "self or out-of-stock returned: {top}"
+        );
+        // k larger than the catalogue: every other in-stock product, once
+        assert_eq!(
+            count(&format!(
+                "SELECT count(DISTINCT product_id) FROM recommender.similar_products({c1}, 1000)"
+            )),
+            4
+        );
+        // scores are cosine similarities, descending
+        let ok = Spi::get_one_with_args::<bool>(
+            "SELECT bool_and(score <= 1.0001 AND score >= -1.0001) AND
+                    bool_and(score <= coalesce(prev, score) + 1e-9) FROM
+               (SELECT score, lag(score) OVER (ORDER BY position) AS prev FROM recommender.similar_products($1, 10)) s",
+            &[c1.into()],
+        )
+        .unwrap()
+        .unwrap();
+        assert!(ok);
+    }
+
+    #[pg_test]
+    fn price_or_stock_change_does_not_run_the_model() {
+        seed_catalogue();
+        let before = texts_embedded();
+        let at = Spi::get_one::<String>(
+            "SELECT embedded_at::text FROM recommender.products WHERE external_id = 'c1'",
+        )
+        .unwrap();
+        // same price band (affordable: 10..50), stock change
+        Spi::run(
+            "UPDATE recommender.products SET price = 19.99, stock = 0 WHERE external_id = 'c1'",
+        )
+        .unwrap();
+        assert_eq!(
+            texts_embedded(),
+            before,
+            "a price/stock update ran the model"
+        );
+        let at2 = Spi::get_one::<String>(
+            "SELECT embedded_at::text FROM recommender.products WHERE external_id = 'c1'",
+        )
+        .unwrap();
+        assert_eq!(at, at2);
+        // a name change re-embeds exactly that product
+        Spi::run("UPDATE recommender.products SET name = 'Medium roast whole bean coffee' WHERE external_id = 'c1'").unwrap();
+        assert_eq!(texts_embedded(), before + 1);
+        assert_eq!(count("SELECT count(*) FROM recommender.products WHERE embedded_hash IS DISTINCT FROM text_hash"), 0);
+        // crossing a price band changes the text, so it re-embeds
+        Spi::run("UPDATE recommender.products SET price = 60 WHERE external_id = 'c1'").unwrap();
+        assert_eq!(texts_embedded(), before + 2);
+    }
+
+    #[pg_test]
+    fn embed_product_and_force() {
+        seed_catalogue();
+        let c1 = id_of("c1");
+        assert!(!Spi::get_one_with_args::<bool>(
+            "SELECT recommender.embed_product($1)",
+            &[c1.into()]
+        )
+        .unwrap()
+        .unwrap());
+        assert!(Spi::get_one_with_args::<bool>(
+            "SELECT recommender.embed_product($1, force => true)",
+            &[c1.into()]
+        )
+        .unwrap()
+        .unwrap());
+        assert_eq!(
+            sqlstate_of("SELECT recommender.embed_product(-42)"),
+            "22023"
+        );
+        assert!(
+            Spi::get_one::<bool>("SELECT recommender.embed_product(NULL) IS NULL")
+                .unwrap()
+                .unwrap()
+        );
+    }
+
+    #[pg_test]
+    fn bad_k_and_unknown_product() {
+        seed_catalogue();
+        for k in ["0", "-1", "1001", "2147483647"] {
+            assert_eq!(
+                sqlstate_of(&format!(
+                    "SELECT * FROM recommender.similar_products(1, {k})"
+                )),
+                "22023",
+                "k = {k}"
+            );
+        }
+        assert_eq!(
+            count("SELECT count(*) FROM recommender.similar_products(-7, 5)"),
+            0
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM recommender.similar_products(NULL, 5)"),
+            0
+        );
+    }
+
+    #[pg_test(error = "recommender: k must be between 1 and 1000, got 0")]
+    fn bad_k_message() {
+        Spi::run("SELECT * FROM recommender.similar_products(1, 0)").unwrap();
+    }
+
+    #[pg_test]
+    fn missing_model_dir_is_58p01_and_session_survives() {
+        Spi::run("SET recommender.model_dir = '/nonexistent/recommender-models'").unwrap();
+        assert_eq!(sqlstate_of("SELECT recommender.embed('x')"), "58P01");
+        // writes still succeed; the product is left stale with a WARNING
+        seed_catalogue();
+        assert_eq!(
+            count("SELECT count(*) FROM recommender.products WHERE embedding IS NULL"),
+            6
+        );
+        assert_eq!(
+            count("SELECT stale FROM recommender.sync_status WHERE source = '(direct)'"),
+            6
+        );
+        Spi::run("RESET recommender.model_dir").unwrap();
+        assert_eq!(
+            count("SELECT count(*) FROM (SELECT recommender.embed('x')) s"),
+            1
+        );
+    }
+
+    #[pg_test]
+    fn missing_onnxruntime_library_is_58p01() {
+        Spi::run("SET recommender.onnxruntime_library = '/nonexistent/libonnxruntime.so'").unwrap();
+        assert_eq!(sqlstate_of("SELECT recommender.embed('x')"), "58P01");
+        Spi::run("SET recommender.onnxruntime_library = 'relative/libonnxruntime.so'").unwrap();
+        assert_eq!(sqlstate_of("SELECT recommender.embed('x')"), "22023");
+    }
+
+    /// A model dir whose manifest disagrees with the files: refused with 38000.
+    #[pg_test]
+    fn wrong_checksum_is_refused() {
+        let real = crate::gucs::model_dir();
+        let dir = format!("/tmp/recommender-badsum-{}", std::process::id());
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(format!("{dir}/encoder")).unwrap();
+        for f in ["model.ort", "tokenizer.json"] {
+            std::os::unix::fs::symlink(format!("{real}/encoder/{f}"), format!("{dir}/encoder/{f}"))
+                .unwrap();
+        }
+        let size = std::fs::metadata(format!("{real}/encoder/model.ort"))
+            .unwrap()
+            .len();
+        std::fs::write(
+            format!("{dir}/manifest.json"),
+            format!(
+                r#"{{"files": {{"encoder/model.ort": {{"sha256": "{}", "size": {size}}}}}}}"#,
+                "0".repeat(64)
+            ),
+        )
+        .unwrap();
+        Spi::run(&format!("SET recommender.model_dir = '{dir}'")).unwrap();
+        assert_eq!(sqlstate_of("SELECT recommender.embed('x')"), "38000");
+        // with verification off the same files load
+        Spi::run("SET recommender.enable_checksums = off").unwrap();
+        assert_eq!(sqlstate_of("SELECT recommender.embed('x')"), "00000");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[pg_test]
+    fn model_info_reports_verified_encoder() {
+        embed("warm up");
+        let (loaded, verified) = Spi::get_two::<bool, bool>(
+            "SELECT loaded, checksum_verified FROM recommender.model_info()",
+        )
+        .unwrap();
+        assert_eq!(loaded, Some(true));
+        assert_eq!(verified, Some(true));
+        assert_eq!(
+            Spi::get_one::<String>("SELECT name FROM recommender.model_info()")
+                .unwrap()
+                .as_deref(),
+            Some("all-MiniLM-L6-v2")
+        );
+    }
+
+    fn make_shop() {
+        Spi::run(
+            "CREATE SCHEMA shop;
+             CREATE TABLE shop.items (sku int PRIMARY KEY, title text, blurb text, dept text, cost numeric, qty int, pic text);
+             INSERT INTO shop.items VALUES
+               (1, 'Dark roast coffee', 'Whole beans', 'Coffee', 12, 4, 'https://img/1'),
+               (2, 'Espresso', 'Ground', 'Coffee', 7, 0, NULL),
+               (3, 'Sencha', 'Green tea', 'Tea', 5, 9, NULL);",
+        )
+        .unwrap();
+        let n = Spi::get_one::<i64>(
+            "SELECT recommender.sync_products('shop.items', id_column => 'sku', name_column => 'title',
+                description_column => 'blurb', category_column => 'dept', price_column => 'cost',
+                stock_column => 'qty', image_url_column => 'pic')",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(n, 3);
+    }
+
+    #[pg_test]
+    fn sync_products_follows_inserts_updates_deletes() {
+        make_shop();
+        // the initial load defers embedding to refresh_embeddings()
+        assert_eq!(count("SELECT count(*) FROM recommender.products WHERE source = 'shop.items'::regclass AND embedding IS NULL"), 3);
+        Spi::run("SELECT recommender._reembed(array_agg(product_id)) FROM recommender.products")
+            .unwrap();
+        // insert flows in, embedded by the trigger
+        Spi::run(
+            "INSERT INTO shop.items VALUES (4, 'Oolong tea', 'Loose leaf', 'Tea', 9, 2, NULL)",
+        )
+        .unwrap();
+        assert_eq!(count("SELECT count(*) FROM recommender.products WHERE external_id = '4' AND embedding IS NOT NULL AND category = 'Tea'"), 1);
+        // price + stock update: no model run
+        let before = texts_embedded();
+        Spi::run("UPDATE shop.items SET cost = 13, qty = 0 WHERE sku = 1").unwrap();
+        assert_eq!(texts_embedded(), before);
+        assert_eq!(count("SELECT count(*) FROM recommender.products WHERE external_id = '1' AND price = 13 AND NOT in_stock"), 1);
+        // a text change: one model run
+        Spi::run("UPDATE shop.items SET title = 'Light roast coffee' WHERE sku = 1").unwrap();
+        assert_eq!(texts_embedded(), before + 1);
+        // id change moves the product
+        Spi::run("UPDATE shop.items SET sku = 10 WHERE sku = 3").unwrap();
+        assert_eq!(
+            count("SELECT count(*) FROM recommender.products WHERE external_id IN ('3', '10')"),
+            1
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM recommender.products WHERE external_id = '10'"),
+            1
+        );
+        // delete and truncate
+        Spi::run("DELETE FROM shop.items WHERE sku = 2").unwrap();
+        assert_eq!(
+            count(
+                "SELECT count(*) FROM recommender.products WHERE source = 'shop.items'::regclass"
+            ),
+            3
+        );
+        Spi::run("TRUNCATE shop.items").unwrap();
+        assert_eq!(
+            count(
+                "SELECT count(*) FROM recommender.products WHERE source = 'shop.items'::regclass"
+            ),
+            0
+        );
+    }
+
+    #[pg_test]
+    fn bulk_update_of_10000_rows_without_text_change_runs_no_model() {
+        Spi::run(
+            "CREATE SCHEMA shop;
+             CREATE TABLE shop.bulk (id bigint PRIMARY KEY, name text, price numeric, stock int);
+             INSERT INTO shop.bulk SELECT g, 'Item ' || (g % 50), 20 + (g % 7), 5 FROM generate_series(1, 10000) g;",
+        )
+        .unwrap();
+        Spi::run("SELECT recommender.sync_products('shop.bulk', price_column => 'price', stock_column => 'stock')").unwrap();
+        // embed once (the distinct texts are few, but every row gets its vector)
+        Spi::run("SELECT recommender._reembed(array_agg(product_id)) FROM recommender.products")
+            .unwrap();
+        let before = texts_embedded();
+        Spi::run("UPDATE shop.bulk SET price = price + 1, stock = stock - 1").unwrap();
+        assert_eq!(
+            texts_embedded(),
+            before,
+            "bulk price/stock update ran the model"
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM recommender.products WHERE stock = 4"),
+            10000
+        );
+        // a bulk text change on 100 rows: embedded in batches within the statement
+        let runs_before = count("SELECT model_runs FROM recommender.model_info()");
+        Spi::run("UPDATE shop.bulk SET name = name || ' v2' WHERE id <= 100").unwrap();
+        assert_eq!(texts_embedded(), before + 100);
+        let runs = count("SELECT model_runs FROM recommender.model_info()") - runs_before;
+        assert!(
+            runs >= 1 && runs <= 10,
+            "100 texts should take a few batched runs, took {runs}"
+        );
+    }
+
+    #[pg_test]
+    fn sync_products_bad_mapping() {
+        Spi::run("CREATE TABLE public.nocols (id int PRIMARY KEY, title text, price text)")
+            .unwrap();
+        assert_eq!(
+            sqlstate_of("SELECT recommender.sync_products('public.nocols')"),
+            "42703"
+        );
+        assert_eq!(sqlstate_of("SELECT recommender.sync_products('public.nocols', name_column => 'title', description_column => 'nope')"), "42703");
+        assert_eq!(sqlstate_of("SELECT recommender.sync_products('public.nocols', name_column => 'title', price_column => 'price')"), "42804");
+        assert_eq!(
+            sqlstate_of("SELECT recommender.sync_products('public.no_such_table')"),
+            "42P01"
+        );
+        // a hostile identifier is just a (missing) column name, never SQL
+        assert_eq!(
+            sqlstate_of("SELECT recommender.sync_products('public.nocols', name_column => 'title); DROP TABLE public.nocols; --')"),
+            "42703"
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM pg_class WHERE relname = 'nocols'"),
+            1
+        );
+    }
+
+    #[pg_test]
+    fn sync_sanitises_bad_prices_instead_of_failing_the_app() {
+        Spi::run(
+            "CREATE TABLE public.weird (id text PRIMARY KEY, name text, price float8, instock boolean);
+             INSERT INTO public.weird VALUES ('a', 'NaN price', 'NaN', true), ('b', 'Inf price', 'Infinity', false),
+                                             ('c', 'Negative', -5, NULL), ('d', NULL, 3, true);",
+        )
+        .unwrap();
+        Spi::run("SELECT recommender.sync_products('public.weird', price_column => 'price', stock_column => 'instock')").unwrap();
+        assert_eq!(
+            count("SELECT count(*) FROM recommender.products WHERE price IS NULL"),
+            3
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM recommender.products WHERE NOT in_stock"),
+            1
+        );
+        assert_eq!(
+            count(
+                "SELECT count(*) FROM recommender.products WHERE external_id = 'd' AND name = ''"
+            ),
+            1
+        );
+        Spi::run("INSERT INTO public.weird VALUES ('e', 'more NaN', 'NaN', true)").unwrap();
+        assert_eq!(count("SELECT count(*) FROM recommender.products WHERE external_id = 'e' AND embedding IS NOT NULL"), 1);
+    }
+}
