@@ -63,7 +63,7 @@ psql -q -v ON_ERROR_STOP=1 -d "$DB" <<'SQL'
 WITH picks AS (
     SELECT DISTINCT ON (category) product_id, name, category
       FROM recommender.products
-     WHERE category IN ('Headphones', 'Laptops', 'Batteries', 'TVs', 'Cameras', 'Smart Watches')
+     WHERE category IN ('Batteries', 'Headphones & Earbuds', 'Laptops & Notebook Computers', 'TVs')
      ORDER BY category, product_id
      LIMIT 4)
 SELECT left(p.name, 48) AS product, s.position AS "#", left(s.name, 56) AS similar_product,
