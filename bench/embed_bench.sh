@@ -43,21 +43,29 @@ SQL
 }
 
 
-# private memory: start a backend, read smaps_rollup from outside while it sleeps
+# Private memory of a backend with the encoder loaded. The .ort weights are a shared file mapping:
+# a backend alone would count those pages as Private_Clean, so a second backend that has also run
+# the model is kept alive meanwhile, as on a server with several connections.
+priv() { awk '/^Private_(Clean|Dirty)/ {s += $2} END {print s}' "/proc/$1/smaps_rollup"; }
+field() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/smaps_rollup"; }
 mem_probe() {
-  local pid before after_load
+  local pid before after_load after_bulk anon pss
+  psql -q -d "$DB" -tAc "SELECT count(recommender.embed(name)) FROM (SELECT name FROM recommender.products LIMIT 100) s; SELECT pg_sleep(60)" >/dev/null 2>&1 &
+  local other=$!
+  sleep 3
   coproc PSQL { psql -q -d "$DB" -tA 2>&1; }
-  echo "SELECT pg_backend_pid();" >&"${PSQL[1]}"
-  read -r pid <&"${PSQL[0]}"
-  before=$(awk '/^Private_(Clean|Dirty)/ {s += $2} END {print s}' "/proc/$pid/smaps_rollup")
+  echo "SELECT pg_backend_pid();" >&"${PSQL[1]}"; read -r pid <&"${PSQL[0]}"
+  before=$(priv "$pid")
   echo "SELECT recommender.preload_models();" >&"${PSQL[1]}"; read -r _ <&"${PSQL[0]}"
   echo "SELECT count(recommender.embed(name)) FROM (SELECT name FROM recommender.products LIMIT 100) s;" >&"${PSQL[1]}"; read -r _ <&"${PSQL[0]}"
-  after_load=$(awk '/^Private_(Clean|Dirty)/ {s += $2} END {print s}' "/proc/$pid/smaps_rollup")
-  rss=$(awk '/^Rss/ {print $2}' "/proc/$pid/smaps_rollup")
-  pss=$(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup")
+  after_load=$(priv "$pid"); anon=$(field "$pid" Anonymous); pss=$(field "$pid" Pss)
+  echo "SELECT cardinality(recommender.embed(array(SELECT recommender.product_text(name, description, category, price::float8) FROM recommender.products)));" >&"${PSQL[1]}"; read -r _ <&"${PSQL[0]}"
+  after_bulk=$(priv "$pid")
   echo "\\q" >&"${PSQL[1]}"
   wait "$PSQL_PID" 2>/dev/null || true
-  echo "$before $after_load $rss $pss"
+  psql -q -d "$DB" -tAc "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()" >/dev/null
+  wait "$other" 2>/dev/null || true
+  echo "$before $after_load $anon $pss $after_bulk"
 }
 
 log "bench: bulk embedding, batch size 1"
@@ -68,7 +76,7 @@ log "bench: first call in fresh backends (5 runs)"
 fc=(); fs=()
 for i in 1 2 3 4 5; do fc+=("$(first_call)"); fs+=("$(stmt_first 2>&1 | sed -E 's/.*NOTICE: *//')"); done
 log "bench: private memory"
-read -r m0 m1 rss pss < <(mem_probe)
+read -r m0 m1 anon pss m2 < <(mem_probe)
 
 cpu=$(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | xargs)
 out="$RUN/bench-embed.md"
@@ -85,6 +93,7 @@ cat > "$out" <<MD
 | first \`embed\` in a fresh backend, connect → result (psql start-up included), 5 runs | ${fc[*]} ms |
 | first \`embed\` statement alone (model load + checksum + inference), 5 runs | ${fs[*]} ms |
 | backend private memory before loading (Private_Clean + Private_Dirty) | $((m0 / 1024)) MiB |
-| backend private memory with the encoder loaded, after 100 embeds | $((m1 / 1024)) MiB (Rss $((rss / 1024)) MiB, Pss $((pss / 1024)) MiB) |
+| backend private memory with the encoder loaded, after 100 embeds (a second loaded backend alive) | $((m1 / 1024)) MiB (Anonymous $((anon / 1024)) MiB, Pss $((pss / 1024)) MiB) |
+| the same backend after embedding all $n product texts in one call | $((m2 / 1024)) MiB |
 MD
 cat "$out"

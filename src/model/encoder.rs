@@ -10,6 +10,7 @@ use std::time::Instant;
 use memmap2::Mmap;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
+use ort::AsPointer;
 use ort::value::Tensor;
 use tokenizers::{EncodeInput, Tokenizer, TruncationParams};
 
@@ -152,17 +153,30 @@ impl LoadedModel {
                 ),
             )
         };
-        let builder = Session::builder(env)
+        let is_ort = files.model.extension().is_some_and(|e| e == "ort");
+        // An .ort file was optimised when it was converted; optimising again at load would copy
+        // fused weights into private memory. A plain .onnx export is optimised here.
+        let level = if is_ort { GraphOptimizationLevel::Disable } else { GraphOptimizationLevel::All };
+        let mut builder = Session::builder(env)
             .map_err(|e| fail("session options", e.to_string()))?
             .with_intra_threads(1)
             .and_then(|b| b.with_inter_threads(1))
             .and_then(|b| b.with_intra_op_spinning(false))
             .and_then(|b| b.with_inter_op_spinning(false))
             .and_then(|b| b.with_prepacking(false))
-            .and_then(|b| b.with_optimization_level(GraphOptimizationLevel::All))
+            .and_then(|b| b.with_memory_pattern(false))
+            .and_then(|b| b.with_optimization_level(level))
             .map_err(|e| fail("session options", e.to_string()))?;
-
-        let is_ort = files.model.extension().is_some_and(|e| e == "ort");
+        // No CPU arena: activations are freed after each run instead of being kept at the peak of
+        // the largest batch for the backend's lifetime.
+        // SAFETY: a valid session options pointer owned by `builder`; the returned status is
+        // released (it is null on success).
+        unsafe {
+            let status = (ort::api().DisableCpuMemArena)(builder.ptr_mut());
+            if !status.0.is_null() {
+                (ort::api().ReleaseStatus)(status.0);
+            }
+        }
         let (session, map) = if is_ort {
             let file = File::open(&files.model).map_err(|e| fail("open", e.to_string()))?;
             // SAFETY: the mapping is read-only and lives as long as the session (same struct,
@@ -182,7 +196,6 @@ impl LoadedModel {
                 .map_err(|e| fail("ORT format", e.to_string()))?;
             (session, Some(map))
         } else {
-            let mut builder = builder;
             let session = builder
                 .commit_from_file(&files.model)
                 .map_err(|e| fail("ONNX", e.to_string()))?;

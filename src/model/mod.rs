@@ -97,6 +97,12 @@ pub fn embed(texts: &[&str]) -> Result<Vec<Vec<f32>>> {
             ENCODER_RUNS.fetch_add(1, Ordering::Relaxed);
             TEXTS_EMBEDDED.fetch_add(chunk.len() as u64, Ordering::Relaxed);
         }
+        if texts.len() > batch_size {
+            // Large batches free tens of MB of activations; hand them back to the OS so a
+            // backend that once bulk-embedded does not keep its peak for the rest of its life.
+            // SAFETY: malloc_trim only releases free heap pages.
+            unsafe { libc::malloc_trim(0) };
+        }
         Ok(out)
     })
 }
