@@ -115,6 +115,15 @@ mod tests {
         assert!(c > 0.99999);
     }
 
+    /// ONNX Runtime runs with one intra-op and one inter-op thread and tokenizers without its
+    /// rayon pool: batch embedding must not leave a thread pool behind in the backend.
+    #[pg_test]
+    fn backend_keeps_no_thread_pool() {
+        Spi::run("SELECT recommender.embed(ARRAY['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'])").unwrap();
+        let threads = std::fs::read_dir("/proc/self/task").unwrap().count();
+        assert!(threads <= 2, "backend has {threads} threads after embedding");
+    }
+
     #[pg_test]
     fn embed_is_stable_not_immutable() {
         let v = Spi::get_one::<String>(

@@ -202,6 +202,8 @@ impl LoadedModel {
             (session, None)
         };
 
+        // No rayon pool in a backend: encode_batch would otherwise start one thread per CPU.
+        tokenizers::utils::parallelism::set_parallelism(false);
         let mut tokenizer = Tokenizer::from_file(&files.tokenizer).map_err(|e| {
             RecError::external(
                 format!("cannot load tokenizer {}: {e}", files.tokenizer.display()),
