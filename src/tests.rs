@@ -119,9 +119,13 @@ mod tests {
     /// rayon pool: batch embedding must not leave a thread pool behind in the backend.
     #[pg_test]
     fn backend_keeps_no_thread_pool() {
-        Spi::run("SELECT recommender.embed(ARRAY['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'])").unwrap();
+        Spi::run("SELECT recommender.embed(ARRAY['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'])")
+            .unwrap();
         let threads = std::fs::read_dir("/proc/self/task").unwrap().count();
-        assert!(threads <= 2, "backend has {threads} threads after embedding");
+        assert!(
+            threads <= 2,
+            "backend has {threads} threads after embedding"
+        );
     }
 
     #[pg_test]

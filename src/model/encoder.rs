@@ -10,8 +10,8 @@ use std::time::Instant;
 use memmap2::Mmap;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
-use ort::AsPointer;
 use ort::value::Tensor;
+use ort::AsPointer;
 use tokenizers::{EncodeInput, Tokenizer, TruncationParams};
 
 use crate::core::limits::MAX_TOKENS;
@@ -156,7 +156,11 @@ impl LoadedModel {
         let is_ort = files.model.extension().is_some_and(|e| e == "ort");
         // An .ort file was optimised when it was converted; optimising again at load would copy
         // fused weights into private memory. A plain .onnx export is optimised here.
-        let level = if is_ort { GraphOptimizationLevel::Disable } else { GraphOptimizationLevel::All };
+        let level = if is_ort {
+            GraphOptimizationLevel::Disable
+        } else {
+            GraphOptimizationLevel::All
+        };
         let mut builder = Session::builder(env)
             .map_err(|e| fail("session options", e.to_string()))?
             .with_intra_threads(1)
