@@ -424,6 +424,361 @@ COMMENT ON VIEW recommender.sync_status IS
     'Per source table: products in the catalogue, embedded, stale (waiting for the model), out of stock.';
 
 ------------------------------------------------------------------------------------------------
+-- Interactions, user profiles and maintained aggregates (the pipeline's inputs)
+------------------------------------------------------------------------------------------------
+CREATE TYPE recommender.interaction_type AS ENUM
+    ('PURCHASE', 'CART_ADD', 'CART_REMOVE', 'WISHLIST_ADD', 'RECOMMENDATION_CLICK', 'VIEW');
+
+-- Weight of each interaction type in preference vectors and popularity. Edit to taste; profiles
+-- are rebuilt lazily (the weights' version is part of their freshness check).
+CREATE TABLE recommender.interaction_weights (
+    type    recommender.interaction_type PRIMARY KEY,
+    weight  double precision NOT NULL CHECK (weight BETWEEN -100 AND 100)
+);
+INSERT INTO recommender.interaction_weights VALUES
+    ('PURCHASE', 5), ('CART_ADD', 3), ('WISHLIST_ADD', 2), ('RECOMMENDATION_CLICK', 1.5), ('VIEW', 1), ('CART_REMOVE', -1);
+SELECT pg_catalog.pg_extension_config_dump('recommender.interaction_weights', '');
+
+-- The clock of the pipeline: recommender.as_of when set, else now(). Decay, popularity windows
+-- and the new-arrival boost all read it, so history can be replayed at any date.
+CREATE FUNCTION recommender.clock() RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT coalesce(nullif(current_setting('recommender.as_of', true), '')::timestamptz, now()) $$;
+
+CREATE TABLE recommender.interactions (
+    interaction_id  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_id         text NOT NULL CHECK (user_id <> ''),
+    product_id      bigint NOT NULL REFERENCES recommender.products ON DELETE CASCADE,
+    type            recommender.interaction_type NOT NULL,
+    quantity        numeric NOT NULL DEFAULT 1 CHECK (quantity >= 0),
+    value           numeric,
+    basket_id       text,
+    request_id      text,       -- the recommendation request this came from, if any
+    position        integer,    -- its position in that response
+    occurred_at     timestamptz NOT NULL DEFAULT now(),
+    -- Co-purchase groups by basket; without a basket id, a user's purchases of one (UTC) day.
+    basket_key      text GENERATED ALWAYS AS (coalesce(basket_id,
+                        user_id || '@' || ((occurred_at AT TIME ZONE 'UTC')::date - date '2000-01-01')::text)) STORED
+);
+CREATE INDEX interactions_user ON recommender.interactions (user_id, interaction_id);
+CREATE INDEX interactions_product ON recommender.interactions (product_id);
+CREATE INDEX interactions_basket ON recommender.interactions (basket_key) WHERE type = 'PURCHASE';
+SELECT pg_catalog.pg_extension_config_dump('recommender.interactions', '');
+SELECT pg_catalog.pg_extension_config_dump('recommender.interactions_interaction_id_seq', '');
+COMMENT ON TABLE recommender.interactions IS
+    'What users did with products. Write with recommender.track() or plain INSERT/COPY: the aggregates follow by trigger.';
+
+-- Per product and day: summed positive weights and purchase count (popularity windows).
+CREATE TABLE recommender.product_daily (
+    product_id  bigint NOT NULL REFERENCES recommender.products ON DELETE CASCADE,
+    day         date NOT NULL,
+    weight      double precision NOT NULL,
+    purchases   bigint NOT NULL,
+    PRIMARY KEY (product_id, day)
+);
+CREATE INDEX product_daily_day ON recommender.product_daily (day);
+
+-- Per user and product: summed weights and the last interaction (similar users, cart, history).
+CREATE TABLE recommender.user_products (
+    user_id     text NOT NULL,
+    product_id  bigint NOT NULL REFERENCES recommender.products ON DELETE CASCADE,
+    weight      double precision NOT NULL,
+    purchases   bigint NOT NULL,
+    cart        bigint NOT NULL,      -- CART_ADD minus CART_REMOVE quantity
+    first_at    timestamptz NOT NULL,
+    last_at     timestamptz NOT NULL,
+    PRIMARY KEY (user_id, product_id)
+);
+CREATE INDEX user_products_product ON recommender.user_products (product_id, weight DESC);
+
+-- Products bought in the same basket: one row per ordered pair, counting distinct baskets.
+CREATE TABLE recommender.copurchase (
+    product_a  bigint NOT NULL REFERENCES recommender.products ON DELETE CASCADE,
+    product_b  bigint NOT NULL REFERENCES recommender.products ON DELETE CASCADE,
+    baskets    bigint NOT NULL,
+    PRIMARY KEY (product_a, product_b)
+);
+CREATE INDEX copurchase_a_rank ON recommender.copurchase (product_a, baskets DESC);
+
+-- A user's preference: normalised Σ weight × exp(-age/decay) × embedding, with context.
+-- Rebuilt lazily when the user has interactions newer than last_interaction_id.
+CREATE TABLE recommender.user_profiles (
+    user_id              text PRIMARY KEY,
+    preference           vector(384),
+    top_categories       text[] NOT NULL DEFAULT '{}',
+    price_min            numeric,
+    price_max            numeric,
+    interaction_count    bigint NOT NULL DEFAULT 0,
+    last_interaction_id  bigint NOT NULL DEFAULT 0,
+    last_interaction_at  timestamptz,
+    weights_version      text,
+    computed_at          timestamptz NOT NULL DEFAULT now()
+);
+
+-- Keeps the aggregates exact under INSERT, UPDATE and DELETE of interactions (set-based, per
+-- statement). sign = +1 for new rows, -1 for old rows.
+CREATE FUNCTION recommender._aggregate_sql(rel text, sign integer) RETURNS text[]
+LANGUAGE sql IMMUTABLE
+AS $$
+SELECT ARRAY[
+  format($q$
+    INSERT INTO recommender.product_daily AS d (product_id, day, weight, purchases)
+    SELECT r.product_id, (r.occurred_at AT TIME ZONE 'UTC')::date,
+           %2$s * sum(greatest(w.weight, 0) * r.quantity), %2$s * count(*) FILTER (WHERE r.type = 'PURCHASE')
+      FROM %1$s r JOIN recommender.interaction_weights w ON w.type = r.type
+     GROUP BY 1, 2
+    ON CONFLICT (product_id, day) DO UPDATE
+       SET weight = d.weight + EXCLUDED.weight, purchases = d.purchases + EXCLUDED.purchases$q$, rel, sign),
+  format($q$
+    INSERT INTO recommender.user_products AS u (user_id, product_id, weight, purchases, cart, first_at, last_at)
+    SELECT r.user_id, r.product_id, %2$s * sum(w.weight * r.quantity),
+           %2$s * count(*) FILTER (WHERE r.type = 'PURCHASE'),
+           %2$s * coalesce(sum(CASE r.type WHEN 'CART_ADD' THEN r.quantity WHEN 'CART_REMOVE' THEN -r.quantity END), 0),
+           min(r.occurred_at), max(r.occurred_at)
+      FROM %1$s r JOIN recommender.interaction_weights w ON w.type = r.type
+     GROUP BY 1, 2
+    ON CONFLICT (user_id, product_id) DO UPDATE
+       SET weight = u.weight + EXCLUDED.weight, purchases = u.purchases + EXCLUDED.purchases,
+           cart = u.cart + EXCLUDED.cart,
+           first_at = least(u.first_at, EXCLUDED.first_at), last_at = greatest(u.last_at, EXCLUDED.last_at)$q$, rel, sign)
+]
+$$;
+
+-- Co-purchase pairs gained (sign +1) or lost (-1) by a statement: a pair counts once per basket,
+-- so only pairs that did not (or no longer) exist in the basket without the changed rows count.
+CREATE FUNCTION recommender._copurchase_sql(rel text, sign integer) RETURNS text
+LANGUAGE sql IMMUTABLE
+AS $$
+SELECT format($q$
+    WITH changed AS (
+        SELECT DISTINCT basket_key, product_id FROM %1$s WHERE type = 'PURCHASE'),
+    others AS (   -- the same baskets without the changed rows
+        SELECT DISTINCT i.basket_key, i.product_id
+          FROM recommender.interactions i
+         WHERE i.type = 'PURCHASE' AND i.basket_key IN (SELECT basket_key FROM changed)
+           AND NOT EXISTS (SELECT 1 FROM %1$s n WHERE n.interaction_id = i.interaction_id)),
+    after AS (SELECT * FROM changed UNION SELECT * FROM others),
+    pairs AS (
+        SELECT a.basket_key, a.product_id AS pa, b.product_id AS pb
+          FROM after a JOIN after b ON a.basket_key = b.basket_key AND a.product_id <> b.product_id
+        EXCEPT
+        SELECT a.basket_key, a.product_id, b.product_id
+          FROM others a JOIN others b ON a.basket_key = b.basket_key AND a.product_id <> b.product_id)
+    INSERT INTO recommender.copurchase AS c (product_a, product_b, baskets)
+    SELECT pa, pb, %2$s * count(*) FROM pairs GROUP BY 1, 2
+    ON CONFLICT (product_a, product_b) DO UPDATE SET baskets = c.baskets + EXCLUDED.baskets$q$, rel, sign)
+$$;
+
+CREATE FUNCTION recommender._interactions_changed() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    q text;
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        FOREACH q IN ARRAY recommender._aggregate_sql('old_rows', -1) LOOP EXECUTE q; END LOOP;
+        EXECUTE recommender._copurchase_sql('old_rows', -1);
+    END IF;
+    IF TG_OP IN ('UPDATE', 'INSERT') THEN
+        FOREACH q IN ARRAY recommender._aggregate_sql('new_rows', 1) LOOP EXECUTE q; END LOOP;
+        EXECUTE recommender._copurchase_sql('new_rows', 1);
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER aggregates_insert AFTER INSERT ON recommender.interactions
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION recommender._interactions_changed();
+CREATE TRIGGER aggregates_update AFTER UPDATE ON recommender.interactions
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION recommender._interactions_changed();
+CREATE TRIGGER aggregates_delete AFTER DELETE ON recommender.interactions
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION recommender._interactions_changed();
+-- A product removed from the catalogue takes its interactions with it (ON DELETE CASCADE); the
+-- aggregates referencing it cascade too.
+
+-- Recomputes every aggregate from the interactions table (after changing interaction_weights,
+-- or to verify). Progress NOTICEs; one transaction.
+CREATE FUNCTION recommender.refresh_aggregates() RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    q text;
+    t0 timestamptz := clock_timestamp();
+BEGIN
+    LOCK TABLE recommender.interactions IN SHARE MODE;
+    TRUNCATE recommender.product_daily, recommender.user_products, recommender.copurchase;
+    RAISE NOTICE 'recommender: rebuilding popularity and user/product aggregates';
+    FOREACH q IN ARRAY recommender._aggregate_sql('recommender.interactions', 1) LOOP EXECUTE q; END LOOP;
+    RAISE NOTICE 'recommender: rebuilding co-purchase pairs (% s so far)', round(extract(epoch FROM clock_timestamp() - t0)::numeric, 1);
+    INSERT INTO recommender.copurchase (product_a, product_b, baskets)
+    SELECT a.product_id, b.product_id, count(DISTINCT a.basket_key)
+      FROM recommender.interactions a
+      JOIN recommender.interactions b ON a.basket_key = b.basket_key AND a.product_id <> b.product_id
+     WHERE a.type = 'PURCHASE' AND b.type = 'PURCHASE'
+     GROUP BY 1, 2;
+    UPDATE recommender.user_profiles SET last_interaction_id = 0;   -- rebuilt lazily
+    RAISE NOTICE 'recommender: aggregates rebuilt in % s', round(extract(epoch FROM clock_timestamp() - t0)::numeric, 1);
+END
+$$;
+
+------------------------------------------------------------------------------------------------
+-- Tracking and profile maintenance
+------------------------------------------------------------------------------------------------
+CREATE FUNCTION recommender.track(
+    user_id     text,
+    product_id  bigint,
+    type        recommender.interaction_type,
+    quantity    numeric DEFAULT 1,
+    value       numeric DEFAULT NULL,
+    basket_id   text DEFAULT NULL,
+    request_id  text DEFAULT NULL,
+    "position"  integer DEFAULT NULL,
+    occurred_at timestamptz DEFAULT NULL
+) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    id bigint;
+BEGIN
+    IF track.user_id IS NULL OR track.product_id IS NULL OR track.type IS NULL THEN
+        RAISE EXCEPTION 'recommender: user_id, product_id and type must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM recommender.products p WHERE p.product_id = track.product_id) THEN
+        RAISE EXCEPTION 'recommender: product % does not exist', track.product_id
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'product_id is recommender.products.product_id; look it up by external_id there.';
+    END IF;
+    INSERT INTO recommender.interactions AS i
+           (user_id, product_id, type, quantity, value, basket_id, request_id, position, occurred_at)
+    VALUES (track.user_id, track.product_id, track.type, coalesce(track.quantity, 1), track.value, track.basket_id,
+            track.request_id, track."position", coalesce(track.occurred_at, recommender.clock()))
+    RETURNING i.interaction_id INTO id;
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION recommender.track(text, bigint, recommender.interaction_type, numeric, numeric, text, text, integer, timestamptz) IS
+    'Records one interaction (at the clock unless occurred_at is given) and returns its id. uuid/bigint user ids: pass user_id::text.';
+
+CREATE PROCEDURE recommender.rebuild_user_profiles(batch_size integer DEFAULT 200)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    total      bigint;
+    done       bigint := 0;
+    users      text[];
+    u          text;
+    last_user  text := '';
+    started    timestamptz := clock_timestamp();
+    last_note  timestamptz := clock_timestamp();
+BEGIN
+    IF batch_size IS NULL OR batch_size < 1 OR batch_size > 100000 THEN
+        RAISE EXCEPTION 'recommender: batch_size must be between 1 and 100000' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT count(DISTINCT i.user_id) INTO total FROM recommender.interactions i;
+    RAISE NOTICE 'recommender: rebuilding % user profile(s)', total;
+    LOOP
+        SELECT array_agg(s.user_id ORDER BY s.user_id) INTO users
+          FROM (SELECT DISTINCT i.user_id FROM recommender.interactions i WHERE i.user_id > last_user
+                 ORDER BY i.user_id LIMIT batch_size) s;
+        EXIT WHEN users IS NULL;
+        FOREACH u IN ARRAY users LOOP
+            PERFORM recommender.rebuild_user_profile(u);
+        END LOOP;
+        done := done + cardinality(users);
+        last_user := users[cardinality(users)];
+        COMMIT;
+        IF clock_timestamp() - last_note >= interval '2 seconds' THEN
+            RAISE NOTICE 'recommender: rebuilt %/% profiles', done, total;
+            last_note := clock_timestamp();
+        END IF;
+    END LOOP;
+    DELETE FROM recommender.user_profiles p
+     WHERE NOT EXISTS (SELECT 1 FROM recommender.interactions i WHERE i.user_id = p.user_id);
+    RAISE NOTICE 'recommender: rebuilt %/% profiles in % s', done, total,
+        round(extract(epoch FROM clock_timestamp() - started)::numeric, 1);
+END
+$$;
+
+------------------------------------------------------------------------------------------------
+-- JSON forms: the response shape an HTTP layer can pass through unchanged
+------------------------------------------------------------------------------------------------
+CREATE FUNCTION recommender._response(context text, user_id text, recs jsonb) RETURNS jsonb
+LANGUAGE sql VOLATILE
+AS $$
+SELECT jsonb_build_object('recommendations', coalesce(recs, '[]'::jsonb), 'request_id', gen_random_uuid(),
+                          'context', context, 'user_id', user_id, 'generated_at', recommender.clock())
+$$;
+
+CREATE FUNCTION recommender._item(pos integer, product_id bigint, external_product_id text, name text,
+                                  category text, price numeric, image_url text, score double precision) RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+AS $$
+SELECT jsonb_build_object('product_id', product_id, 'external_product_id', external_product_id, 'name', name,
+                          'category', category, 'price', price, 'image_url', image_url,
+                          'score', round(score::numeric, 6), 'position', pos)
+$$;
+
+CREATE FUNCTION recommender.homepage_json(user_id text, k integer) RETURNS jsonb
+LANGUAGE sql VOLATILE STRICT
+AS $$
+SELECT recommender._response('homepage', $1,
+       (SELECT jsonb_agg(recommender._item(r.position, r.product_id, r.external_product_id, r.name, r.category,
+                                           r.price, r.image_url, r.score) ORDER BY r.position)
+          FROM recommender.homepage($1, $2) r))
+$$;
+
+CREATE FUNCTION recommender.similar_products_json(product_id bigint, k integer) RETURNS jsonb
+LANGUAGE sql VOLATILE STRICT
+AS $$
+SELECT recommender._response('product', NULL,
+       (SELECT jsonb_agg(recommender._item(r.position, r.product_id, r.external_product_id, r.name, r.category,
+                                           r.price, r.image_url, r.score) ORDER BY r.position)
+          FROM recommender.similar_products($1, $2) r))
+$$;
+
+CREATE FUNCTION recommender.cart_json(product_ids bigint[], k integer) RETURNS jsonb
+LANGUAGE sql VOLATILE STRICT
+AS $$
+SELECT recommender._response('cart', NULL,
+       (SELECT jsonb_agg(recommender._item(r.position, r.product_id, r.external_product_id, r.name, r.category,
+                                           r.price, r.image_url, r.score) ORDER BY r.position)
+          FROM recommender.cart($1, $2) r))
+$$;
+
+CREATE FUNCTION recommender.cart_json(user_id text, k integer) RETURNS jsonb
+LANGUAGE sql VOLATILE STRICT
+AS $$
+SELECT recommender._response('cart', $1,
+       (SELECT jsonb_agg(recommender._item(r.position, r.product_id, r.external_product_id, r.name, r.category,
+                                           r.price, r.image_url, r.score) ORDER BY r.position)
+          FROM recommender.cart($1, $2) r))
+$$;
+
+CREATE FUNCTION recommender.frequently_bought_together_json(product_id bigint, k integer) RETURNS jsonb
+LANGUAGE sql VOLATILE STRICT
+AS $$
+SELECT recommender._response('frequently_bought_together', NULL,
+       (SELECT jsonb_agg(recommender._item(r.position, r.product_id, r.external_product_id, r.name, r.category,
+                                           r.price, r.image_url, r.score) ORDER BY r.position)
+          FROM recommender.frequently_bought_together($1, $2) r))
+$$;
+
+-- How recommendations perform: interactions that came from a recommendation (request_id set).
+CREATE VIEW recommender.recommendation_performance AS
+SELECT (i.occurred_at AT TIME ZONE 'UTC')::date                                  AS day,
+       count(DISTINCT i.request_id)                                              AS requests_with_activity,
+       count(*) FILTER (WHERE i.type = 'RECOMMENDATION_CLICK')                   AS clicks,
+       count(*) FILTER (WHERE i.type = 'CART_ADD')                               AS cart_adds,
+       count(*) FILTER (WHERE i.type = 'PURCHASE')                               AS purchases,
+       round(avg(i.position) FILTER (WHERE i.type = 'RECOMMENDATION_CLICK'), 2)  AS avg_click_position,
+       sum(i.value) FILTER (WHERE i.type = 'PURCHASE')                           AS purchase_value
+  FROM recommender.interactions i
+ WHERE i.request_id IS NOT NULL
+ GROUP BY 1;
+COMMENT ON VIEW recommender.recommendation_performance IS
+    'Per day: clicks, cart adds and purchases attributed to recommendations (interactions with a request_id).';
+
+------------------------------------------------------------------------------------------------
 -- Function settings
 ------------------------------------------------------------------------------------------------
 -- Functions that use pgvector's type and operators pin their search_path to this schema and
@@ -436,7 +791,10 @@ DECLARE
 BEGIN
     FOREACH f IN ARRAY ARRAY['recommender.embed(text)', 'recommender.embed(text[])',
                              'recommender._reembed(bigint[], boolean)',
-                             'recommender.similar_products(bigint, integer)']::regprocedure[] LOOP
+                             'recommender.similar_products(bigint, integer)',
+                             'recommender.homepage(text, integer)', 'recommender.cart(bigint[], integer)',
+                             'recommender.cart(text, integer)', 'recommender.frequently_bought_together(bigint, integer)',
+                             'recommender.rerank(text, text[])', 'recommender.rebuild_user_profile(text)']::regprocedure[] LOOP
         EXECUTE format('ALTER FUNCTION %s SET search_path = recommender, %I, pg_catalog, pg_temp', f, vs);
     END LOOP;
 END
@@ -444,4 +802,12 @@ $$;
 -- Iterative HNSW scans keep returning neighbours until LIMIT is met, so filters (in stock, not
 -- the product itself) never starve the result.
 ALTER FUNCTION recommender.similar_products(bigint, integer)
+    SET hnsw.iterative_scan = 'strict_order' SET hnsw.ef_search = '100';
+ALTER FUNCTION recommender.homepage(text, integer)
+    SET hnsw.iterative_scan = 'strict_order' SET hnsw.ef_search = '100';
+ALTER FUNCTION recommender.cart(bigint[], integer)
+    SET hnsw.iterative_scan = 'strict_order' SET hnsw.ef_search = '100';
+ALTER FUNCTION recommender.cart(text, integer)
+    SET hnsw.iterative_scan = 'strict_order' SET hnsw.ef_search = '100';
+ALTER FUNCTION recommender.frequently_bought_together(bigint, integer)
     SET hnsw.iterative_scan = 'strict_order' SET hnsw.ef_search = '100';

@@ -11,6 +11,22 @@ static ONNXRUNTIME_LIBRARY: GucSetting<Option<CString>> = GucSetting::<Option<CS
 static ENABLE_CHECKSUMS: GucSetting<bool> = GucSetting::<bool>::new(true);
 static EMBED_BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(32);
 static ENABLE_SYNC_EMBEDDING: GucSetting<bool> = GucSetting::<bool>::new(true);
+static AS_OF: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static CROSS_ENCODER_DIR: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static WEIGHT_CONTENT: GucSetting<f64> = GucSetting::<f64>::new(0.5);
+static WEIGHT_COLLABORATIVE: GucSetting<f64> = GucSetting::<f64>::new(0.3);
+static WEIGHT_POPULARITY: GucSetting<f64> = GucSetting::<f64>::new(0.2);
+static CONTENT_CANDIDATES: GucSetting<i32> = GucSetting::<i32>::new(50);
+static COLLABORATIVE_CANDIDATES: GucSetting<i32> = GucSetting::<i32>::new(50);
+static RERANK_TOP_N: GucSetting<i32> = GucSetting::<i32>::new(20);
+static RERANK_WEIGHT: GucSetting<f64> = GucSetting::<f64>::new(0.5);
+static ENABLE_RERANK: GucSetting<bool> = GucSetting::<bool>::new(true);
+static MAX_PER_CATEGORY: GucSetting<i32> = GucSetting::<i32>::new(3);
+static NEW_ARRIVAL_DAYS: GucSetting<i32> = GucSetting::<i32>::new(30);
+static NEW_ARRIVAL_BOOST: GucSetting<f64> = GucSetting::<f64>::new(0.1);
+static ENABLE_REPURCHASE: GucSetting<bool> = GucSetting::<bool>::new(true);
+static POPULARITY_WINDOW_DAYS: GucSetting<i32> = GucSetting::<i32>::new(30);
+static DECAY_DAYS: GucSetting<f64> = GucSetting::<f64>::new(30.0);
 
 /// The ONNX Runtime file the setup script installs, under `$libdir/recommender/`.
 pub const ORT_LIBRARY_FILE: &str = "libonnxruntime.so.1.32.0";
@@ -57,6 +73,123 @@ pub fn init() {
         &ENABLE_SYNC_EMBEDDING,
         GucContext::Userset,
         GucFlags::default(),
+    );
+
+    GucRegistry::define_string_guc(
+        c"recommender.as_of",
+        c"The pipeline's clock: a timestamptz, or empty for now().",
+        c"Decay, popularity windows, the new-arrival boost and which interactions count (those at or before the clock) all read it, so evaluation on historical data can SET it.",
+        &AS_OF,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"recommender.cross_encoder_dir",
+        c"Directory holding the cross-encoder's model.onnx (or .ort) and tokenizer.json.",
+        c"Empty means <model_dir>/cross-encoder. When no cross-encoder is installed, reranking uses the bi-encoder. Superuser only.",
+        &CROSS_ENCODER_DIR,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    real(
+        c"recommender.weight_content",
+        c"alpha: weight of content similarity in the hybrid score.",
+        &WEIGHT_CONTENT,
+        0.0,
+        10.0,
+    );
+    real(
+        c"recommender.weight_collaborative",
+        c"beta: weight of collaborative signals (similar users, co-purchase).",
+        &WEIGHT_COLLABORATIVE,
+        0.0,
+        10.0,
+    );
+    real(
+        c"recommender.weight_popularity",
+        c"gamma: weight of popularity over recommender.popularity_window_days.",
+        &WEIGHT_POPULARITY,
+        0.0,
+        10.0,
+    );
+    int(
+        c"recommender.content_candidates",
+        c"Candidates taken from the HNSW index (stage 1).",
+        &CONTENT_CANDIDATES,
+        0,
+        1000,
+    );
+    int(
+        c"recommender.collaborative_candidates",
+        c"Candidates from similar users and co-purchase (stage 1).",
+        &COLLABORATIVE_CANDIDATES,
+        0,
+        1000,
+    );
+    int(
+        c"recommender.rerank_top_n",
+        c"How many top hybrid candidates the reranker scores (stage 3); 0 turns reranking off.",
+        &RERANK_TOP_N,
+        0,
+        200,
+    );
+    real(
+        c"recommender.rerank_weight",
+        c"lambda: final score = (1 - lambda) * hybrid + lambda * rerank.",
+        &RERANK_WEIGHT,
+        0.0,
+        1.0,
+    );
+    GucRegistry::define_bool_guc(
+        c"recommender.enable_rerank",
+        c"Run stage 3 (cross-encoder, or bi-encoder when none is installed).",
+        c"On by default.",
+        &ENABLE_RERANK,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    int(
+        c"recommender.max_per_category",
+        c"Business rule: at most this many results per category.",
+        &MAX_PER_CATEGORY,
+        1,
+        1000,
+    );
+    int(
+        c"recommender.new_arrival_days",
+        c"Products created less than this many days before the clock get the new-arrival boost.",
+        &NEW_ARRIVAL_DAYS,
+        0,
+        3650,
+    );
+    real(
+        c"recommender.new_arrival_boost",
+        c"Relative boost of new arrivals: score * (1 + boost).",
+        &NEW_ARRIVAL_BOOST,
+        0.0,
+        10.0,
+    );
+    GucRegistry::define_bool_guc(
+        c"recommender.enable_repurchase",
+        c"Allow products the user already bought to be recommended again.",
+        c"On by default: repeat buying is normal in groceries. Cart contents are always excluded from cart().",
+        &ENABLE_REPURCHASE,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    int(
+        c"recommender.popularity_window_days",
+        c"Popularity counts interactions of this many days before the clock.",
+        &POPULARITY_WINDOW_DAYS,
+        1,
+        3650,
+    );
+    real(
+        c"recommender.decay_days",
+        c"Interaction weights decay by exp(-age_days / decay_days) in preference vectors.",
+        &DECAY_DAYS,
+        0.1,
+        3650.0,
     );
     // SAFETY: called from _PG_init with a static NUL-terminated string; warns about and removes
     // misspelled recommender.* placeholders.
@@ -116,4 +249,94 @@ fn pkglib_dir() -> String {
             .to_string_lossy()
             .into_owned()
     }
+}
+
+fn real(
+    name: &'static CStr,
+    short: &'static CStr,
+    setting: &'static GucSetting<f64>,
+    min: f64,
+    max: f64,
+) {
+    GucRegistry::define_float_guc(
+        name,
+        short,
+        c"USERSET: an A/B test can SET LOCAL it.",
+        setting,
+        min,
+        max,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+}
+
+fn int(
+    name: &'static CStr,
+    short: &'static CStr,
+    setting: &'static GucSetting<i32>,
+    min: i32,
+    max: i32,
+) {
+    GucRegistry::define_int_guc(
+        name,
+        short,
+        c"USERSET: an A/B test can SET LOCAL it.",
+        setting,
+        min,
+        max,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+}
+
+/// `recommender.cross_encoder_dir`; default `<model_dir>/cross-encoder`.
+pub fn cross_encoder_dir() -> String {
+    string_setting(&CROSS_ENCODER_DIR).unwrap_or_else(|| format!("{}/cross-encoder", model_dir()))
+}
+
+/// Whether `recommender.as_of` is set (a replayed clock): profiles are then computed, not cached.
+pub fn clock_is_set() -> bool {
+    string_setting(&AS_OF).is_some()
+}
+
+/// Stage weights α, β, γ (defaults 0.5, 0.3, 0.2).
+pub fn weights() -> crate::core::scoring::Weights {
+    crate::core::scoring::Weights {
+        alpha: WEIGHT_CONTENT.get(),
+        beta: WEIGHT_COLLABORATIVE.get(),
+        gamma: WEIGHT_POPULARITY.get(),
+    }
+}
+
+/// Business rules (defaults: 3 per category, 30-day new arrivals boosted by 10 %, repurchase allowed).
+pub fn rules() -> crate::core::scoring::Rules {
+    crate::core::scoring::Rules {
+        max_per_category: MAX_PER_CATEGORY.get().max(1) as usize,
+        new_arrival_days: NEW_ARRIVAL_DAYS.get() as f64,
+        new_arrival_boost: NEW_ARRIVAL_BOOST.get(),
+        allow_purchased: ENABLE_REPURCHASE.get(),
+    }
+}
+
+/// Candidate counts (defaults 50 content, 50 collaborative).
+pub fn candidate_counts() -> (usize, usize) {
+    (
+        CONTENT_CANDIDATES.get().max(0) as usize,
+        COLLABORATIVE_CANDIDATES.get().max(0) as usize,
+    )
+}
+
+/// Rerank size (default 20; 0 or enable_rerank = off disables) and blend weight λ (default 0.5).
+pub fn rerank() -> (usize, f64) {
+    let n = if ENABLE_RERANK.get() {
+        RERANK_TOP_N.get().max(0) as usize
+    } else {
+        0
+    };
+    (n, RERANK_WEIGHT.get())
+}
+
+/// Popularity window (default 30 days) and decay constant (default 30 days).
+pub fn windows() -> (i32, f64) {
+    (POPULARITY_WINDOW_DAYS.get(), DECAY_DAYS.get())
 }

@@ -11,6 +11,7 @@ pub mod core;
 pub mod error;
 pub mod gucs;
 pub mod model;
+pub mod pipeline;
 
 ::pgrx::pg_module_magic!(name, version);
 

@@ -3,4 +3,5 @@
 pub mod catalog;
 pub mod embed;
 pub mod info;
+pub mod recommend;
 pub mod similar;

@@ -2,4 +2,5 @@
 //! without Postgres.
 pub mod limits;
 pub mod pooling;
+pub mod scoring;
 pub mod text;

@@ -52,8 +52,7 @@ pub struct ModelFiles {
 
 impl ModelFiles {
     /// Prefers the memory-mappable `model.ort`, else `model.onnx` (a user's HF export).
-    pub fn locate(model_dir: &str, role: &'static str) -> Result<ModelFiles> {
-        let dir = Path::new(model_dir).join(role);
+    pub fn locate(dir: PathBuf, role: &'static str) -> Result<ModelFiles> {
         let ort = dir.join("model.ort");
         let onnx = dir.join("model.onnx");
         let model = if ort.is_file() { ort } else { onnx };
@@ -62,7 +61,7 @@ impl ModelFiles {
             if !f.is_file() {
                 return Err(RecError::missing(
                     format!("{role} model file {} does not exist", f.display()),
-                    format!("{SETUP_HINT}, or SET recommender.model_dir to a directory holding {role}/model.onnx (or model.ort) and {role}/tokenizer.json (superuser only)."),
+                    format!("{SETUP_HINT}, or SET recommender.model_dir (recommender.cross_encoder_dir for the cross-encoder) to a directory holding {role}/model.onnx (or model.ort) and {role}/tokenizer.json (superuser only)."),
                 ));
             }
         }

@@ -19,6 +19,7 @@ use encoder::{LoadedModel, ModelFiles};
 pub const DIM: usize = 384;
 
 static ENCODER: Mutex<Option<LoadedModel>> = Mutex::new(None);
+static CROSS_ENCODER: Mutex<Option<LoadedModel>> = Mutex::new(None);
 
 /// Backend-local counters, shown by `recommender.model_info()`.
 pub static TEXTS_EMBEDDED: AtomicU64 = AtomicU64::new(0);
@@ -31,7 +32,11 @@ fn with_model<T>(
     f: impl FnOnce(&mut LoadedModel) -> Result<T>,
 ) -> Result<T> {
     let mut guard = slot.lock().unwrap_or_else(|p| p.into_inner());
-    let files = ModelFiles::locate(&gucs::model_dir(), role)?;
+    let dir = match role {
+        "encoder" => std::path::Path::new(&gucs::model_dir()).join("encoder"),
+        _ => std::path::PathBuf::from(gucs::cross_encoder_dir()),
+    };
+    let files = ModelFiles::locate(dir, role)?;
     let fresh = guard
         .as_ref()
         .is_some_and(|m| m.files == files && files.ids().as_ref() == Some(&m.ids));
@@ -142,4 +147,62 @@ pub fn encoder_info() -> EncoderInfo {
 /// Loads the encoder now (if not loaded) so the next call pays no load time.
 pub fn preload() -> Result<()> {
     with_model(&ENCODER, "encoder", |_| Ok(()))
+}
+
+/// Whether a cross-encoder is installed (its files exist); otherwise reranking uses the bi-encoder.
+pub fn cross_encoder_installed() -> bool {
+    let dir = std::path::PathBuf::from(gucs::cross_encoder_dir());
+    (dir.join("model.ort").is_file() || dir.join("model.onnx").is_file())
+        && dir.join("tokenizer.json").is_file()
+}
+
+/// Cross-encoder logits for (query, document) pairs: `[CLS] query [SEP] doc [SEP]` with
+/// token_type_ids 0 then 1, one logit per pair. Batched like the encoder.
+pub fn cross_scores(query: &str, docs: &[&str]) -> Result<Vec<f64>> {
+    if docs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let batch_size = gucs::embed_batch_size();
+    let q = encoder_input(query).into_owned();
+    with_model(&CROSS_ENCODER, "cross-encoder", |m| {
+        let pairs: Vec<(String, String)> = docs
+            .iter()
+            .map(|d| (q.clone(), encoder_input(d).into_owned()))
+            .collect();
+        let toks = m.tokenize(pairs)?;
+        let mut order: Vec<usize> = (0..toks.len()).collect();
+        order.sort_by_key(|&i| (toks[i].0.len(), i));
+        let mut out = vec![0f64; docs.len()];
+        for chunk in order.chunks(batch_size) {
+            pgrx::check_for_interrupts!();
+            let refs: Vec<_> = chunk.iter().map(|&i| &toks[i]).collect();
+            let b = m.batch(&refs);
+            let (shape, data) = m.run(&b)?;
+            let per_row = if shape.len() == 2 {
+                shape[1].max(1) as usize
+            } else {
+                1
+            };
+            if data.len() != b.rows * per_row {
+                return Err(RecError::external(
+                    format!("cross-encoder output has shape {shape:?}, expected [batch, 1]"),
+                    "The cross-encoder must be a BERT sequence-classification export with one logit (e.g. cross-encoder/ms-marco-MiniLM-L-6-v2).",
+                ));
+            }
+            for (r, &i) in chunk.iter().enumerate() {
+                // With several labels, the last one is taken as "relevant".
+                out[i] = data[r * per_row + per_row - 1] as f64;
+            }
+        }
+        Ok(out)
+    })
+}
+
+/// Name of the cross-encoder loaded in this backend, if any.
+pub fn cross_encoder_name() -> Option<String> {
+    CROSS_ENCODER
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .map(|m| m.name.clone())
 }

@@ -1,0 +1,548 @@
+//! The four stages, run inside one SQL call:
+//! 1. candidates (SPI: HNSW content neighbours, similar users, co-purchase, popularity),
+//! 2. hybrid score (core::scoring),
+//! 3. rerank of the top N (cross-encoder, or the bi-encoder when none is installed),
+//! 4. business rules with refill (core::scoring).
+pub mod profile;
+pub mod rerank;
+
+use std::collections::HashMap;
+
+use pgrx::prelude::*;
+
+use crate::core::scoring::{self, apply_rules, blend_rerank, hybrid, source, Candidate, Scored};
+use crate::error::{RecError, Result};
+use crate::gucs;
+
+/// One output row of every recommendation function.
+#[derive(Debug, Clone)]
+pub struct Rec {
+    pub product_id: i64,
+    pub external_id: Option<String>,
+    pub name: Option<String>,
+    pub category: Option<String>,
+    pub price: Option<AnyNumeric>,
+    pub image_url: Option<String>,
+    pub scored: Scored,
+    pub reranker: &'static str,
+}
+
+/// Raw signals gathered in stage 1, keyed by product.
+#[derive(Default)]
+struct Pool {
+    content: HashMap<i64, f64>,
+    collab: HashMap<i64, f64>,
+    sources: HashMap<i64, u8>,
+}
+
+impl Pool {
+    fn add(&mut self, id: i64, src: u8) {
+        *self.sources.entry(id).or_default() |= src;
+    }
+}
+
+/// The user's home page: the full pipeline, or popularity for a user without history.
+pub fn homepage(user_id: &str, k: usize) -> Result<(Vec<Rec>, &'static str)> {
+    let Some(prof) = profile::get(user_id)?.filter(|p| p.preference.is_some()) else {
+        return popular(k, &[]);
+    };
+    let pref = prof.preference.clone().unwrap_or_default();
+    let (n_content, n_collab) = gucs::candidate_counts();
+    let mut pool = Pool::default();
+    for (id, s) in content_neighbours(&pref, n_content.max(k), &[])? {
+        pool.content.insert(id, s);
+        pool.add(id, source::CONTENT);
+    }
+    if n_collab > 0 {
+        let users = similar_users_products(user_id, n_collab)?;
+        let baskets = copurchase_of_user(user_id, n_collab)?;
+        merge_collab(&mut pool, users, source::SIMILAR_USERS);
+        merge_collab(&mut pool, baskets, source::CO_PURCHASE);
+    }
+    let query = rerank::user_query(&prof);
+    finish(pool, Some(&pref), Some(user_id), &[], &query, k)
+}
+
+/// Items to add to a cart: neighbours of the cart's mean embedding plus co-purchase, never the
+/// cart's own items.
+pub fn cart(items: &[i64], k: usize) -> Result<(Vec<Rec>, &'static str)> {
+    let (found, names, centre) = cart_centre(items)?;
+    if found.is_empty() {
+        return popular(k, items);
+    }
+    let (n_content, n_collab) = gucs::candidate_counts();
+    let mut pool = Pool::default();
+    if let Some(c) = &centre {
+        for (id, s) in content_neighbours(c, n_content.max(k) + found.len(), &found)? {
+            pool.content.insert(id, s);
+            pool.add(id, source::CONTENT);
+        }
+    }
+    let co = copurchase_of(&found, n_collab.max(k))?;
+    merge_collab(&mut pool, co, source::CO_PURCHASE);
+    let query = format!("Goes well with: {}", names.join("; "));
+    finish(pool, centre.as_deref(), None, &found, &query, k)
+}
+
+/// Products in the user's current cart (CART_ADD minus CART_REMOVE > 0).
+pub fn user_cart(user_id: &str) -> Result<Vec<i64>> {
+    Spi::connect(|c| {
+        let t = c.select(
+            "SELECT product_id FROM recommender.user_products WHERE user_id = $1 AND cart > 0 ORDER BY last_at DESC, product_id",
+            None,
+            &[user_id.into()],
+        )?;
+        let mut v = Vec::new();
+        for r in t {
+            v.extend(r.get::<i64>(1)?);
+        }
+        Ok(v)
+    })
+}
+
+/// Co-purchase partners of a product; below `k` (too little data) the rest comes from content
+/// similarity. Returns rows and, per row, which of the two produced it.
+pub fn frequently_bought_together(product_id: i64, k: usize) -> Result<Vec<(Rec, &'static str)>> {
+    let mut out: Vec<(Rec, &'static str)> = Vec::new();
+    let co = copurchase_of(&[product_id], k * 3)?;
+    let max = co.iter().map(|c| c.1).fold(0.0, f64::max);
+    let ids: Vec<i64> = co.iter().map(|c| c.0).collect();
+    let det = details(&ids, None, None)?;
+    for (id, n) in &co {
+        if out.len() >= k {
+            break;
+        }
+        if let Some(d) = det.get(id).filter(|d| d.0.in_stock) {
+            let s = if max > 0.0 { n / max } else { 0.0 };
+            out.push((d.to_rec(s, 0.0, s, source::CO_PURCHASE), "co_purchase"));
+        }
+    }
+    if out.len() < k {
+        let have: Vec<i64> = out
+            .iter()
+            .map(|r| r.0.product_id)
+            .chain([product_id])
+            .collect();
+        let centre = Spi::get_one_with_args::<Vec<f32>>(
+            "SELECT embedding::real[] FROM recommender.products WHERE product_id = $1",
+            &[product_id.into()],
+        )?;
+        if let Some(c) = centre {
+            let near = content_neighbours(&c, k + have.len(), &have)?;
+            let ids: Vec<i64> = near.iter().map(|n| n.0).collect();
+            let d = details(&ids, None, None)?;
+            for (id, s) in near {
+                if out.len() >= k {
+                    break;
+                }
+                if let Some(d) = d.get(&id) {
+                    out.push((d.to_rec(s, s, 0.0, source::CONTENT), "similarity"));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn merge_collab(pool: &mut Pool, items: Vec<(i64, f64)>, src: u8) {
+    let norm = scoring::normalize(&items.iter().map(|i| i.1).collect::<Vec<_>>());
+    for ((id, _), n) in items.into_iter().zip(norm) {
+        let e = pool.collab.entry(id).or_default();
+        *e = e.max(n);
+        pool.add(id, src);
+    }
+}
+
+/// Stages 2–4 over a candidate pool.
+fn finish(
+    pool: Pool,
+    centre: Option<&[f32]>,
+    user_id: Option<&str>,
+    exclude: &[i64],
+    query: &str,
+    k: usize,
+) -> Result<(Vec<Rec>, &'static str)> {
+    let ids: Vec<i64> = pool
+        .sources
+        .keys()
+        .copied()
+        .filter(|id| !exclude.contains(id))
+        .collect();
+    let det = details(&ids, centre, user_id)?;
+    let pop = popularity(&ids)?;
+    let mut cands = Vec::with_capacity(ids.len());
+    for id in &ids {
+        let Some(d) = det.get(id) else { continue };
+        let mut c = d.0.clone();
+        c.content = pool.content.get(id).copied().unwrap_or(c.content);
+        c.collaborative = pool.collab.get(id).copied().unwrap_or(0.0);
+        c.popularity = pop.get(id).copied().unwrap_or(0.0);
+        c.sources = pool.sources.get(id).copied().unwrap_or(0);
+        cands.push(c);
+    }
+    let mut scored = hybrid(cands, gucs::weights());
+    // Stage 3 on the top N candidates that can be shown (reranking a product the rules drop
+    // would waste the model's time).
+    let (top_n, lambda) = gucs::rerank();
+    let rules = gucs::rules();
+    let showable: Vec<usize> = scored
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.cand.in_stock && (rules.allow_purchased || !s.cand.purchased))
+        .map(|(i, _)| i)
+        .take(top_n)
+        .collect();
+    let mut reranker = "none";
+    if !showable.is_empty() {
+        let docs: Vec<String> = showable
+            .iter()
+            .map(|&i| det[&scored[i].cand.product_id].1.doc.clone())
+            .collect();
+        let ids: Vec<i64> = showable
+            .iter()
+            .map(|&i| scored[i].cand.product_id)
+            .collect();
+        let (scores, which) = rerank::score(query, &docs, &ids)?;
+        reranker = which;
+        for (&i, s) in showable.iter().zip(scores) {
+            scored[i].rerank = Some(s);
+        }
+        blend_rerank(&mut scored, lambda);
+    }
+    let kept = apply_rules(scored, k, rules);
+    let recs = kept
+        .into_iter()
+        .map(|s| det[&s.cand.product_id].1.rec(s, reranker))
+        .collect();
+    Ok((recs, reranker))
+}
+
+/// Cold start and fallbacks: popularity over the window, newest products when there is none.
+pub fn popular(k: usize, exclude: &[i64]) -> Result<(Vec<Rec>, &'static str)> {
+    let (window, _) = gucs::windows();
+    let want = (k * 3 + 50) as i64;
+    let top: Vec<(i64, f64)> = Spi::connect(|c| {
+        let t = c.select(
+            "SELECT d.product_id, sum(d.weight)::float8
+               FROM recommender.product_daily d
+              WHERE d.day > (recommender.clock() - make_interval(days => $1))::date
+                AND d.day <= recommender.clock()::date
+              GROUP BY 1 HAVING sum(d.weight) > 0
+              ORDER BY 2 DESC, 1 LIMIT $2",
+            None,
+            &[window.into(), want.into()],
+        )?;
+        let mut v = Vec::new();
+        for r in t {
+            v.push((
+                r.get::<i64>(1)?.unwrap_or(0),
+                r.get::<f64>(2)?.unwrap_or(0.0),
+            ));
+        }
+        Ok::<_, RecError>(v)
+    })?;
+    let mut top = top;
+    if top.len() < k {
+        // No (or too little) recent activity: newest in-stock products.
+        let newest: Vec<i64> = Spi::connect(|c| {
+            let t = c.select(
+                "SELECT product_id FROM recommender.products WHERE in_stock AND created_at <= recommender.clock()
+                  ORDER BY created_at DESC, product_id LIMIT $1",
+                None,
+                &[want.into()],
+            )?;
+            let mut v = Vec::new();
+            for r in t {
+                v.extend(r.get::<i64>(1)?);
+            }
+            Ok::<_, RecError>(v)
+        })?;
+        for id in newest {
+            if !top.iter().any(|t| t.0 == id) {
+                top.push((id, 0.0));
+            }
+        }
+    }
+    let ids: Vec<i64> = top
+        .iter()
+        .map(|t| t.0)
+        .filter(|id| !exclude.contains(id))
+        .collect();
+    let det = details(&ids, None, None)?;
+    let mut cands = Vec::new();
+    for (id, p) in &top {
+        if let Some(d) = det.get(id) {
+            let mut c = d.0.clone();
+            c.popularity = *p;
+            c.sources = source::POPULAR;
+            cands.push(c);
+        }
+    }
+    let w = scoring::Weights {
+        alpha: 0.0,
+        beta: 0.0,
+        gamma: 1.0,
+    };
+    let kept = apply_rules(hybrid(cands, w), k, gucs::rules());
+    Ok((
+        kept.into_iter()
+            .map(|s| det[&s.cand.product_id].1.rec(s, "none"))
+            .collect(),
+        "none",
+    ))
+}
+
+/// Stage 1, content: nearest in-stock products to `centre` through the HNSW index (the calling
+/// function runs with hnsw.iterative_scan, so filtered rows do not starve it).
+fn content_neighbours(centre: &[f32], n: usize, exclude: &[i64]) -> Result<Vec<(i64, f64)>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    Spi::connect(|c| {
+        let t = c.select(
+            "SELECT product_id, 1 - (embedding <=> $1::real[]::vector) FROM recommender.products
+              WHERE in_stock AND NOT (product_id = ANY($3))
+              ORDER BY embedding <=> $1::real[]::vector LIMIT $2",
+            None,
+            &[
+                centre.to_vec().into(),
+                (n as i64).into(),
+                exclude.to_vec().into(),
+            ],
+        )?;
+        let mut v = Vec::new();
+        for r in t {
+            v.push((
+                r.get::<i64>(1)?.unwrap_or(0),
+                r.get::<f64>(2)?.unwrap_or(0.0),
+            ));
+        }
+        Ok(v)
+    })
+}
+
+/// Stage 1, similar users: users who interacted with the same products as this user (through
+/// the user's 20 most recent products, at most 100 users each), then their products, weighted by
+/// overlap and their own interaction weight.
+fn similar_users_products(user_id: &str, n: usize) -> Result<Vec<(i64, f64)>> {
+    pairs(
+        "WITH mine AS (
+             SELECT product_id FROM recommender.user_products
+              WHERE user_id = $1 AND weight > 0 AND last_at <= recommender.clock()
+              ORDER BY last_at DESC, product_id LIMIT 20),
+         neighbours AS (
+             SELECT o.user_id, count(*) AS overlap
+               FROM mine m
+               CROSS JOIN LATERAL (SELECT u.user_id FROM recommender.user_products u
+                                    WHERE u.product_id = m.product_id AND u.user_id <> $1 AND u.weight > 0
+                                    ORDER BY u.weight DESC LIMIT 100) o
+              GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20)
+         SELECT u.product_id, sum(n.overlap * ln(1 + u.weight))::float8
+           FROM neighbours n JOIN recommender.user_products u ON u.user_id = n.user_id AND u.weight > 0
+          WHERE u.product_id NOT IN (SELECT product_id FROM mine)
+          GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $2",
+        &[user_id.into(), (n as i64).into()],
+    )
+}
+
+/// Stage 1, co-purchase with the user's 10 most recent purchases.
+fn copurchase_of_user(user_id: &str, n: usize) -> Result<Vec<(i64, f64)>> {
+    let recent: Vec<i64> = pairs(
+        "SELECT product_id, 0::float8 FROM recommender.user_products
+          WHERE user_id = $1 AND purchases > 0 AND last_at <= recommender.clock()
+          ORDER BY last_at DESC, product_id LIMIT 10",
+        &[user_id.into()],
+    )?
+    .into_iter()
+    .map(|p| p.0)
+    .collect();
+    copurchase_of(&recent, n)
+}
+
+/// Products bought in the same baskets as any of `items`, by number of shared baskets.
+fn copurchase_of(items: &[i64], n: usize) -> Result<Vec<(i64, f64)>> {
+    if items.is_empty() || n == 0 {
+        return Ok(Vec::new());
+    }
+    pairs(
+        "SELECT c.product_b, sum(c.baskets)::float8 FROM unnest($1::bigint[]) AS a(id)
+           CROSS JOIN LATERAL (SELECT product_b, baskets FROM recommender.copurchase
+                                WHERE product_a = a.id AND baskets > 0 ORDER BY baskets DESC LIMIT 200) c
+          WHERE NOT (c.product_b = ANY($1))
+          GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $2",
+        &[items.to_vec().into(), (n as i64).into()],
+    )
+}
+
+fn pairs(sql: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<Vec<(i64, f64)>> {
+    Spi::connect(|c| {
+        let t = c.select(sql, None, args)?;
+        let mut v = Vec::new();
+        for r in t {
+            v.push((
+                r.get::<i64>(1)?.unwrap_or(0),
+                r.get::<f64>(2)?.unwrap_or(0.0),
+            ));
+        }
+        Ok(v)
+    })
+}
+
+/// Popularity of the candidates over the window before the clock.
+fn popularity(ids: &[i64]) -> Result<HashMap<i64, f64>> {
+    let (window, _) = gucs::windows();
+    Ok(pairs(
+        "SELECT product_id, sum(weight)::float8 FROM recommender.product_daily
+          WHERE product_id = ANY($1)
+            AND day > (recommender.clock() - make_interval(days => $2))::date AND day <= recommender.clock()::date
+          GROUP BY 1",
+        &[ids.to_vec().into(), window.into()],
+    )?
+    .into_iter()
+    .collect())
+}
+
+/// Display fields and rule inputs of products.
+pub struct Detail {
+    pub external_id: Option<String>,
+    pub name: Option<String>,
+    pub category: Option<String>,
+    pub price: Option<AnyNumeric>,
+    pub image_url: Option<String>,
+    pub doc: String,
+}
+
+pub struct DetailRow(pub Candidate, pub Detail);
+
+impl DetailRow {
+    fn to_rec(&self, score: f64, content: f64, collab: f64, src: u8) -> Rec {
+        let mut c = self.0.clone();
+        c.sources = src;
+        let s = Scored {
+            cand: c,
+            content,
+            collaborative: collab,
+            popularity: 0.0,
+            hybrid: score,
+            rerank: None,
+            score,
+        };
+        self.1.rec(s, "none")
+    }
+}
+
+impl Detail {
+    fn rec(&self, s: Scored, reranker: &'static str) -> Rec {
+        Rec {
+            product_id: s.cand.product_id,
+            external_id: self.external_id.clone(),
+            name: self.name.clone(),
+            category: self.category.clone(),
+            price: self.price.clone(),
+            image_url: self.image_url.clone(),
+            scored: s,
+            reranker,
+        }
+    }
+}
+
+/// Details of `ids`; content similarity to `centre` when given; purchased flag for `user_id`.
+fn details(
+    ids: &[i64],
+    centre: Option<&[f32]>,
+    user_id: Option<&str>,
+) -> Result<HashMap<i64, DetailRow>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Spi::connect(|c| {
+        let t = c.select(
+            "SELECT p.product_id, p.external_id, p.name, p.category, p.price, p.image_url, p.in_stock,
+                    (extract(epoch FROM recommender.clock() - p.created_at) / 86400.0)::float8,
+                    CASE WHEN $2::real[] IS NULL OR p.embedding IS NULL THEN 0
+                         ELSE 1 - (p.embedding <=> $2::real[]::vector) END::float8,
+                    EXISTS (SELECT 1 FROM recommender.user_products u
+                             WHERE u.user_id = $3 AND u.product_id = p.product_id AND u.purchases > 0),
+                    left(concat_ws('. ', p.name, 'Category: ' || p.category, left(p.description, 200)), 400)
+               FROM recommender.products p WHERE p.product_id = ANY($1)",
+            None,
+            &[ids.to_vec().into(), centre.map(|c| c.to_vec()).into(), user_id.into()],
+        )?;
+        let mut m = HashMap::new();
+        for r in t {
+            let id = r.get::<i64>(1)?.unwrap_or(0);
+            let cand = Candidate {
+                product_id: id,
+                category: r.get::<String>(4)?,
+                in_stock: r.get::<bool>(7)?.unwrap_or(false),
+                age_days: r.get::<f64>(8)?.unwrap_or(f64::INFINITY),
+                purchased: r.get::<bool>(10)?.unwrap_or(false),
+                content: r.get::<f64>(9)?.unwrap_or(0.0),
+                collaborative: 0.0,
+                popularity: 0.0,
+                sources: 0,
+            };
+            let det = Detail {
+                external_id: r.get::<String>(2)?,
+                name: r.get::<String>(3)?,
+                category: r.get::<String>(4)?,
+                price: r.get::<AnyNumeric>(5)?,
+                image_url: r.get::<String>(6)?,
+                doc: r.get::<String>(11)?.unwrap_or_default(),
+            };
+            m.insert(id, DetailRow(cand, det));
+        }
+        Ok(m)
+    })
+}
+
+/// Resolves cart ids: the ones that exist (others are reported in a NOTICE), their names, and
+/// the normalised mean of their embeddings.
+fn cart_centre(items: &[i64]) -> Result<(Vec<i64>, Vec<String>, Option<Vec<f32>>)> {
+    let rows: Vec<(i64, Option<String>, Option<Vec<f32>>)> = Spi::connect(|c| {
+        let t = c.select(
+            "SELECT product_id, name, embedding::real[] FROM recommender.products WHERE product_id = ANY($1) ORDER BY product_id",
+            None,
+            &[items.to_vec().into()],
+        )?;
+        let mut v = Vec::new();
+        for r in t {
+            v.push((
+                r.get::<i64>(1)?.unwrap_or(0),
+                r.get::<String>(2)?,
+                r.get::<Vec<f32>>(3)?,
+            ));
+        }
+        Ok::<_, RecError>(v)
+    })?;
+    let found: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let missing: Vec<String> = items
+        .iter()
+        .filter(|i| !found.contains(i))
+        .map(|i| i.to_string())
+        .collect();
+    if !missing.is_empty() {
+        let shown = missing
+            .iter()
+            .take(10)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        pgrx::notice!(
+            "recommender: ignoring {} unknown product id(s): {shown}",
+            missing.len()
+        );
+    }
+    let mut acc = vec![0f64; crate::model::DIM];
+    let mut any = false;
+    for e in rows.iter().filter_map(|r| r.2.as_ref()) {
+        any = true;
+        acc.iter_mut().zip(e).for_each(|(a, &x)| *a += x as f64);
+    }
+    let names = rows.iter().filter_map(|r| r.1.clone()).take(5).collect();
+    Ok((
+        found,
+        names,
+        any.then(|| crate::core::pooling::normalize(&acc)),
+    ))
+}

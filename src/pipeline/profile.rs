@@ -1,0 +1,214 @@
+//! User preference vectors: normalised Σ weight(type) × exp(−age/decay) × embedding, plus the
+//! user's top categories, price range and interaction count.
+//!
+//! Freshness: a profile is rebuilt lazily, on the next call that needs it, when the user has an
+//! interaction newer than the one it was built from, or the weights table changed. Because the
+//! decay is exponential, exp(−(T − t)/τ) = exp(−T/τ)·exp(t/τ): the clock T is a common factor that
+//! normalisation removes, so a profile does not go stale as time passes. With
+//! `recommender.as_of` set (a replayed clock) profiles are computed from the interactions at or
+//! before it and not cached.
+use pgrx::prelude::*;
+
+use crate::core::pooling::normalize;
+use crate::core::scoring::decay;
+use crate::error::{RecError, Result};
+use crate::gucs;
+use crate::model::DIM;
+
+#[derive(Debug, Clone, Default)]
+pub struct Profile {
+    pub preference: Option<Vec<f32>>,
+    pub top_categories: Vec<String>,
+    pub interaction_count: i64,
+    /// Names of the most recent products, for the reranker's query.
+    pub recent_names: Vec<String>,
+}
+
+const WEIGHTS_VERSION: &str = "SELECT md5(string_agg(type::text || '=' || weight::text, ',' ORDER BY type)) FROM recommender.interaction_weights";
+
+/// The user's profile, rebuilt if stale. None: the user has no interactions (cold start).
+pub fn get(user_id: &str) -> Result<Option<Profile>> {
+    let replay = gucs::clock_is_set();
+    let (last_id, version) = Spi::connect(|c| {
+        let last = c
+            .select(
+                "SELECT max(interaction_id) FROM recommender.interactions WHERE user_id = $1 AND occurred_at <= recommender.clock()",
+                None,
+                &[user_id.into()],
+            )?
+            .first()
+            .get_one::<i64>()?;
+        let v = c
+            .select(WEIGHTS_VERSION, None, &[])?
+            .first()
+            .get_one::<String>()?;
+        Ok::<_, RecError>((last, v.unwrap_or_default()))
+    })?;
+    let Some(last_id) = last_id else {
+        return Ok(None);
+    };
+
+    if !replay {
+        let cached = Spi::connect(|c| {
+            let t = c.select(
+                "SELECT preference::real[], top_categories, interaction_count FROM recommender.user_profiles
+                  WHERE user_id = $1 AND last_interaction_id = $2 AND weights_version = $3",
+                None,
+                &[user_id.into(), last_id.into(), version.as_str().into()],
+            )?;
+            let mut out = None;
+            for row in t {
+                out = Some(Profile {
+                    preference: row.get::<Vec<f32>>(1)?,
+                    top_categories: row.get::<Vec<String>>(2)?.unwrap_or_default(),
+                    interaction_count: row.get::<i64>(3)?.unwrap_or(0),
+                    recent_names: Vec::new(),
+                });
+            }
+            Ok::<_, RecError>(out)
+        })?;
+        if let Some(mut p) = cached {
+            p.recent_names = recent_names(user_id)?;
+            return Ok(Some(p));
+        }
+    }
+    let p = compute(user_id, last_id, &version, !replay)?;
+    Ok(Some(p))
+}
+
+/// Rebuilds one profile now (live clock) and returns its interaction count.
+pub fn rebuild(user_id: &str) -> Result<i64> {
+    let version = Spi::get_one::<String>(WEIGHTS_VERSION)?.unwrap_or_default();
+    let last = Spi::get_one_with_args::<i64>(
+        "SELECT max(interaction_id) FROM recommender.interactions WHERE user_id = $1 AND occurred_at <= recommender.clock()",
+        &[user_id.into()],
+    )?;
+    match last {
+        Some(l) => Ok(compute(user_id, l, &version, true)?.interaction_count),
+        None => {
+            Spi::run_with_args(
+                "DELETE FROM recommender.user_profiles WHERE user_id = $1",
+                &[user_id.into()],
+            )?;
+            Ok(0)
+        }
+    }
+}
+
+fn recent_names(user_id: &str) -> Result<Vec<String>> {
+    Spi::connect(|c| {
+        let t = c.select(
+            "SELECT p.name FROM recommender.user_products u JOIN recommender.products p USING (product_id)
+              WHERE u.user_id = $1 AND u.weight > 0 AND u.last_at <= recommender.clock()
+              ORDER BY u.last_at DESC, p.product_id LIMIT 3",
+            None,
+            &[user_id.into()],
+        )?;
+        let mut v = Vec::new();
+        for row in t {
+            if let Some(n) = row.get::<String>(1)? {
+                v.push(n);
+            }
+        }
+        Ok(v)
+    })
+}
+
+fn compute(user_id: &str, last_id: i64, version: &str, store: bool) -> Result<Profile> {
+    let (_, tau) = gucs::windows();
+    struct Row {
+        days: f64,
+        w: f64,
+        emb: Option<Vec<f32>>,
+        cat: Option<String>,
+        price: Option<f64>,
+    }
+    let rows: Vec<Row> = Spi::connect(|c| {
+        let t = c.select(
+            "SELECT (extract(epoch FROM i.occurred_at) / 86400.0)::float8, w.weight, p.embedding::real[], p.category, p.price::float8
+               FROM recommender.interactions i
+               JOIN recommender.products p USING (product_id)
+               JOIN recommender.interaction_weights w ON w.type = i.type
+              WHERE i.user_id = $1 AND i.occurred_at <= recommender.clock()",
+            None,
+            &[user_id.into()],
+        )?;
+        let mut v = Vec::new();
+        for r in t {
+            v.push(Row {
+                days: r.get::<f64>(1)?.unwrap_or(0.0),
+                w: r.get::<f64>(2)?.unwrap_or(0.0),
+                emb: r.get::<Vec<f32>>(3)?,
+                cat: r.get::<String>(4)?,
+                price: r.get::<f64>(5)?,
+            });
+        }
+        Ok::<_, RecError>(v)
+    })?;
+    let newest = rows
+        .iter()
+        .map(|r| r.days)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let mut acc = vec![0f64; DIM];
+    let mut cats: std::collections::HashMap<String, f64> = Default::default();
+    let (mut pmin, mut pmax) = (f64::INFINITY, f64::NEG_INFINITY);
+    for r in &rows {
+        // ages relative to the newest interaction: the clock cancels out after normalising
+        let wd = r.w * decay(newest - r.days, tau);
+        if let Some(e) = r.emb.as_ref().filter(|e| e.len() == DIM) {
+            acc.iter_mut()
+                .zip(e)
+                .for_each(|(a, &x)| *a += wd * x as f64);
+        }
+        if wd > 0.0 {
+            if let Some(c) = &r.cat {
+                *cats.entry(c.clone()).or_default() += wd;
+            }
+            if let Some(p) = r.price {
+                pmin = pmin.min(p);
+                pmax = pmax.max(p);
+            }
+        }
+    }
+    let norm_ok = acc.iter().any(|x| *x != 0.0);
+    let preference = norm_ok.then(|| normalize(&acc));
+    let mut cats: Vec<(String, f64)> = cats.into_iter().collect();
+    cats.sort_by(|a, b| {
+        b.1.partial_cmp(&a.1)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.0.cmp(&b.0))
+    });
+    let top: Vec<String> = cats.into_iter().take(3).map(|c| c.0).collect();
+    let count = rows.len() as i64;
+    if store {
+        Spi::run_with_args(
+            "INSERT INTO recommender.user_profiles AS u
+                    (user_id, preference, top_categories, price_min, price_max, interaction_count,
+                     last_interaction_id, last_interaction_at, weights_version, computed_at)
+             VALUES ($1, $2::real[]::vector, $3, $4, $5, $6, $7,
+                     (SELECT occurred_at FROM recommender.interactions WHERE interaction_id = $7), $8, now())
+             ON CONFLICT (user_id) DO UPDATE SET
+                preference = EXCLUDED.preference, top_categories = EXCLUDED.top_categories,
+                price_min = EXCLUDED.price_min, price_max = EXCLUDED.price_max,
+                interaction_count = EXCLUDED.interaction_count, last_interaction_id = EXCLUDED.last_interaction_id,
+                last_interaction_at = EXCLUDED.last_interaction_at, weights_version = EXCLUDED.weights_version,
+                computed_at = now()",
+            &[
+                user_id.into(),
+                preference.clone().into(),
+                top.clone().into(),
+                pmin.is_finite().then_some(pmin).into(),
+                pmax.is_finite().then_some(pmax).into(),
+                count.into(),
+                last_id.into(),
+                version.into(),
+            ],
+        )?;
+    }
+    Ok(Profile {
+        preference,
+        top_categories: top,
+        interaction_count: count,
+        recent_names: recent_names(user_id)?,
+    })
+}

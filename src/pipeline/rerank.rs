@@ -1,0 +1,99 @@
+//! Stage 3: rerank with the cross-encoder when one is installed, else with the bi-encoder
+//! (cosine between the query's embedding and the documents'). Scores are mapped to [0, 1]:
+//! sigmoid(logit) for the cross-encoder, (cosine + 1) / 2 for the bi-encoder.
+use pgrx::prelude::*;
+
+use crate::core::pooling::cosine;
+use crate::core::scoring::sigmoid;
+use crate::error::{RecError, Result};
+use crate::model;
+
+use super::profile::Profile;
+
+pub const CROSS: &str = "cross-encoder";
+pub const BI: &str = "bi-encoder";
+
+/// The reranker's query for a user: top categories and recent products.
+pub fn user_query(p: &Profile) -> String {
+    let mut q = String::new();
+    if !p.top_categories.is_empty() {
+        q.push_str(&format!("Interested in {}.", p.top_categories.join(", ")));
+    }
+    if !p.recent_names.is_empty() {
+        q.push_str(&format!(" Recently: {}.", p.recent_names.join("; ")));
+    }
+    q.trim().to_string()
+}
+
+/// Scores catalogue products (`ids`, with their short documents `docs`) against `query`. The
+/// bi-encoder path reuses the products' stored embeddings: one model run for the query only.
+pub fn score(query: &str, docs: &[String], ids: &[i64]) -> Result<(Vec<f64>, &'static str)> {
+    if model::cross_encoder_installed() {
+        let refs: Vec<&str> = docs.iter().map(String::as_str).collect();
+        return Ok((
+            model::cross_scores(query, &refs)?
+                .into_iter()
+                .map(sigmoid)
+                .collect(),
+            CROSS,
+        ));
+    }
+    let q = model::embed(&[query])?.pop().unwrap_or_default();
+    let embs: std::collections::HashMap<i64, Vec<f32>> = Spi::connect(|c| {
+        let t = c.select(
+            "SELECT product_id, embedding::real[] FROM recommender.products WHERE product_id = ANY($1) AND embedding IS NOT NULL",
+            None,
+            &[ids.to_vec().into()],
+        )?;
+        let mut m = std::collections::HashMap::new();
+        for r in t {
+            if let (Some(id), Some(e)) = (r.get::<i64>(1)?, r.get::<Vec<f32>>(2)?) {
+                m.insert(id, e);
+            }
+        }
+        Ok::<_, RecError>(m)
+    })?;
+    let scores = ids
+        .iter()
+        .map(|id| {
+            embs.get(id)
+                .map(|e| (cosine(&q, e) + 1.0) / 2.0)
+                .unwrap_or(0.0)
+        })
+        .collect();
+    Ok((scores, BI))
+}
+
+/// `recommender.rerank(query, documents)`: arbitrary texts, so the bi-encoder embeds them too.
+pub fn texts(query: &str, docs: &[&str]) -> Result<(Vec<f64>, &'static str)> {
+    if docs.is_empty() {
+        return Ok((
+            Vec::new(),
+            if model::cross_encoder_installed() {
+                CROSS
+            } else {
+                BI
+            },
+        ));
+    }
+    if model::cross_encoder_installed() {
+        return Ok((
+            model::cross_scores(query, docs)?
+                .into_iter()
+                .map(sigmoid)
+                .collect(),
+            CROSS,
+        ));
+    }
+    let mut all: Vec<&str> = Vec::with_capacity(docs.len() + 1);
+    all.push(query);
+    all.extend_from_slice(docs);
+    let v = model::embed(&all)?;
+    Ok((
+        v[1..]
+            .iter()
+            .map(|d| (cosine(&v[0], d) + 1.0) / 2.0)
+            .collect(),
+        BI,
+    ))
+}
