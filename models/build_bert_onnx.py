@@ -125,7 +125,9 @@ def build_bert(weights, cfg, classifier):
     ints = [helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "sequence"])
             for n in ("input_ids", "attention_mask", "token_type_ids")]
     if classifier:
-        cls = g.op("Gather", [x, g.const("c_zero_idx", np.array(0, dtype=np.int64))], axis=1)
+        # [CLS] token: Gather with a 1-element index keeps the axis, Squeeze drops it -> [batch, hidden]
+        cls = g.op("Gather", [x, g.const("c_zero_idx", np.array([0], dtype=np.int64))], axis=1)
+        cls = g.op("Squeeze", [cls, g.const("c_axis1", np.array([1], dtype=np.int64))])
         pooled = g.op("Tanh", [g.linear(cls, W["pooler.dense.weight"], W["pooler.dense.bias"], "pooler")])
         logits = g.linear(pooled, W["classifier.weight"], W["classifier.bias"], "classifier")
         g.nodes.append(helper.make_node("Identity", [logits], ["logits"], name="logits"))

@@ -127,6 +127,23 @@ def build_user_model(src_dir, role, cache):
             "tokenizer.json": tok}
 
 
+def build_test_cross_encoder(spec, encoder_files, cache):
+    """The small deterministic BERT cross-encoder the tests use (no registry ships real weights)."""
+    work = os.path.join(cache, "build", "test-cross-encoder")
+    os.makedirs(work, exist_ok=True)
+    onnx_path = os.path.join(work, "model.onnx")
+    want = spec["files"]["model.onnx"]
+    if not (os.path.exists(onnx_path) and sha256(onnx_path) == want):
+        say("generating the deterministic test cross-encoder")
+        subprocess.run([sys.executable, os.path.join(HERE, "build_bert_onnx.py"), "test-cross-encoder",
+                        "--out", onnx_path] + spec["args"], check=True)
+    check(onnx_path, want, "generated test cross-encoder")
+    to_ort(onnx_path, os.path.join(work, "model.ort"))
+    # same WordPiece vocabulary as MiniLM (30522 tokens)
+    return {"model.onnx": onnx_path, "model.ort": os.path.join(work, "model.ort"),
+            "tokenizer.json": encoder_files["tokenizer.json"]}
+
+
 def find_ort_library(name):
     import onnxruntime  # the pinned wheel in the build venv
 
@@ -141,6 +158,8 @@ def main(argv):
     ap.add_argument("--from", dest="from_dir", help="a directory with a user's own HF ONNX export")
     ap.add_argument("--role", choices=["encoder", "cross-encoder"], default="encoder")
     ap.add_argument("--name", default=None, help="a name for --from models, shown by recommender.model_info()")
+    ap.add_argument("--test-cross-encoder", action="store_true",
+                    help="install the deterministic test cross-encoder (into a test model dir, not the product's)")
     a = ap.parse_args(argv)
 
     with open(os.path.join(HERE, "manifest.json")) as f:
@@ -159,7 +178,12 @@ def main(argv):
         say(f"installed {os.path.join(a.lib_dir, rt['file'])}")
     installed["onnxruntime"] = dict(rt, path=os.path.join(a.lib_dir, rt["file"]))
 
-    if a.from_dir:
+    if a.test_cross_encoder:
+        role = "cross-encoder"
+        spec = pinned["models"]["test-cross-encoder"]
+        files = build_test_cross_encoder(spec, build_pinned_encoder(pinned["models"]["encoder"], a.cache), a.cache)
+        meta = {"name": spec["name"], "kind": role, "source": spec["source"], "max_seq_length": 256}
+    elif a.from_dir:
         role = a.role
         files = build_user_model(a.from_dir, role, a.cache)
         meta = {"name": a.name or os.path.basename(os.path.normpath(a.from_dir)), "kind": role,

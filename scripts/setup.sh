@@ -35,3 +35,6 @@ fi
 
 "$(dirname "$0")/install-pgvector.sh"
 "$ROOT/models/materialize.sh"
+# The deterministic test cross-encoder goes to a model dir of its own: the product's model dir
+# gets a cross-encoder only when a user installs a real one.
+MODEL_DIR="$("$PG_CONFIG" --sharedir)/recommender/test-models" "$ROOT/models/materialize.sh" --test-cross-encoder

@@ -187,9 +187,9 @@ mod tests {
             )),
             4
         );
-        // scores are cosine similarities, descending
+        // scores are blended in [0, 1] (x 1.1 for new arrivals), descending
         let ok = Spi::get_one_with_args::<bool>(
-            "SELECT bool_and(score <= 1.0001 AND score >= -1.0001) AND
+            "SELECT bool_and(score >= 0 AND score <= 1.1 + 1e-9) AND
                     bool_and(score <= coalesce(prev, score) + 1e-9) FROM
                (SELECT score, lag(score) OVER (ORDER BY position) AS prev FROM recommender.similar_products($1, 10)) s",
             &[c1.into()],
@@ -513,5 +513,368 @@ mod tests {
         );
         Spi::run("INSERT INTO public.weird VALUES ('e', 'more NaN', 'NaN', true)").unwrap();
         assert_eq!(count("SELECT count(*) FROM recommender.products WHERE external_id = 'e' AND embedding IS NOT NULL"), 1);
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // The pipeline, on a store whose right answers are known by construction
+    // ---------------------------------------------------------------------------------------
+
+    const CE_REFERENCE: &str = include_str!("../tests/fixtures/cross-encoder-reference.json");
+
+    fn test_cross_encoder_dir() -> String {
+        let models = crate::gucs::model_dir();
+        let share = std::path::Path::new(&models)
+            .parent()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        format!("{share}/test-models/cross-encoder")
+    }
+
+    /// 16 products in 5 categories; u_coffee bought only coffee; baskets pair coffee with milk.
+    fn seed_store() {
+        Spi::run(
+            "SET recommender.as_of = '2024-03-01 00:00+00';
+             INSERT INTO recommender.products (external_id, name, description, category, price, stock, created_at) VALUES
+              ('c1','Dark roast whole bean coffee','Fair trade arabica beans','Coffee',14.5,10,'2023-01-01'),
+              ('c2','Espresso ground coffee','Intense Italian roast','Coffee',6.9,5,'2023-01-01'),
+              ('c3','Colombian medium roast coffee beans','Single origin','Coffee',11,8,'2023-01-01'),
+              ('c4','Decaf coffee capsules','30 pods','Coffee',9,0,'2023-01-01'),
+              ('c5','Instant coffee granules','Freeze dried','Coffee',5,9,'2023-01-01'),
+              ('t1','Japanese green tea','Sencha bags','Tea',4.2,20,'2023-01-01'),
+              ('t2','Earl Grey black tea','Bergamot loose leaf','Tea',5,20,'2023-01-01'),
+              ('m1','Whole milk','1 litre bottle','Dairy',1.2,50,'2023-01-01'),
+              ('m2','Oat milk','Barista edition','Dairy',2.5,50,'2023-01-01'),
+              ('a1','Wireless noise-cancelling headphones','Over-ear','Audio',199,3,'2023-01-01'),
+              ('a2','Bluetooth speaker','Waterproof','Audio',45,3,'2023-01-01'),
+              ('a3','Wired earbuds','In-ear','Audio',15,3,'2023-01-01'),
+              ('k1','Burr coffee grinder','Conical burrs','Kitchen',89,4,'2023-01-01'),
+              ('k2','Milk frother','Handheld','Kitchen',12,4,'2023-01-01'),
+              ('k3','French press coffee maker','1 litre glass','Kitchen',29,4,'2024-02-25'),
+              ('k4','Chef knife','Stainless steel','Kitchen',39,4,'2023-01-01');
+             CREATE TEMP TABLE ev (u text, ext text, t recommender.interaction_type, b text, at timestamptz);
+             INSERT INTO ev VALUES
+              ('u_coffee','c1','PURCHASE','b1','2024-02-01'), ('u_coffee','c2','PURCHASE','b2','2024-02-10'),
+              ('u_coffee','c3','VIEW',NULL,'2024-02-20'),
+              ('u_other','c1','PURCHASE','b3','2024-02-05'), ('u_other','m1','PURCHASE','b3','2024-02-05'),
+              ('u_other2','c1','PURCHASE','b4','2024-02-06'), ('u_other2','m1','PURCHASE','b4','2024-02-06'),
+              ('u_other2','k1','PURCHASE','b4','2024-02-06'),
+              ('u_audio','a1','PURCHASE','b5','2024-02-07'), ('u_audio','a2','VIEW',NULL,'2024-02-08'),
+              ('u_late','a3','PURCHASE','b6','2024-06-01');
+             INSERT INTO recommender.interactions (user_id, product_id, type, basket_id, occurred_at)
+             SELECT e.u, p.product_id, e.t, e.b, e.at FROM ev e JOIN recommender.products p ON p.external_id = e.ext;",
+        )
+        .unwrap();
+    }
+
+    fn exts(sql: &str) -> String {
+        Spi::get_one::<String>(sql).unwrap().unwrap_or_default()
+    }
+
+    #[pg_test]
+    fn coffee_buyer_gets_coffee_first() {
+        seed_store();
+        let top = exts("SELECT string_agg(category, ',' ORDER BY position) FROM recommender.homepage('u_coffee', 3)");
+        assert!(top.starts_with("Coffee"), "coffee buyer got {top}");
+        let names = exts("SELECT string_agg(name, ';' ORDER BY position) FROM recommender.homepage('u_coffee', 8)");
+        assert!(
+            !names.contains("Decaf"),
+            "out-of-stock product returned: {names}"
+        );
+        // the cache: one profile, built from the 3 interactions before the clock
+        Spi::run("RESET recommender.as_of").unwrap();
+        Spi::run("SELECT * FROM recommender.homepage('u_coffee', 3)").unwrap();
+        assert_eq!(count("SELECT interaction_count FROM recommender.user_profiles WHERE user_id = 'u_coffee'"), 3);
+    }
+
+    #[pg_test]
+    fn rules_cap_categories_and_fill_k() {
+        seed_store();
+        Spi::run("SET recommender.max_per_category = 1").unwrap();
+        assert_eq!(
+            count("SELECT count(*) FROM recommender.homepage('u_coffee', 5)"),
+            5
+        );
+        assert_eq!(count("SELECT max(n) FROM (SELECT count(*) n FROM recommender.homepage('u_coffee', 5) GROUP BY category) s"), 1);
+        Spi::run("SET recommender.max_per_category = 3").unwrap();
+        // every in-stock product (15), no duplicates, when k is large
+        assert_eq!(
+            count("SELECT count(DISTINCT product_id) FROM recommender.homepage('u_coffee', 1000)"),
+            13
+        );
+        Spi::run("SET recommender.enable_repurchase = off").unwrap();
+        assert_eq!(
+            count("SELECT count(*) FROM recommender.homepage('u_coffee', 1000) WHERE external_product_id IN ('c1', 'c2')"),
+            0
+        );
+    }
+
+    #[pg_test]
+    fn weights_change_the_order() {
+        seed_store();
+        Spi::run("SET recommender.weight_content = 0; SET recommender.weight_collaborative = 0; SET recommender.weight_popularity = 1; SET recommender.enable_rerank = off").unwrap();
+        // c1 is the most popular product in the window (3 purchases)
+        assert_eq!(
+            exts("SELECT external_product_id FROM recommender.homepage('u_coffee', 1)"),
+            "c1"
+        );
+        Spi::run("SET recommender.weight_content = 1; SET recommender.weight_popularity = 0")
+            .unwrap();
+        let by_content = exts("SELECT string_agg(external_product_id, ',' ORDER BY position) FROM recommender.homepage('u_coffee', 3)");
+        let scores_desc = Spi::get_one::<bool>(
+            "SELECT bool_and(content_score <= coalesce(prev, content_score) + 1e-12) FROM
+               (SELECT content_score, lag(content_score) OVER (ORDER BY position) prev FROM recommender.homepage('u_coffee', 6)) s",
+        )
+        .unwrap()
+        .unwrap();
+        assert!(
+            scores_desc,
+            "with only alpha the order must follow content scores ({by_content})"
+        );
+    }
+
+    #[pg_test]
+    fn cold_start_and_clock() {
+        seed_store();
+        let src =
+            exts("SELECT string_agg(DISTINCT sources, ',') FROM recommender.homepage('nobody', 5)");
+        assert_eq!(src, "popular");
+        assert_eq!(
+            exts("SELECT external_product_id FROM recommender.homepage('nobody', 1)"),
+            "c1"
+        );
+        // u_late's purchase is after the clock: a cold-start user at 2024-03-01
+        assert_eq!(
+            exts("SELECT string_agg(DISTINCT sources, ',') FROM recommender.homepage('u_late', 3)"),
+            "popular"
+        );
+        Spi::run("SET recommender.as_of = '2024-07-01'").unwrap();
+        assert!(exts(
+            "SELECT string_agg(DISTINCT sources, ',') FROM recommender.homepage('u_late', 3)"
+        )
+        .contains("content"));
+        assert!(
+            Spi::get_one::<bool>("SELECT recommender.clock() = '2024-07-01'::timestamptz")
+                .unwrap()
+                .unwrap()
+        );
+    }
+
+    #[pg_test]
+    fn new_arrivals_get_the_boost() {
+        seed_store();
+        // k3 was created 5 days before the clock
+        Spi::run("SET recommender.new_arrival_boost = 0; SET recommender.max_per_category = 100")
+            .unwrap();
+        let p0 = count("SELECT position FROM recommender.homepage('u_coffee', 1000) WHERE external_product_id = 'k3'");
+        Spi::run("SET recommender.new_arrival_boost = 2").unwrap();
+        let p1 = count("SELECT position FROM recommender.homepage('u_coffee', 1000) WHERE external_product_id = 'k3'");
+        assert!(p1 < p0, "boost moved k3 from {p0} to {p1}");
+    }
+
+    #[pg_test]
+    fn co_purchase_comes_back_from_frequently_bought_together() {
+        seed_store();
+        let fbt = exts(
+            "SELECT string_agg(external_product_id || ':' || source, ',' ORDER BY position)
+               FROM recommender.frequently_bought_together((SELECT product_id FROM recommender.products WHERE external_id = 'c1'), 4)",
+        );
+        assert!(
+            fbt.starts_with("m1:co_purchase,k1:co_purchase"),
+            "got {fbt}"
+        );
+        assert!(
+            fbt.contains(":similarity"),
+            "too little data must fall back to similarity: {fbt}"
+        );
+        assert_eq!(count("SELECT baskets FROM recommender.copurchase c JOIN recommender.products a ON a.product_id = c.product_a JOIN recommender.products b ON b.product_id = c.product_b WHERE a.external_id = 'c1' AND b.external_id = 'm1'"), 2);
+    }
+
+    #[pg_test]
+    fn cart_never_returns_cart_items() {
+        seed_store();
+        let ids =
+            "ARRAY[(SELECT product_id FROM recommender.products WHERE external_id = 'c1'), -5]";
+        let r = exts(&format!("SELECT string_agg(external_product_id, ',' ORDER BY position) FROM recommender.cart({ids}, 5)"));
+        assert!(!r.split(',').any(|x| x == "c1"), "cart item returned: {r}");
+        let src = exts(&format!(
+            "SELECT sources FROM recommender.cart({ids}, 5) WHERE external_product_id = 'm1'"
+        ));
+        assert!(
+            src.contains("co_purchase"),
+            "co-purchased milk should be there: {r} / {src}"
+        );
+        // a user's cart from CART_ADD / CART_REMOVE
+        Spi::run(
+            "SELECT recommender.track('u_cart', product_id, 'CART_ADD', occurred_at => '2024-02-28') FROM recommender.products WHERE external_id IN ('a1', 'm2');
+             SELECT recommender.track('u_cart', product_id, 'CART_REMOVE', occurred_at => '2024-02-28') FROM recommender.products WHERE external_id = 'm2';",
+        )
+        .unwrap();
+        let r = exts("SELECT string_agg(external_product_id, ',' ORDER BY position) FROM recommender.cart('u_cart', 5)");
+        assert!(!r.split(',').any(|x| x == "a1"), "cart item returned: {r}");
+        assert!(exts("SELECT category FROM recommender.cart('u_cart', 1)") == "Audio");
+    }
+
+    #[pg_test]
+    fn aggregates_match_a_full_rebuild() {
+        seed_store();
+        Spi::run("DELETE FROM recommender.interactions WHERE user_id = 'u_other2' AND product_id = (SELECT product_id FROM recommender.products WHERE external_id = 'm1')").unwrap();
+        Spi::run("UPDATE recommender.interactions SET basket_id = 'b1' WHERE basket_id = 'b2'")
+            .unwrap();
+        let snap = "SELECT md5(string_agg(x, ';' ORDER BY x)) FROM (
+                      SELECT format('d%s/%s/%s/%s', product_id, day, weight, purchases) x FROM recommender.product_daily WHERE weight <> 0 OR purchases <> 0
+                      UNION ALL SELECT format('u%s/%s/%s/%s/%s', user_id, product_id, weight, purchases, cart) FROM recommender.user_products WHERE weight <> 0 OR purchases <> 0 OR cart <> 0
+                      UNION ALL SELECT format('c%s/%s/%s', product_a, product_b, baskets) FROM recommender.copurchase WHERE baskets <> 0) s";
+        let incremental = exts(snap);
+        Spi::run("SET client_min_messages = warning; SELECT recommender.refresh_aggregates()")
+            .unwrap();
+        assert_eq!(incremental, exts(snap));
+    }
+
+    #[pg_test]
+    fn track_validates_and_profiles_follow() {
+        seed_store();
+        Spi::run("RESET recommender.as_of").unwrap();
+        assert_eq!(
+            sqlstate_of("SELECT recommender.track('u', -1, 'VIEW')"),
+            "22023"
+        );
+        assert_eq!(
+            sqlstate_of("SELECT recommender.track(NULL, 1, 'VIEW')"),
+            "22004"
+        );
+        assert_eq!(
+            sqlstate_of("SELECT recommender.track('u', 1, 'LIKE')"),
+            "22P02"
+        );
+        Spi::run("SELECT * FROM recommender.homepage('u_audio', 2)").unwrap();
+        let before = count(
+            "SELECT last_interaction_id FROM recommender.user_profiles WHERE user_id = 'u_audio'",
+        );
+        let id = count("SELECT recommender.track('u_audio', product_id, 'PURCHASE') FROM recommender.products WHERE external_id = 'a3'");
+        assert!(id > before);
+        Spi::run("SELECT * FROM recommender.homepage('u_audio', 2)").unwrap();
+        assert_eq!(count("SELECT last_interaction_id FROM recommender.user_profiles WHERE user_id = 'u_audio'"), id);
+        assert_eq!(
+            count("SELECT recommender.rebuild_user_profile('u_audio')"),
+            3
+        );
+        assert_eq!(
+            count("SELECT recommender.rebuild_user_profile('nobody')"),
+            0
+        );
+    }
+
+    #[pg_test]
+    fn bad_input_everywhere() {
+        seed_store();
+        for q in [
+            "SELECT * FROM recommender.homepage('u', 0)",
+            "SELECT * FROM recommender.homepage('u', 1001)",
+            "SELECT * FROM recommender.cart(ARRAY[1]::bigint[], -1)",
+            "SELECT * FROM recommender.cart('u', 2147483647)",
+            "SELECT * FROM recommender.frequently_bought_together(1, 0)",
+        ] {
+            assert_eq!(sqlstate_of(q), "22023", "{q}");
+        }
+        assert_eq!(
+            count("SELECT count(*) FROM recommender.homepage(NULL, 5)"),
+            0
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM recommender.frequently_bought_together(-1, 5)"),
+            0
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM recommender.cart(ARRAY[]::bigint[], 5)"),
+            5
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM recommender.rerank('q', ARRAY[]::text[])"),
+            0
+        );
+        // hostile user ids are data
+        assert_eq!(count("SELECT count(*) FROM recommender.homepage($$'; DROP TABLE recommender.products; --$$, 3)"), 3);
+        assert_eq!(count("SELECT count(*) FROM recommender.products"), 16);
+    }
+
+    #[pg_test]
+    fn empty_store_gives_zero_rows() {
+        assert_eq!(
+            count("SELECT count(*) FROM recommender.homepage('anyone', 10)"),
+            0
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM recommender.cart(ARRAY[1, 2]::bigint[], 10)"),
+            0
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM recommender.frequently_bought_together(1, 10)"),
+            0
+        );
+        assert_eq!(
+            exts("SELECT recommender.homepage_json('anyone', 3)->>'context'"),
+            "homepage"
+        );
+        assert_eq!(count("SELECT jsonb_array_length(recommender.homepage_json('anyone', 3)->'recommendations')"), 0);
+    }
+
+    #[pg_test]
+    fn json_has_the_response_shape() {
+        seed_store();
+        let keys = exts("SELECT string_agg(k, ',' ORDER BY k) FROM jsonb_object_keys(recommender.homepage_json('u_coffee', 2)) k");
+        assert_eq!(
+            keys,
+            "context,generated_at,recommendations,request_id,user_id"
+        );
+        let item = exts("SELECT string_agg(k, ',' ORDER BY k) FROM jsonb_object_keys(recommender.homepage_json('u_coffee', 2)->'recommendations'->0) k");
+        assert_eq!(
+            item,
+            "category,external_product_id,image_url,name,position,price,product_id,score"
+        );
+        assert_eq!(count("SELECT jsonb_array_length(recommender.cart_json('u_coffee', 3)->'recommendations')"), 3);
+    }
+
+    #[pg_test]
+    fn cross_encoder_matches_reference() {
+        Spi::run(&format!(
+            "SET recommender.cross_encoder_dir = '{}'",
+            test_cross_encoder_dir()
+        ))
+        .unwrap();
+        let r: serde_json::Value = serde_json::from_str(CE_REFERENCE).unwrap();
+        for p in r["pairs"].as_array().unwrap() {
+            let (q, d) = (
+                p["query"].as_str().unwrap(),
+                p["document"].as_str().unwrap(),
+            );
+            let (score, which) = Spi::get_two_with_args::<f64, String>(
+                "SELECT score, reranker FROM recommender.rerank($1, ARRAY[$2])",
+                &[q.into(), d.into()],
+            )
+            .unwrap();
+            let want = crate::core::scoring::sigmoid(p["logit"].as_f64().unwrap());
+            assert_eq!(which.as_deref(), Some("cross-encoder"));
+            assert!(
+                (score.unwrap() - want).abs() < 1e-5,
+                "{q} / {d}: {score:?} vs {want}"
+            );
+        }
+        // the pipeline uses it too, and says so
+        seed_store();
+        assert_eq!(
+            exts("SELECT DISTINCT reranker FROM recommender.homepage('u_coffee', 3)"),
+            "cross-encoder"
+        );
+    }
+
+    #[pg_test]
+    fn rerank_without_cross_encoder_uses_the_bi_encoder() {
+        Spi::run("SET recommender.cross_encoder_dir = '/nonexistent'").unwrap();
+        let order = exts(
+            "SELECT string_agg(index::text || ':' || reranker, ',' ORDER BY score DESC)
+               FROM recommender.rerank('coffee beans', ARRAY['running shoes', NULL, 'fresh roasted coffee beans'])",
+        );
+        assert_eq!(order, "3:bi-encoder,1:bi-encoder");
     }
 }

@@ -60,7 +60,56 @@ pub fn homepage(user_id: &str, k: usize) -> Result<(Vec<Rec>, &'static str)> {
         merge_collab(&mut pool, baskets, source::CO_PURCHASE);
     }
     let query = rerank::user_query(&prof);
-    finish(pool, Some(&pref), Some(user_id), &[], &query, k)
+    finish(
+        pool,
+        Some(&pref),
+        Some(user_id),
+        &[],
+        &query,
+        k,
+        gucs::rules(),
+    )
+}
+
+/// A product page: content neighbours of the product blended with its co-purchase partners,
+/// reranked against the product's own text. In stock only; no category cap (similar products
+/// share a category by nature). Unknown or not yet embedded product: no rows.
+pub fn similar(product_id: i64, k: usize) -> Result<Vec<Rec>> {
+    let row: Option<(Vec<f32>, String)> = Spi::connect(|c| {
+        let t = c.select(
+            "SELECT embedding::real[], left(concat_ws('. ', name, 'Category: ' || category, left(description, 200)), 400)
+               FROM recommender.products WHERE product_id = $1 AND embedding IS NOT NULL",
+            None,
+            &[product_id.into()],
+        )?;
+        let mut out = None;
+        for r in t {
+            out = r
+                .get::<Vec<f32>>(1)?
+                .map(|e| (e, r.get::<String>(2).ok().flatten().unwrap_or_default()));
+        }
+        Ok::<_, RecError>(out)
+    })?;
+    let Some((centre, doc)) = row else {
+        return Ok(Vec::new());
+    };
+    let (n_content, n_collab) = gucs::candidate_counts();
+    let mut pool = Pool::default();
+    for (id, s) in content_neighbours(&centre, n_content.max(k), &[product_id])? {
+        pool.content.insert(id, s);
+        pool.add(id, source::CONTENT);
+    }
+    merge_collab(
+        &mut pool,
+        copurchase_of(&[product_id], n_collab)?,
+        source::CO_PURCHASE,
+    );
+    let rules = scoring::Rules {
+        max_per_category: usize::MAX,
+        allow_purchased: true,
+        ..gucs::rules()
+    };
+    Ok(finish(pool, Some(&centre), None, &[product_id], &doc, k, rules)?.0)
 }
 
 /// Items to add to a cart: neighbours of the cart's mean embedding plus co-purchase, never the
@@ -81,7 +130,15 @@ pub fn cart(items: &[i64], k: usize) -> Result<(Vec<Rec>, &'static str)> {
     let co = copurchase_of(&found, n_collab.max(k))?;
     merge_collab(&mut pool, co, source::CO_PURCHASE);
     let query = format!("Goes well with: {}", names.join("; "));
-    finish(pool, centre.as_deref(), None, &found, &query, k)
+    finish(
+        pool,
+        centre.as_deref(),
+        None,
+        &found,
+        &query,
+        k,
+        gucs::rules(),
+    )
 }
 
 /// Products in the user's current cart (CART_ADD minus CART_REMOVE > 0).
@@ -124,7 +181,7 @@ pub fn frequently_bought_together(product_id: i64, k: usize) -> Result<Vec<(Rec,
             .chain([product_id])
             .collect();
         let centre = Spi::get_one_with_args::<Vec<f32>>(
-            "SELECT embedding::real[] FROM recommender.products WHERE product_id = $1",
+            "SELECT (SELECT embedding::real[] FROM recommender.products WHERE product_id = $1)",
             &[product_id.into()],
         )?;
         if let Some(c) = centre {
@@ -161,6 +218,7 @@ fn finish(
     exclude: &[i64],
     query: &str,
     k: usize,
+    rules: scoring::Rules,
 ) -> Result<(Vec<Rec>, &'static str)> {
     let ids: Vec<i64> = pool
         .sources
@@ -184,7 +242,6 @@ fn finish(
     // Stage 3 on the top N candidates that can be shown (reranking a product the rules drop
     // would waste the model's time).
     let (top_n, lambda) = gucs::rerank();
-    let rules = gucs::rules();
     let showable: Vec<usize> = scored
         .iter()
         .enumerate()
@@ -293,32 +350,46 @@ pub fn popular(k: usize, exclude: &[i64]) -> Result<(Vec<Rec>, &'static str)> {
 }
 
 /// Stage 1, content: nearest in-stock products to `centre` through the HNSW index (the calling
-/// function runs with hnsw.iterative_scan, so filtered rows do not starve it).
+/// function runs with hnsw.iterative_scan, so filtered rows do not starve it). When the index
+/// scan still comes back short (many dead or concurrently inserted index entries reach
+/// hnsw.max_scan_tuples) and more eligible products exist, the answer is computed exactly.
 fn content_neighbours(centre: &[f32], n: usize, exclude: &[i64]) -> Result<Vec<(i64, f64)>> {
     if n == 0 {
         return Ok(Vec::new());
     }
-    Spi::connect(|c| {
-        let t = c.select(
-            "SELECT product_id, 1 - (embedding <=> $1::real[]::vector) FROM recommender.products
-              WHERE in_stock AND NOT (product_id = ANY($3))
-              ORDER BY embedding <=> $1::real[]::vector LIMIT $2",
-            None,
-            &[
-                centre.to_vec().into(),
-                (n as i64).into(),
-                exclude.to_vec().into(),
-            ],
-        )?;
-        let mut v = Vec::new();
-        for r in t {
-            v.push((
-                r.get::<i64>(1)?.unwrap_or(0),
-                r.get::<f64>(2)?.unwrap_or(0.0),
-            ));
-        }
-        Ok(v)
-    })
+    let args = || -> Vec<pgrx::datum::DatumWithOid> {
+        vec![
+            centre.to_vec().into(),
+            (n as i64).into(),
+            exclude.to_vec().into(),
+        ]
+    };
+    let near = pairs(
+        "SELECT product_id, 1 - (embedding <=> $1::real[]::vector) FROM recommender.products
+          WHERE in_stock AND NOT (product_id = ANY($3))
+          ORDER BY embedding <=> $1::real[]::vector LIMIT $2",
+        &args(),
+    )?;
+    if near.len() >= n {
+        return Ok(near);
+    }
+    let eligible = Spi::get_one_with_args::<i64>(
+        "SELECT count(*) FROM (SELECT 1 FROM recommender.products
+          WHERE in_stock AND embedding IS NOT NULL AND NOT (product_id = ANY($3)) LIMIT $2) s
+          WHERE $1::real[] IS NOT NULL",
+        &args(),
+    )?
+    .unwrap_or(0);
+    if eligible as usize <= near.len() {
+        return Ok(near);
+    }
+    // `+ 0` makes the ORDER BY expression unusable for the index: an exact sort.
+    pairs(
+        "SELECT product_id, 1 - (embedding <=> $1::real[]::vector) FROM recommender.products
+          WHERE in_stock AND embedding IS NOT NULL AND NOT (product_id = ANY($3))
+          ORDER BY (embedding <=> $1::real[]::vector) + 0, product_id LIMIT $2",
+        &args(),
+    )
 }
 
 /// Stage 1, similar users: users who interacted with the same products as this user (through
