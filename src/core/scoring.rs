@@ -36,6 +36,9 @@ pub struct Candidate {
     pub age_days: f64,
     /// The user already bought it.
     pub purchased: bool,
+    /// Products with the same key (their lower-cased name) are shown once: catalogues often
+    /// list one article several times (sizes, suppliers).
+    pub dedupe_key: Option<String>,
     pub content: f64,
     pub collaborative: f64,
     pub popularity: f64,
@@ -141,6 +144,7 @@ pub fn apply_rules(mut scored: Vec<Scored>, k: usize, r: Rules) -> Vec<Scored> {
     sort_by_score(&mut scored, |s| s.score);
     let mut per_cat: std::collections::HashMap<Option<String>, usize> = Default::default();
     let mut seen = std::collections::HashSet::new();
+    let mut names = std::collections::HashSet::new();
     let mut out = Vec::with_capacity(k.min(scored.len()));
     for s in scored {
         if out.len() >= k {
@@ -148,7 +152,14 @@ pub fn apply_rules(mut scored: Vec<Scored>, k: usize, r: Rules) -> Vec<Scored> {
         }
         if !s.cand.in_stock
             || (s.cand.purchased && !r.allow_purchased)
-            || !seen.insert(s.cand.product_id)
+            || seen.contains(&s.cand.product_id)
+        {
+            continue;
+        }
+        if s.cand
+            .dedupe_key
+            .as_ref()
+            .is_some_and(|n| names.contains(n))
         {
             continue;
         }
@@ -158,6 +169,10 @@ pub fn apply_rules(mut scored: Vec<Scored>, k: usize, r: Rules) -> Vec<Scored> {
             continue;
         }
         *n += 1;
+        seen.insert(s.cand.product_id);
+        if let Some(key) = &s.cand.dedupe_key {
+            names.insert(key.clone());
+        }
         out.push(s);
     }
     out
@@ -206,6 +221,7 @@ mod tests {
             in_stock: stock,
             age_days: 100.0,
             purchased,
+            dedupe_key: None,
             content: c,
             collaborative: b,
             popularity: p,
@@ -280,6 +296,20 @@ mod tests {
     }
 
     #[test]
+    fn same_name_shown_once() {
+        let mut a = cand(1, None, true, false, 1.0, 0.0, 0.0);
+        let mut b = cand(2, None, true, false, 0.9, 0.0, 0.0);
+        let c = cand(3, None, true, false, 0.1, 0.0, 0.0);
+        a.dedupe_key = Some("yogurt 32 oz".into());
+        b.dedupe_key = Some("yogurt 32 oz".into());
+        let out = apply_rules(hybrid(vec![a, b, c], W), 3, R);
+        assert_eq!(
+            out.iter().map(|s| s.cand.product_id).collect::<Vec<_>>(),
+            vec![1, 3]
+        );
+    }
+
+    #[test]
     fn new_arrivals_are_boosted() {
         let mut a = cand(1, None, true, false, 1.0, 0.0, 0.0);
         let mut b = cand(2, None, true, false, 0.95, 0.0, 0.0);
@@ -338,6 +368,7 @@ mod tests {
                     in_stock: stock,
                     age_days: age,
                     purchased,
+                    dedupe_key: None,
                     content: c,
                     collaborative: b,
                     popularity: p,

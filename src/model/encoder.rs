@@ -61,7 +61,11 @@ impl ModelFiles {
             if !f.is_file() {
                 return Err(RecError::missing(
                     format!("{role} model file {} does not exist", f.display()),
-                    format!("{SETUP_HINT}, or SET recommender.model_dir (recommender.cross_encoder_dir for the cross-encoder) to a directory holding {role}/model.onnx (or model.ort) and {role}/tokenizer.json (superuser only)."),
+                    if role == "encoder" {
+                        format!("{SETUP_HINT}, or SET recommender.model_dir to a directory holding encoder/model.onnx (or model.ort) and encoder/tokenizer.json (superuser only).")
+                    } else {
+                        "SET recommender.cross_encoder_dir to a directory holding model.onnx (or model.ort) and tokenizer.json of a cross-encoder export (superuser only), or RESET it to rerank with the bi-encoder.".to_string()
+                    },
                 ));
             }
         }

@@ -548,6 +548,7 @@ fn details(
                 in_stock: r.get::<bool>(7)?.unwrap_or(false),
                 age_days: r.get::<f64>(8)?.unwrap_or(f64::INFINITY),
                 purchased: r.get::<bool>(10)?.unwrap_or(false),
+                dedupe_key: r.get::<String>(3)?.map(|n| n.to_lowercase()),
                 content: r.get::<f64>(9)?.unwrap_or(0.0),
                 collaborative: 0.0,
                 popularity: 0.0,
