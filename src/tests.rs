@@ -618,7 +618,7 @@ mod tests {
             exts("SELECT external_product_id FROM recommender.homepage('u_coffee', 1)"),
             "c1"
         );
-        Spi::run("SET recommender.weight_content = 1; SET recommender.weight_popularity = 0")
+        Spi::run("SET recommender.weight_content = 1; SET recommender.weight_popularity = 0; SET recommender.new_arrival_boost = 0")
             .unwrap();
         let by_content = exts("SELECT string_agg(external_product_id, ',' ORDER BY position) FROM recommender.homepage('u_coffee', 3)");
         let scores_desc = Spi::get_one::<bool>(
