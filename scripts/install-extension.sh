@@ -10,8 +10,16 @@ libdir=$("$PG_CONFIG" --pkglibdir)
 if [ -f "$libdir/recommender.so" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$src_hash" ]; then
   exit 0
 fi
-log "extension: cargo pgrx install --release"
-(cd "$ROOT" && cargo pgrx install --release --pg-config "$PG_CONFIG" >/dev/null)
+log "extension: cargo pgrx package (release), then install"
+(cd "$ROOT" && cargo pgrx package --pg-config "$PG_CONFIG" >/dev/null)
+# Copy each file beside its destination and rename it into place: a running backend keeps the
+# library it mapped (a new inode), instead of seeing it rewritten under it.
+pkg="$ROOT/target/release/recommender-pg15"
+(cd "$pkg" && find . -type f) | while read -r f; do
+  dst="/${f#./}"
+  mkdir -p "$(dirname "$dst")"
+  cp "$pkg/$f" "$dst.tmp.$$" && chmod 644 "$dst.tmp.$$" && mv -f "$dst.tmp.$$" "$dst"
+done
 echo "$src_hash" > "$stamp"
 # Tells callers (demo) that databases created from an older build should be recreated.
 echo "$src_hash" > "$RUN/extension-build-id"

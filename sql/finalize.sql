@@ -558,15 +558,16 @@ SELECT format($q$
           FROM recommender.interactions i
          WHERE i.type = 'PURCHASE' AND i.basket_key IN (SELECT basket_key FROM changed)
            AND NOT EXISTS (SELECT 1 FROM %1$s n WHERE n.interaction_id = i.interaction_id)),
-    after AS (SELECT * FROM changed UNION SELECT * FROM others),
-    pairs AS (
-        SELECT a.basket_key, a.product_id AS pa, b.product_id AS pb
-          FROM after a JOIN after b ON a.basket_key = b.basket_key AND a.product_id <> b.product_id
-        EXCEPT
-        SELECT a.basket_key, a.product_id, b.product_id
-          FROM others a JOIN others b ON a.basket_key = b.basket_key AND a.product_id <> b.product_id)
+    after AS (    -- the baskets with the changed rows; kept = also there without them
+        SELECT basket_key, product_id, bool_or(kept) AS kept
+          FROM (SELECT basket_key, product_id, false AS kept FROM changed
+                UNION ALL SELECT basket_key, product_id, true FROM others) u
+         GROUP BY 1, 2)
     INSERT INTO recommender.copurchase AS c (product_a, product_b, baskets)
-    SELECT pa, pb, %2$s * count(*) FROM pairs GROUP BY 1, 2
+    SELECT a.product_id, b.product_id, %2$s * count(*)
+      FROM after a JOIN after b ON a.basket_key = b.basket_key AND a.product_id <> b.product_id
+     WHERE NOT (a.kept AND b.kept)      -- a pair both sides of which were already there is not new
+     GROUP BY 1, 2
     ON CONFLICT (product_a, product_b) DO UPDATE SET baskets = c.baskets + EXCLUDED.baskets$q$, rel, sign)
 $$;
 
@@ -610,11 +611,11 @@ BEGIN
     RAISE NOTICE 'recommender: rebuilding popularity and user/product aggregates';
     FOREACH q IN ARRAY recommender._aggregate_sql('recommender.interactions', 1) LOOP EXECUTE q; END LOOP;
     RAISE NOTICE 'recommender: rebuilding co-purchase pairs (% s so far)', round(extract(epoch FROM clock_timestamp() - t0)::numeric, 1);
+    WITH bp AS MATERIALIZED (
+        SELECT DISTINCT basket_key, product_id FROM recommender.interactions WHERE type = 'PURCHASE')
     INSERT INTO recommender.copurchase (product_a, product_b, baskets)
-    SELECT a.product_id, b.product_id, count(DISTINCT a.basket_key)
-      FROM recommender.interactions a
-      JOIN recommender.interactions b ON a.basket_key = b.basket_key AND a.product_id <> b.product_id
-     WHERE a.type = 'PURCHASE' AND b.type = 'PURCHASE'
+    SELECT a.product_id, b.product_id, count(*)
+      FROM bp a JOIN bp b ON a.basket_key = b.basket_key AND a.product_id <> b.product_id
      GROUP BY 1, 2;
     UPDATE recommender.user_profiles SET last_interaction_id = 0;   -- rebuilt lazily
     RAISE NOTICE 'recommender: aggregates rebuilt in % s', round(extract(epoch FROM clock_timestamp() - t0)::numeric, 1);

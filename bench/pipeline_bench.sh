@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Server-side latency of the recommendation functions on Complete Journey in full (run
+# bench/load_complete_journey.sh first). Each function is called once per household to warm up,
+# then timed inside one backend with clock_timestamp(); prints p50/p95/p99 in ms.
+#   bench/pipeline_bench.sh [calls]        (default 200 timed calls per function)
+source "$(dirname "$0")/../scripts/lib.sh"
+
+DB=${CJ_DB:-recommender_cj}
+N=${1:-200}
+"$ROOT/scripts/cluster.sh" start
+psql -q -d "$DB" -v n="$N" <<'SQL'
+SET recommender.as_of = '2018-01-01';
+SET client_min_messages = warning;
+CREATE TEMP TABLE users AS
+  SELECT user_id FROM (SELECT DISTINCT user_id FROM recommender.interactions) s ORDER BY md5(user_id) LIMIT :n;
+INSERT INTO users SELECT 'cold-start-' || g FROM generate_series(1, :n / 10) g;
+CREATE TEMP TABLE items AS
+  SELECT product_id FROM recommender.product_daily GROUP BY 1 ORDER BY md5(product_id::text) LIMIT :n;
+CREATE TEMP TABLE timings (fn text, ms double precision);
+CREATE FUNCTION pg_temp.time_it(fn text, q text, arg text) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE t0 timestamptz;
+BEGIN
+  t0 := clock_timestamp();
+  EXECUTE q USING arg;
+  INSERT INTO timings VALUES (fn, extract(epoch FROM clock_timestamp() - t0) * 1000);
+END $$;
+SELECT recommender.preload_models();
+-- warm-up
+SELECT count(*) FROM users u, LATERAL recommender.homepage(u.user_id, 12) h;
+SELECT count(*) FROM items i, LATERAL recommender.similar_products(i.product_id, 12) s;
+-- timed
+SELECT pg_temp.time_it('homepage (bi-encoder rerank)', 'SELECT count(*) FROM recommender.homepage($1, 12)', user_id) FROM users;
+SET recommender.enable_rerank = off;
+SELECT pg_temp.time_it('homepage (no rerank)', 'SELECT count(*) FROM recommender.homepage($1, 12)', user_id) FROM users;
+RESET recommender.enable_rerank;
+SELECT pg_temp.time_it('similar_products', 'SELECT count(*) FROM recommender.similar_products($1::bigint, 12)', product_id::text) FROM items;
+SELECT pg_temp.time_it('cart (3 items)', 'SELECT count(*) FROM recommender.cart(ARRAY(SELECT product_id FROM items ORDER BY abs(product_id - $1::bigint) LIMIT 3), 8)', product_id::text) FROM items;
+SELECT pg_temp.time_it('frequently_bought_together', 'SELECT count(*) FROM recommender.frequently_bought_together($1::bigint, 8)', product_id::text) FROM items;
+SELECT pg_temp.time_it('rerank (20 documents)', $q$SELECT count(*) FROM recommender.rerank('fresh fruit and vegetables', ARRAY(SELECT name FROM recommender.products ORDER BY abs(product_id - $1::bigint) LIMIT 20))$q$, product_id::text) FROM items;
+\pset footer off
+SELECT fn AS function, count(*) AS calls,
+       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1) AS p50_ms,
+       round(percentile_cont(0.95) WITHIN GROUP (ORDER BY ms)::numeric, 1) AS p95_ms,
+       round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1) AS p99_ms
+  FROM timings GROUP BY fn ORDER BY fn;
+SQL
