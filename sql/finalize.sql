@@ -711,58 +711,50 @@ SELECT jsonb_build_object('recommendations', coalesce(recs, '[]'::jsonb), 'reque
                           'context', context, 'user_id', user_id, 'generated_at', recommender.clock())
 $$;
 
-CREATE FUNCTION recommender._item(pos integer, product_id bigint, external_product_id text, name text,
-                                  category text, price numeric, image_url text, score double precision) RETURNS jsonb
+-- One recommendation row (any of the functions' row types) as the response's item object.
+CREATE FUNCTION recommender._item(r anyelement) RETURNS jsonb
 LANGUAGE sql IMMUTABLE
 AS $$
-SELECT jsonb_build_object('product_id', product_id, 'external_product_id', external_product_id, 'name', name,
-                          'category', category, 'price', price, 'image_url', image_url,
-                          'score', round(score::numeric, 6), 'position', pos)
+SELECT jsonb_build_object('product_id', j->'product_id', 'external_product_id', j->'external_product_id',
+                          'name', j->'name', 'category', j->'category', 'price', j->'price',
+                          'image_url', j->'image_url', 'score', round((j->>'score')::numeric, 6),
+                          'position', j->'position')
+  FROM (SELECT to_jsonb(r) AS j) s
 $$;
 
 CREATE FUNCTION recommender.homepage_json(user_id text, k integer) RETURNS jsonb
 LANGUAGE sql VOLATILE STRICT
 AS $$
 SELECT recommender._response('homepage', $1,
-       (SELECT jsonb_agg(recommender._item(r.position, r.product_id, r.external_product_id, r.name, r.category,
-                                           r.price, r.image_url, r.score) ORDER BY r.position)
-          FROM recommender.homepage($1, $2) r))
+       (SELECT jsonb_agg(recommender._item(r) ORDER BY r.position) FROM recommender.homepage($1, $2) r))
 $$;
 
 CREATE FUNCTION recommender.similar_products_json(product_id bigint, k integer) RETURNS jsonb
 LANGUAGE sql VOLATILE STRICT
 AS $$
 SELECT recommender._response('product', NULL,
-       (SELECT jsonb_agg(recommender._item(r.position, r.product_id, r.external_product_id, r.name, r.category,
-                                           r.price, r.image_url, r.score) ORDER BY r.position)
-          FROM recommender.similar_products($1, $2) r))
+       (SELECT jsonb_agg(recommender._item(r) ORDER BY r.position) FROM recommender.similar_products($1, $2) r))
 $$;
 
 CREATE FUNCTION recommender.cart_json(product_ids bigint[], k integer) RETURNS jsonb
 LANGUAGE sql VOLATILE STRICT
 AS $$
 SELECT recommender._response('cart', NULL,
-       (SELECT jsonb_agg(recommender._item(r.position, r.product_id, r.external_product_id, r.name, r.category,
-                                           r.price, r.image_url, r.score) ORDER BY r.position)
-          FROM recommender.cart($1, $2) r))
+       (SELECT jsonb_agg(recommender._item(r) ORDER BY r.position) FROM recommender.cart($1, $2) r))
 $$;
 
 CREATE FUNCTION recommender.cart_json(user_id text, k integer) RETURNS jsonb
 LANGUAGE sql VOLATILE STRICT
 AS $$
 SELECT recommender._response('cart', $1,
-       (SELECT jsonb_agg(recommender._item(r.position, r.product_id, r.external_product_id, r.name, r.category,
-                                           r.price, r.image_url, r.score) ORDER BY r.position)
-          FROM recommender.cart($1, $2) r))
+       (SELECT jsonb_agg(recommender._item(r) ORDER BY r.position) FROM recommender.cart($1, $2) r))
 $$;
 
 CREATE FUNCTION recommender.frequently_bought_together_json(product_id bigint, k integer) RETURNS jsonb
 LANGUAGE sql VOLATILE STRICT
 AS $$
 SELECT recommender._response('frequently_bought_together', NULL,
-       (SELECT jsonb_agg(recommender._item(r.position, r.product_id, r.external_product_id, r.name, r.category,
-                                           r.price, r.image_url, r.score) ORDER BY r.position)
-          FROM recommender.frequently_bought_together($1, $2) r))
+       (SELECT jsonb_agg(recommender._item(r) ORDER BY r.position) FROM recommender.frequently_bought_together($1, $2) r))
 $$;
 
 -- How recommendations perform: interactions that came from a recommendation (request_id set).
