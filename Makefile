@@ -1,6 +1,6 @@
 # The two commands (see README): `make demo` and `make test`. Both run as root on a fresh
 # Debian 12 machine, install what is missing, and are quick the second time.
-.PHONY: demo test setup install start stop psql unit pgtest regress models clean
+.PHONY: demo test setup install start stop psql models bench bench-cj clean
 
 demo:            ## set up everything, load the electronics store, print similar products
 	bash scripts/demo.sh
@@ -28,6 +28,10 @@ psql:            ## psql into the demo database
 
 bench:           ## embedding throughput, first-call latency, memory -> BENCHMARKS.md
 	bash bench/embed_bench.sh
+
+bench-cj:        ## load Complete Journey in full into recommender_cj, then time every function
+	bash bench/load_complete_journey.sh
+	bash bench/pipeline_bench.sh
 
 clean: stop      ## remove the cluster, caches and build output
 	rm -rf .run target
