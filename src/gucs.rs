@@ -294,11 +294,6 @@ pub fn cross_encoder_dir() -> String {
     string_setting(&CROSS_ENCODER_DIR).unwrap_or_else(|| format!("{}/cross-encoder", model_dir()))
 }
 
-/// Whether `recommender.as_of` is set (a replayed clock): profiles are then computed, not cached.
-pub fn clock_is_set() -> bool {
-    string_setting(&AS_OF).is_some()
-}
-
 /// Stage weights α, β, γ (defaults 0.5, 0.3, 0.2).
 pub fn weights() -> crate::core::scoring::Weights {
     crate::core::scoring::Weights {

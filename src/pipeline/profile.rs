@@ -5,8 +5,10 @@
 //! interaction newer than the one it was built from, or the weights table changed. Because the
 //! decay is exponential, exp(−(T − t)/τ) = exp(−T/τ)·exp(t/τ): the clock T is a common factor that
 //! normalisation removes, so a profile does not go stale as time passes. With
-//! `recommender.as_of` set (a replayed clock) profiles are computed from the interactions at or
-//! before it and not cached.
+//! `recommender.as_of` set (a replayed clock) the profile is built from the interactions at or
+//! before it. The cache key is (number of interactions at the clock, newest interaction id,
+//! weights version): the sets of interactions at two clocks are nested, so equal counts mean equal
+//! sets, and a new or deleted interaction changes the key.
 use pgrx::prelude::*;
 
 use crate::core::pooling::normalize;
@@ -28,52 +30,49 @@ const WEIGHTS_VERSION: &str = "SELECT md5(string_agg(type::text || '=' || weight
 
 /// The user's profile, rebuilt if stale. None: the user has no interactions (cold start).
 pub fn get(user_id: &str) -> Result<Option<Profile>> {
-    let replay = gucs::clock_is_set();
-    let (last_id, version) = Spi::connect(|c| {
-        let last = c
+    let (last_id, count, version) = Spi::connect(|c| {
+        let row = c
             .select(
-                "SELECT max(interaction_id) FROM recommender.interactions WHERE user_id = $1 AND occurred_at <= recommender.clock()",
+                "SELECT max(interaction_id), count(*) FROM recommender.interactions
+                  WHERE user_id = $1 AND occurred_at <= recommender.clock()",
                 None,
                 &[user_id.into()],
             )?
             .first()
-            .get_one::<i64>()?;
+            .get_two::<i64, i64>()?;
         let v = c
             .select(WEIGHTS_VERSION, None, &[])?
             .first()
             .get_one::<String>()?;
-        Ok::<_, RecError>((last, v.unwrap_or_default()))
+        Ok::<_, RecError>((row.0, row.1.unwrap_or(0), v.unwrap_or_default()))
     })?;
     let Some(last_id) = last_id else {
         return Ok(None);
     };
 
-    if !replay {
-        let cached = Spi::connect(|c| {
-            let t = c.select(
-                "SELECT preference::real[], top_categories, interaction_count FROM recommender.user_profiles
-                  WHERE user_id = $1 AND last_interaction_id = $2 AND weights_version = $3",
-                None,
-                &[user_id.into(), last_id.into(), version.as_str().into()],
-            )?;
-            let mut out = None;
-            for row in t {
-                out = Some(Profile {
-                    preference: row.get::<Vec<f32>>(1)?,
-                    top_categories: row.get::<Vec<String>>(2)?.unwrap_or_default(),
-                    interaction_count: row.get::<i64>(3)?.unwrap_or(0),
-                    recent_names: Vec::new(),
-                });
-            }
-            Ok::<_, RecError>(out)
-        })?;
-        if let Some(mut p) = cached {
-            p.recent_names = recent_names(user_id)?;
-            return Ok(Some(p));
+    let cached = Spi::connect(|c| {
+        let t = c.select(
+            "SELECT preference::real[], top_categories, interaction_count FROM recommender.user_profiles
+              WHERE user_id = $1 AND last_interaction_id = $2 AND interaction_count = $3 AND weights_version = $4",
+            None,
+            &[user_id.into(), last_id.into(), count.into(), version.as_str().into()],
+        )?;
+        let mut out = None;
+        for row in t {
+            out = Some(Profile {
+                preference: row.get::<Vec<f32>>(1)?,
+                top_categories: row.get::<Vec<String>>(2)?.unwrap_or_default(),
+                interaction_count: row.get::<i64>(3)?.unwrap_or(0),
+                recent_names: Vec::new(),
+            });
         }
+        Ok::<_, RecError>(out)
+    })?;
+    if let Some(mut p) = cached {
+        p.recent_names = recent_names(user_id)?;
+        return Ok(Some(p));
     }
-    let p = compute(user_id, last_id, &version, !replay)?;
-    Ok(Some(p))
+    Ok(Some(compute(user_id, last_id, &version)?))
 }
 
 /// Rebuilds one profile now (live clock) and returns its interaction count.
@@ -84,7 +83,7 @@ pub fn rebuild(user_id: &str) -> Result<i64> {
         &[user_id.into()],
     )?;
     match last {
-        Some(l) => Ok(compute(user_id, l, &version, true)?.interaction_count),
+        Some(l) => Ok(compute(user_id, l, &version)?.interaction_count),
         None => {
             Spi::run_with_args(
                 "DELETE FROM recommender.user_profiles WHERE user_id = $1",
@@ -114,7 +113,7 @@ fn recent_names(user_id: &str) -> Result<Vec<String>> {
     })
 }
 
-fn compute(user_id: &str, last_id: i64, version: &str, store: bool) -> Result<Profile> {
+fn compute(user_id: &str, last_id: i64, version: &str) -> Result<Profile> {
     let (_, tau) = gucs::windows();
     struct Row {
         days: f64,
@@ -128,7 +127,7 @@ fn compute(user_id: &str, last_id: i64, version: &str, store: bool) -> Result<Pr
             "SELECT (extract(epoch FROM i.occurred_at) / 86400.0)::float8, w.weight, p.embedding::real[], p.category, p.price::float8
                FROM recommender.interactions i
                JOIN recommender.products p USING (product_id)
-               JOIN recommender.interaction_weights w ON w.type = i.type
+               LEFT JOIN recommender.interaction_weights w ON w.type = i.type
               WHERE i.user_id = $1 AND i.occurred_at <= recommender.clock()",
             None,
             &[user_id.into()],
@@ -180,7 +179,7 @@ fn compute(user_id: &str, last_id: i64, version: &str, store: bool) -> Result<Pr
     });
     let top: Vec<String> = cats.into_iter().take(3).map(|c| c.0).collect();
     let count = rows.len() as i64;
-    if store {
+    {
         Spi::run_with_args(
             "INSERT INTO recommender.user_profiles AS u
                     (user_id, preference, top_categories, price_min, price_max, interaction_count,

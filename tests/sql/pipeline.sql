@@ -28,8 +28,7 @@ SELECT position, external_product_id, category, round(score::numeric, 2) AS scor
        round(content_score::numeric, 2) AS content, round(collaborative_score::numeric, 2) AS collab,
        round(popularity_score::numeric, 2) AS popular, round(rerank_score::numeric, 2) AS rerank, sources, reranker
   FROM recommender.homepage('alice', 5);
--- With recommender.as_of set, profiles are computed for that clock and not cached (live-clock
--- profiles are cached in user_profiles and rebuilt when the user has newer interactions).
+-- The profile it used: cached, and rebuilt when alice has other interactions at the clock.
 SELECT user_id, top_categories, interaction_count FROM recommender.user_profiles ORDER BY 1;
 -- Weights are USERSET GUCs: an A/B test can SET LOCAL them.
 BEGIN;
