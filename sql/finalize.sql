@@ -492,6 +492,19 @@ CREATE TABLE recommender.user_products (
 );
 CREATE INDEX user_products_product ON recommender.user_products (product_id, weight DESC);
 
+CREATE INDEX user_products_user_rank ON recommender.user_products (user_id, weight DESC);
+
+-- The top of the popularity ranking per (clock day, window), cached for 5 minutes by homepage's
+-- cold start (ranking every product of the window is the expensive part).
+CREATE UNLOGGED TABLE recommender.popular_cache (
+    clock_day    date NOT NULL,
+    window_days  integer NOT NULL,
+    product_id   bigint NOT NULL,
+    score        double precision NOT NULL,
+    computed_at  timestamptz NOT NULL,
+    PRIMARY KEY (clock_day, window_days, product_id)
+);
+
 -- Products bought in the same basket: one row per ordered pair, counting distinct baskets.
 CREATE TABLE recommender.copurchase (
     product_a  bigint NOT NULL REFERENCES recommender.products ON DELETE CASCADE,

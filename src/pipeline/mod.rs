@@ -44,7 +44,7 @@ impl Pool {
 /// The user's home page: the full pipeline, or popularity for a user without history.
 pub fn homepage(user_id: &str, k: usize) -> Result<(Vec<Rec>, &'static str)> {
     let Some(prof) = profile::get(user_id)?.filter(|p| p.preference.is_some()) else {
-        return popular(k, &[]);
+        return popular(k, &[], true);
     };
     let pref = prof.preference.clone().unwrap_or_default();
     let (n_content, n_collab) = gucs::candidate_counts();
@@ -117,7 +117,7 @@ pub fn similar(product_id: i64, k: usize) -> Result<Vec<Rec>> {
 pub fn cart(items: &[i64], k: usize) -> Result<(Vec<Rec>, &'static str)> {
     let (found, names, centre) = cart_centre(items)?;
     if found.is_empty() {
-        return popular(k, items);
+        return popular(k, items, false);
     }
     let (n_content, n_collab) = gucs::candidate_counts();
     let mut pool = Pool::default();
@@ -275,30 +275,9 @@ fn finish(
 }
 
 /// Cold start and fallbacks: popularity over the window, newest products when there is none.
-pub fn popular(k: usize, exclude: &[i64]) -> Result<(Vec<Rec>, &'static str)> {
-    let (window, _) = gucs::windows();
-    let want = (k * 3 + 50) as i64;
-    let top: Vec<(i64, f64)> = Spi::connect(|c| {
-        let t = c.select(
-            "SELECT d.product_id, sum(d.weight)::float8
-               FROM recommender.product_daily d
-              WHERE d.day > (recommender.clock() - make_interval(days => $1))::date
-                AND d.day <= recommender.clock()::date
-              GROUP BY 1 HAVING sum(d.weight) > 0
-              ORDER BY 2 DESC, 1 LIMIT $2",
-            None,
-            &[window.into(), want.into()],
-        )?;
-        let mut v = Vec::new();
-        for r in t {
-            v.push((
-                r.get::<i64>(1)?.unwrap_or(0),
-                r.get::<f64>(2)?.unwrap_or(0.0),
-            ));
-        }
-        Ok::<_, RecError>(v)
-    })?;
-    let mut top = top;
+pub fn popular(k: usize, exclude: &[i64], can_store: bool) -> Result<(Vec<Rec>, &'static str)> {
+    let want = k * 3 + 50;
+    let mut top = popular_top(want, can_store)?;
     if top.len() < k {
         // No (or too little) recent activity: newest in-stock products.
         let newest: Vec<i64> = Spi::connect(|c| {
@@ -306,7 +285,7 @@ pub fn popular(k: usize, exclude: &[i64]) -> Result<(Vec<Rec>, &'static str)> {
                 "SELECT product_id FROM recommender.products WHERE in_stock AND created_at <= recommender.clock()
                   ORDER BY created_at DESC, product_id LIMIT $1",
                 None,
-                &[want.into()],
+                &[(want as i64).into()],
             )?;
             let mut v = Vec::new();
             for r in t {
@@ -347,6 +326,52 @@ pub fn popular(k: usize, exclude: &[i64]) -> Result<(Vec<Rec>, &'static str)> {
             .collect(),
         "none",
     ))
+}
+
+/// The most popular products over the window before the clock. Ranking every product of the
+/// window costs ~50 ms on Complete Journey, so the top 1,000 are cached per (clock day, window)
+/// for POPULAR_TTL; callers that may not write (STABLE functions) read a fresh cache or compute.
+fn popular_top(want: usize, can_store: bool) -> Result<Vec<(i64, f64)>> {
+    const CACHED: usize = 1000;
+    let (window, _) = gucs::windows();
+    if want <= CACHED {
+        let hit = pairs(
+            "SELECT product_id, score FROM recommender.popular_cache
+              WHERE clock_day = recommender.clock()::date AND window_days = $1
+                AND computed_at > clock_timestamp() - interval '5 minutes'
+              ORDER BY score DESC, product_id LIMIT $2",
+            &[window.into(), (want as i64).into()],
+        )?;
+        if !hit.is_empty() {
+            return Ok(hit);
+        }
+    }
+    let top = pairs(
+        "SELECT d.product_id, sum(d.weight)::float8
+           FROM recommender.product_daily d
+          WHERE d.day > (recommender.clock() - make_interval(days => $1))::date
+            AND d.day <= recommender.clock()::date
+          GROUP BY 1 HAVING sum(d.weight) > 0
+          ORDER BY 2 DESC, 1 LIMIT $2",
+        &[window.into(), (want.max(CACHED) as i64).into()],
+    )?;
+    if can_store && !top.is_empty() {
+        let ids: Vec<i64> = top.iter().map(|t| t.0).collect();
+        let scores: Vec<f64> = top.iter().map(|t| t.1).collect();
+        Spi::run_with_args(
+            "DELETE FROM recommender.popular_cache
+              WHERE (clock_day = recommender.clock()::date AND window_days = $1)
+                 OR computed_at < clock_timestamp() - interval '1 day'",
+            &[window.into()],
+        )?;
+        Spi::run_with_args(
+            "INSERT INTO recommender.popular_cache (clock_day, window_days, product_id, score, computed_at)
+             SELECT recommender.clock()::date, $1, u.id, u.s, clock_timestamp() FROM unnest($2::bigint[], $3::float8[]) u(id, s)
+             ON CONFLICT DO NOTHING",
+            &[window.into(), ids.into(), scores.into()],
+        )?;
+    }
+    Ok(top.into_iter().take(want).collect())
 }
 
 /// Stage 1, content: nearest in-stock products to `centre` through the HNSW index (the calling
@@ -393,8 +418,8 @@ fn content_neighbours(centre: &[f32], n: usize, exclude: &[i64]) -> Result<Vec<(
 }
 
 /// Stage 1, similar users: users who interacted with the same products as this user (through
-/// the user's 20 most recent products, at most 100 users each), then their products, weighted by
-/// overlap and their own interaction weight.
+/// the user's 20 most recent products, at most 100 users each), then the 100 strongest products
+/// of the 20 most overlapping users, weighted by overlap and their own interaction weight.
 fn similar_users_products(user_id: &str, n: usize) -> Result<Vec<(i64, f64)>> {
     pairs(
         "WITH mine AS (
@@ -409,7 +434,10 @@ fn similar_users_products(user_id: &str, n: usize) -> Result<Vec<(i64, f64)>> {
                                     ORDER BY u.weight DESC LIMIT 100) o
               GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20)
          SELECT u.product_id, sum(n.overlap * ln(1 + u.weight))::float8
-           FROM neighbours n JOIN recommender.user_products u ON u.user_id = n.user_id AND u.weight > 0
+           FROM neighbours n
+           CROSS JOIN LATERAL (SELECT p.product_id, p.weight FROM recommender.user_products p
+                                WHERE p.user_id = n.user_id AND p.weight > 0
+                                ORDER BY p.weight DESC LIMIT 100) u
           WHERE u.product_id NOT IN (SELECT product_id FROM mine)
           GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $2",
         &[user_id.into(), (n as i64).into()],
