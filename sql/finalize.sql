@@ -493,6 +493,7 @@ CREATE TABLE recommender.user_products (
 CREATE INDEX user_products_product ON recommender.user_products (product_id, weight DESC);
 
 CREATE INDEX user_products_user_rank ON recommender.user_products (user_id, weight DESC);
+CREATE INDEX user_products_user_recent ON recommender.user_products (user_id, last_at DESC);
 
 -- The top of the popularity ranking per (clock day, window), cached for 5 minutes by homepage's
 -- cold start (ranking every product of the window is the expensive part).
