@@ -596,6 +596,23 @@ mod tests {
             5
         );
         assert_eq!(count("SELECT max(n) FROM (SELECT count(*) n FROM recommender.homepage('u_coffee', 5) GROUP BY category) s"), 1);
+        // a tiny candidate pool, all coffee: the refill fetches neighbours from other categories
+        Spi::run(
+            "SET recommender.content_candidates = 1; SET recommender.collaborative_candidates = 0",
+        )
+        .unwrap();
+        assert_eq!(
+            count("SELECT count(*) FROM recommender.homepage('u_coffee', 5)"),
+            5
+        );
+        assert_eq!(
+            count("SELECT count(DISTINCT category) FROM recommender.homepage('u_coffee', 5)"),
+            5
+        );
+        Spi::run(
+            "RESET recommender.content_candidates; RESET recommender.collaborative_candidates",
+        )
+        .unwrap();
         Spi::run("SET recommender.max_per_category = 3").unwrap();
         // every in-stock product (15), no duplicates, when k is large
         assert_eq!(

@@ -210,9 +210,53 @@ fn merge_collab(pool: &mut Pool, items: Vec<(i64, f64)>, src: u8) {
     }
 }
 
-/// Stages 2–4 over a candidate pool.
+/// Stages 2–4 over a candidate pool, refilling it when the rules leave fewer than k rows: more
+/// content neighbours are fetched from categories that are not yet at their cap (up to three
+/// rounds), so k rows come back whenever the catalogue has k eligible products.
 fn finish(
-    pool: Pool,
+    mut pool: Pool,
+    centre: Option<&[f32]>,
+    user_id: Option<&str>,
+    exclude: &[i64],
+    query: &str,
+    k: usize,
+    rules: scoring::Rules,
+) -> Result<(Vec<Rec>, &'static str)> {
+    let mut out = score_pool(&pool, centre, user_id, exclude, query, k, rules)?;
+    for round in 1..=3 {
+        let Some(c) = centre else { break };
+        if out.0.len() >= k {
+            break;
+        }
+        let mut per_cat: HashMap<&str, usize> = HashMap::new();
+        for r in &out.0 {
+            if let Some(cat) = r.category.as_deref() {
+                *per_cat.entry(cat).or_default() += 1;
+            }
+        }
+        let capped: Vec<String> = per_cat
+            .into_iter()
+            .filter(|(_, n)| *n >= rules.max_per_category)
+            .map(|(c, _)| c.to_string())
+            .collect();
+        let mut skip: Vec<i64> = pool.sources.keys().copied().collect();
+        skip.extend_from_slice(exclude);
+        let want = (k - out.0.len()) * 4 * round;
+        let extra = content_neighbours_in(c, want, &skip, &capped)?;
+        if extra.is_empty() {
+            break;
+        }
+        for (id, s) in extra {
+            pool.content.insert(id, s);
+            pool.add(id, source::CONTENT);
+        }
+        out = score_pool(&pool, centre, user_id, exclude, query, k, rules)?;
+    }
+    Ok(out)
+}
+
+fn score_pool(
+    pool: &Pool,
     centre: Option<&[f32]>,
     user_id: Option<&str>,
     exclude: &[i64],
@@ -379,6 +423,16 @@ fn popular_top(want: usize, can_store: bool) -> Result<Vec<(i64, f64)>> {
 /// scan still comes back short (many dead or concurrently inserted index entries reach
 /// hnsw.max_scan_tuples) and more eligible products exist, the answer is computed exactly.
 fn content_neighbours(centre: &[f32], n: usize, exclude: &[i64]) -> Result<Vec<(i64, f64)>> {
+    content_neighbours_in(centre, n, exclude, &[])
+}
+
+/// The same, leaving out products of the `skip_categories`.
+fn content_neighbours_in(
+    centre: &[f32],
+    n: usize,
+    exclude: &[i64],
+    skip_categories: &[String],
+) -> Result<Vec<(i64, f64)>> {
     if n == 0 {
         return Ok(Vec::new());
     }
@@ -387,11 +441,12 @@ fn content_neighbours(centre: &[f32], n: usize, exclude: &[i64]) -> Result<Vec<(
             centre.to_vec().into(),
             (n as i64).into(),
             exclude.to_vec().into(),
+            skip_categories.to_vec().into(),
         ]
     };
     let near = pairs(
         "SELECT product_id, 1 - (embedding <=> $1::real[]::vector) FROM recommender.products
-          WHERE in_stock AND NOT (product_id = ANY($3))
+          WHERE in_stock AND NOT (product_id = ANY($3)) AND (category IS NULL OR NOT (category = ANY($4)))
           ORDER BY embedding <=> $1::real[]::vector LIMIT $2",
         &args(),
     )?;
@@ -400,7 +455,8 @@ fn content_neighbours(centre: &[f32], n: usize, exclude: &[i64]) -> Result<Vec<(
     }
     let eligible = Spi::get_one_with_args::<i64>(
         "SELECT count(*) FROM (SELECT 1 FROM recommender.products
-          WHERE in_stock AND embedding IS NOT NULL AND NOT (product_id = ANY($3)) LIMIT $2) s
+          WHERE in_stock AND embedding IS NOT NULL AND NOT (product_id = ANY($3))
+            AND (category IS NULL OR NOT (category = ANY($4))) LIMIT $2) s
           WHERE $1::real[] IS NOT NULL",
         &args(),
     )?
@@ -412,6 +468,7 @@ fn content_neighbours(centre: &[f32], n: usize, exclude: &[i64]) -> Result<Vec<(
     pairs(
         "SELECT product_id, 1 - (embedding <=> $1::real[]::vector) FROM recommender.products
           WHERE in_stock AND embedding IS NOT NULL AND NOT (product_id = ANY($3))
+            AND (category IS NULL OR NOT (category = ANY($4)))
           ORDER BY (embedding <=> $1::real[]::vector) + 0, product_id LIMIT $2",
         &args(),
     )
