@@ -123,7 +123,7 @@ SELECT h.user_id AS household, r.position AS "#", left(r.name, 40) AS product, l
        round(r.rerank_score::numeric, 2) AS rerank, r.sources, r.reranker
   FROM picks h, LATERAL recommender.homepage(h.user_id, 8) r
  ORDER BY h.lines DESC, r.position;
-\echo '-- cart: the last basket of the first household, minus one product'
+\echo '-- cart: three products from the last basket of the first household'
 CREATE TEMP TABLE last_basket AS
 SELECT DISTINCT i.product_id FROM recommender.interactions i
  WHERE i.basket_id = (SELECT basket_id FROM recommender.interactions WHERE user_id = (SELECT user_id FROM picks ORDER BY lines DESC LIMIT 1)

@@ -135,7 +135,18 @@ pub fn blend_rerank(scored: &mut [Scored], lambda: f64) {
 /// rules (in stock, not already purchased unless allowed, at most `max_per_category` per
 /// category) until k are kept. Candidates removed by a rule are replaced by the next ones, so k
 /// rows come back whenever k eligible candidates exist.
-pub fn apply_rules(mut scored: Vec<Scored>, k: usize, r: Rules) -> Vec<Scored> {
+pub fn apply_rules(scored: Vec<Scored>, k: usize, r: Rules) -> Vec<Scored> {
+    apply_rules_excluding(scored, k, r, &std::collections::HashSet::new())
+}
+
+/// [`apply_rules`], treating `taken` dedupe keys as already shown (the cart's own items, the
+/// product a page is about).
+pub fn apply_rules_excluding(
+    mut scored: Vec<Scored>,
+    k: usize,
+    r: Rules,
+    taken: &std::collections::HashSet<String>,
+) -> Vec<Scored> {
     for s in scored.iter_mut() {
         if s.cand.age_days >= 0.0 && s.cand.age_days < r.new_arrival_days {
             s.score *= 1.0 + r.new_arrival_boost;
@@ -144,7 +155,7 @@ pub fn apply_rules(mut scored: Vec<Scored>, k: usize, r: Rules) -> Vec<Scored> {
     sort_by_score(&mut scored, |s| s.score);
     let mut per_cat: std::collections::HashMap<Option<String>, usize> = Default::default();
     let mut seen = std::collections::HashSet::new();
-    let mut names = std::collections::HashSet::new();
+    let mut names = taken.clone();
     let mut out = Vec::with_capacity(k.min(scored.len()));
     for s in scored {
         if out.len() >= k {

@@ -10,7 +10,9 @@ use std::collections::HashMap;
 
 use pgrx::prelude::*;
 
-use crate::core::scoring::{self, apply_rules, blend_rerank, hybrid, source, Candidate, Scored};
+use crate::core::scoring::{
+    self, apply_rules, apply_rules_excluding, blend_rerank, hybrid, source, Candidate, Scored,
+};
 use crate::error::{RecError, Result};
 use crate::gucs;
 
@@ -310,7 +312,14 @@ fn score_pool(
         }
         blend_rerank(&mut scored, lambda);
     }
-    let kept = apply_rules(scored, k, rules);
+    // Products named like the excluded ones (cart items, the page's product) are not shown.
+    let taken: std::collections::HashSet<String> = pairs_text(
+        "SELECT lower(name) FROM recommender.products WHERE product_id = ANY($1)",
+        &[exclude.to_vec().into()],
+    )?
+    .into_iter()
+    .collect();
+    let kept = apply_rules_excluding(scored, k, rules, &taken);
     let recs = kept
         .into_iter()
         .map(|s| det[&s.cand.product_id].1.rec(s, reranker))
@@ -528,6 +537,17 @@ fn copurchase_of(items: &[i64], n: usize) -> Result<Vec<(i64, f64)>> {
           GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $2",
         &[items.to_vec().into(), (n as i64).into()],
     )
+}
+
+fn pairs_text(sql: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<Vec<String>> {
+    Spi::connect(|c| {
+        let t = c.select(sql, None, args)?;
+        let mut v = Vec::new();
+        for r in t {
+            v.extend(r.get::<String>(1)?);
+        }
+        Ok(v)
+    })
 }
 
 fn pairs(sql: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<Vec<(i64, f64)>> {
