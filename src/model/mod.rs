@@ -197,12 +197,3 @@ pub fn cross_scores(query: &str, docs: &[&str]) -> Result<Vec<f64>> {
         Ok(out)
     })
 }
-
-/// Name of the cross-encoder loaded in this backend, if any.
-pub fn cross_encoder_name() -> Option<String> {
-    CROSS_ENCODER
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .as_ref()
-        .map(|m| m.name.clone())
-}

@@ -53,18 +53,6 @@ pub fn loaded_library() -> Option<&'static str> {
     LIBRARY_PATH.get().map(String::as_str)
 }
 
-/// ONNX Runtime's version string, once the library is loaded.
-pub fn version() -> Option<String> {
-    ENVIRONMENT.get()?;
-    Some(
-        ort::info()
-            .split(',')
-            .find_map(|kv| kv.trim().strip_prefix("git-branch="))
-            .unwrap_or("loaded")
-            .to_string(),
-    )
-}
-
 /// Runs `f` with all signals blocked in this thread, restoring the mask afterwards.
 pub fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
     // SAFETY: plain libc calls on stack-allocated sigset_t values; the old mask is restored
