@@ -313,12 +313,16 @@ fn score_pool(
         blend_rerank(&mut scored, lambda);
     }
     // Products named like the excluded ones (cart items, the page's product) are not shown.
-    let taken: std::collections::HashSet<String> = pairs_text(
-        "SELECT lower(name) FROM recommender.products WHERE product_id = ANY($1)",
-        &[exclude.to_vec().into()],
-    )?
-    .into_iter()
-    .collect();
+    let taken: std::collections::HashSet<String> = if exclude.is_empty() {
+        Default::default()
+    } else {
+        pairs_text(
+            "SELECT lower(name) FROM recommender.products WHERE product_id = ANY($1)",
+            &[exclude.to_vec().into()],
+        )?
+        .into_iter()
+        .collect()
+    };
     let kept = apply_rules_excluding(scored, k, rules, &taken);
     let recs = kept
         .into_iter()
