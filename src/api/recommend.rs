@@ -89,7 +89,7 @@ rec_extern! {
     #[pg_extern(volatile, strict)]
     fn homepage(user_id: &str, k: i32) {
         let k = k_or_raise(k);
-        TableIterator::new(rows(pipeline::homepage(user_id, k).or_raise().0))
+        TableIterator::new(rows(pipeline::homepage(user_id, k).or_raise()))
     }
 }
 
@@ -109,7 +109,7 @@ rec_extern! {
         )
         .raise();
     }
-    TableIterator::new(rows(pipeline::cart(&ids, k).or_raise().0))
+    TableIterator::new(rows(pipeline::cart(&ids, k).or_raise()))
     }
 }
 
@@ -119,7 +119,7 @@ rec_extern! {
     fn cart_user(user_id: &str, k: i32) {
         let k = k_or_raise(k);
         let ids = pipeline::user_cart(user_id).or_raise();
-        TableIterator::new(rows(pipeline::cart(&ids, k).or_raise().0))
+        TableIterator::new(rows(pipeline::cart(&ids, k).or_raise()))
     }
 }
 

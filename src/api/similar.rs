@@ -1,4 +1,4 @@
-//! `recommender.similar_products(product_id, k)`: content similarity over the HNSW index.
+//! `recommender.similar_products(product_id, k)`: the product-page context of the pipeline.
 use pgrx::prelude::*;
 
 use crate::core::limits::check_k;

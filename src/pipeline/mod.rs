@@ -44,7 +44,7 @@ impl Pool {
 }
 
 /// The user's home page: the full pipeline, or popularity for a user without history.
-pub fn homepage(user_id: &str, k: usize) -> Result<(Vec<Rec>, &'static str)> {
+pub fn homepage(user_id: &str, k: usize) -> Result<Vec<Rec>> {
     let Some(prof) = profile::get(user_id)?.filter(|p| p.preference.is_some()) else {
         return popular(k, &[], true);
     };
@@ -79,7 +79,7 @@ pub fn homepage(user_id: &str, k: usize) -> Result<(Vec<Rec>, &'static str)> {
 pub fn similar(product_id: i64, k: usize) -> Result<Vec<Rec>> {
     let row: Option<(Vec<f32>, String)> = Spi::connect(|c| {
         let t = c.select(
-            "SELECT embedding::real[], left(concat_ws('. ', name, 'Category: ' || category, left(description, 200)), 400)
+            "SELECT embedding::real[], recommender._rerank_doc(name, category, description)
                FROM recommender.products WHERE product_id = $1 AND embedding IS NOT NULL",
             None,
             &[product_id.into()],
@@ -111,12 +111,12 @@ pub fn similar(product_id: i64, k: usize) -> Result<Vec<Rec>> {
         allow_purchased: true,
         ..gucs::rules()
     };
-    Ok(finish(pool, Some(&centre), None, &[product_id], &doc, k, rules)?.0)
+    finish(pool, Some(&centre), None, &[product_id], &doc, k, rules)
 }
 
 /// Items to add to a cart: neighbours of the cart's mean embedding plus co-purchase, never the
 /// cart's own items.
-pub fn cart(items: &[i64], k: usize) -> Result<(Vec<Rec>, &'static str)> {
+pub fn cart(items: &[i64], k: usize) -> Result<Vec<Rec>> {
     let (found, names, centre) = cart_centre(items)?;
     if found.is_empty() {
         return popular(k, items, false);
@@ -212,6 +212,22 @@ fn merge_collab(pool: &mut Pool, items: Vec<(i64, f64)>, src: u8) {
     }
 }
 
+/// What stages 2–4 need besides the candidate pool.
+struct Request<'a> {
+    /// The vector content similarity is measured against (preference, cart centre, product).
+    centre: Option<&'a [f32]>,
+    /// Whose purchases the repurchase rule looks at.
+    user_id: Option<&'a str>,
+    /// Never shown (cart items, the page's product) ...
+    exclude: &'a [i64],
+    /// ... nor products named like them (lower-cased names).
+    taken: std::collections::HashSet<String>,
+    /// The reranker's query.
+    query: &'a str,
+    k: usize,
+    rules: scoring::Rules,
+}
+
 /// Stages 2–4 over a candidate pool, refilling it when the rules leave fewer than k rows: more
 /// content neighbours are fetched from categories that are not yet at their cap (up to three
 /// rounds), so k rows come back whenever the catalogue has k eligible products.
@@ -223,15 +239,34 @@ fn finish(
     query: &str,
     k: usize,
     rules: scoring::Rules,
-) -> Result<(Vec<Rec>, &'static str)> {
-    let mut out = score_pool(&pool, centre, user_id, exclude, query, k, rules)?;
+) -> Result<Vec<Rec>> {
+    let taken = if exclude.is_empty() {
+        Default::default()
+    } else {
+        pairs_text(
+            "SELECT lower(name) FROM recommender.products WHERE product_id = ANY($1)",
+            &[exclude.to_vec().into()],
+        )?
+        .into_iter()
+        .collect()
+    };
+    let req = Request {
+        centre,
+        user_id,
+        exclude,
+        taken,
+        query,
+        k,
+        rules,
+    };
+    let mut out = score_pool(&pool, &req)?;
     for round in 1..=3 {
         let Some(c) = centre else { break };
-        if out.0.len() >= k {
+        if out.len() >= k {
             break;
         }
         let mut per_cat: HashMap<&str, usize> = HashMap::new();
-        for r in &out.0 {
+        for r in &out {
             if let Some(cat) = r.category.as_deref() {
                 *per_cat.entry(cat).or_default() += 1;
             }
@@ -243,7 +278,7 @@ fn finish(
             .collect();
         let mut skip: Vec<i64> = pool.sources.keys().copied().collect();
         skip.extend_from_slice(exclude);
-        let want = (k - out.0.len()) * 4 * round;
+        let want = (k - out.len()) * 4 * round;
         let extra = content_neighbours_in(c, want, &skip, &capped)?;
         if extra.is_empty() {
             break;
@@ -252,20 +287,13 @@ fn finish(
             pool.content.insert(id, s);
             pool.add(id, source::CONTENT);
         }
-        out = score_pool(&pool, centre, user_id, exclude, query, k, rules)?;
+        out = score_pool(&pool, &req)?;
     }
     Ok(out)
 }
 
-fn score_pool(
-    pool: &Pool,
-    centre: Option<&[f32]>,
-    user_id: Option<&str>,
-    exclude: &[i64],
-    query: &str,
-    k: usize,
-    rules: scoring::Rules,
-) -> Result<(Vec<Rec>, &'static str)> {
+fn score_pool(pool: &Pool, req: &Request) -> Result<Vec<Rec>> {
+    let (centre, user_id, exclude, rules) = (req.centre, req.user_id, req.exclude, req.rules);
     let ids: Vec<i64> = pool
         .sources
         .keys()
@@ -305,34 +333,22 @@ fn score_pool(
             .iter()
             .map(|&i| scored[i].cand.product_id)
             .collect();
-        let (scores, which) = rerank::score(query, &docs, &ids)?;
+        let (scores, which) = rerank::score(req.query, &docs, &ids)?;
         reranker = which;
         for (&i, s) in showable.iter().zip(scores) {
             scored[i].rerank = Some(s);
         }
         blend_rerank(&mut scored, lambda);
     }
-    // Products named like the excluded ones (cart items, the page's product) are not shown.
-    let taken: std::collections::HashSet<String> = if exclude.is_empty() {
-        Default::default()
-    } else {
-        pairs_text(
-            "SELECT lower(name) FROM recommender.products WHERE product_id = ANY($1)",
-            &[exclude.to_vec().into()],
-        )?
-        .into_iter()
-        .collect()
-    };
-    let kept = apply_rules_excluding(scored, k, rules, &taken);
-    let recs = kept
+    let kept = apply_rules_excluding(scored, req.k, rules, &req.taken);
+    Ok(kept
         .into_iter()
         .map(|s| det[&s.cand.product_id].1.rec(s, reranker))
-        .collect();
-    Ok((recs, reranker))
+        .collect())
 }
 
 /// Cold start and fallbacks: popularity over the window, newest products when there is none.
-pub fn popular(k: usize, exclude: &[i64], can_store: bool) -> Result<(Vec<Rec>, &'static str)> {
+pub fn popular(k: usize, exclude: &[i64], can_store: bool) -> Result<Vec<Rec>> {
     let want = k * 3 + 50;
     let mut top = popular_top(want, can_store)?;
     if top.len() < k {
@@ -377,12 +393,10 @@ pub fn popular(k: usize, exclude: &[i64], can_store: bool) -> Result<(Vec<Rec>, 
         gamma: 1.0,
     };
     let kept = apply_rules(hybrid(cands, w), k, gucs::rules());
-    Ok((
-        kept.into_iter()
-            .map(|s| det[&s.cand.product_id].1.rec(s, "none"))
-            .collect(),
-        "none",
-    ))
+    Ok(kept
+        .into_iter()
+        .map(|s| det[&s.cand.product_id].1.rec(s, "none"))
+        .collect())
 }
 
 /// The most popular products over the window before the clock. Ranking every product of the
@@ -643,7 +657,7 @@ fn details(
                          ELSE 1 - (p.embedding <=> $2::real[]::vector) END::float8,
                     EXISTS (SELECT 1 FROM recommender.user_products u
                              WHERE u.user_id = $3 AND u.product_id = p.product_id AND u.purchases > 0),
-                    left(concat_ws('. ', p.name, 'Category: ' || p.category, left(p.description, 200)), 400)
+                    recommender._rerank_doc(p.name, p.category, p.description)
                FROM recommender.products p WHERE p.product_id = ANY($1)",
             None,
             &[ids.to_vec().into(), centre.map(|c| c.to_vec()).into(), user_id.into()],
