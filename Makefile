@@ -1,6 +1,6 @@
 # The two commands (see README): `make demo` and `make test`. Both run as root on a fresh
 # Debian 12 machine, install what is missing, and are quick the second time.
-.PHONY: demo test setup install start stop psql models bench bench-cj clean
+.PHONY: demo test setup install start stop psql models bench bench-cj soak clean
 
 demo:            ## set up everything, load the electronics store, print similar products
 	bash scripts/demo.sh
@@ -32,6 +32,9 @@ bench:           ## embedding throughput, first-call latency, memory -> BENCHMAR
 bench-cj:        ## load Complete Journey in full into recommender_cj, then time every function
 	bash bench/load_complete_journey.sh
 	bash bench/pipeline_bench.sh
+
+soak:            ## 5 minutes of pgbench (8 clients) on a copy of the demo store, then loss checks
+	bash bench/soak.sh
 
 clean: stop      ## remove the cluster, caches and build output
 	rm -rf .run target

@@ -10,8 +10,8 @@ source "$(dirname "$0")/lib.sh"
 DB=recommender_demo
 build_id=$(cat "$RUN/extension-build-id" 2>/dev/null || echo none)
 if [ "$(cat "$RUN/demo-db-build-id" 2>/dev/null)" != "$build_id" ]; then
-  # The extension is still 0.1.0 while it is developed: a database made by an older build is
-  # recreated rather than upgraded.
+  # A database made by another build of the extension is recreated: between releases the SQL of
+  # a version still changes (released versions upgrade with ALTER EXTENSION UPDATE, README).
   psql -q -d postgres -c "DROP DATABASE IF EXISTS $DB" >/dev/null
   rm -f "$RUN/demo-loaded" "$RUN/demo-cj-loaded"
 fi

@@ -20,6 +20,15 @@ pkg="$ROOT/target/release/recommender-pg15"
   mkdir -p "$(dirname "$dst")"
   cp "$pkg/$f" "$dst.tmp.$$" && chmod 644 "$dst.tmp.$$" && mv -f "$dst.tmp.$$" "$dst"
 done
+# Released base scripts (sql/recommender--<old>.sql) let `CREATE EXTENSION ... VERSION '<old>'`
+# install an older version that `ALTER EXTENSION UPDATE` then upgrades; pgrx copies only the
+# upgrade scripts (sql/recommender--<old>--<new>.sql).
+sharedir=$("$PG_CONFIG" --sharedir)
+for f in "$ROOT"/sql/recommender--*.sql; do
+  case "$(basename "$f")" in *--*--*) continue ;; esac
+  dst="$sharedir/extension/$(basename "$f")"
+  cp "$f" "$dst.tmp.$$" && chmod 644 "$dst.tmp.$$" && mv -f "$dst.tmp.$$" "$dst"
+done
 echo "$src_hash" > "$stamp"
 # Tells callers (demo) that databases created from an older build should be recreated.
 echo "$src_hash" > "$RUN/extension-build-id"

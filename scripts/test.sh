@@ -2,7 +2,10 @@
 # `make test`: the whole suite on a real PostgreSQL 15 + pgvector + the real MiniLM weights.
 #   1. pure-Rust unit tests of src/core (no Postgres)
 #   2. cargo pgrx test pg15 (#[pg_test]s inside a backend)
-#   3. the SQL regression suite (tests/sql, tests/expected) against the project's own cluster
+#   3. the SQL regression suite (tests/sql, tests/expected) against the project's own cluster,
+#      including an install of the previous release and ALTER EXTENSION UPDATE
+#   4. fault tests (tests/faults.sh): model files broken and restored, cancel, timeouts, kill -9,
+#      restart
 source "$(dirname "$0")/lib.sh"
 
 "$ROOT/scripts/setup.sh"
@@ -11,10 +14,10 @@ LOG="$RUN/test.log"
 : > "$LOG"
 cd "$ROOT"
 
-log "test layer 1/3: pure-Rust unit tests (cargo test --lib core)"
+log "test layer 1/4: pure-Rust unit tests (cargo test --lib core)"
 cargo test --lib core 2>&1 | tee -a "$LOG"
 
-log "test layer 2/3: cargo pgrx test pg15"
+log "test layer 2/4: cargo pgrx test pg15"
 # pgrx initdb's its own cluster here; it must belong to postgres and its path must stay short
 # (the unix socket lives in it).
 PGRX_DATA="/tmp/recommender-pgrx-test"
@@ -25,7 +28,10 @@ rm -f "$RUN/installed-extension.sha256"
 "$ROOT/scripts/cluster.sh" stop
 cargo pgrx test pg15 --runas postgres --pgdata "$PGRX_DATA" 2>&1 | tee -a "$LOG"
 
-log "test layer 3/3: SQL regression suite"
+log "test layer 3/4: SQL regression suite"
+# Released SQL scripts are never edited: they are what existing installations were created or
+# updated with.
+(cd "$ROOT" && sha256sum --quiet -c tests/released-sql.sha256) || die "a released SQL script was edited (tests/released-sql.sha256)"
 "$ROOT/scripts/install-extension.sh"
 "$ROOT/scripts/cluster.sh" start
 OUT="$RUN/regress"
@@ -42,11 +48,16 @@ if [ "$rc" != 0 ]; then
   die "SQL regression suite failed (diffs: $OUT/regression.diffs)"
 fi
 
+log "test layer 4/4: fault tests"
+bash "$ROOT/tests/faults.sh" 2>&1 | tee -a "$LOG"
+[ "${PIPESTATUS[0]}" = 0 ] || die "fault tests failed"
+
 # the first cargo summary is layer 1; the rest (lib + doc tests) are layer 2
 counts=$(grep -E '^test result: ok\.' "$LOG" | sed -E 's/.* ([0-9]+) passed.*/\1/')
 unit=$(head -1 <<<"$counts")
 pg=$(tail -n +2 <<<"$counts" | awk '{s += $1} END {print s + 0}')
 reg=$(wc -w <<<"$tests")
+faults=$(grep -c '^ok - ' "$LOG")
 echo
-echo "layers: unit $unit, pg_test $pg, regression $reg"
-echo "total: $((unit + pg + reg)) passed, 0 failed"
+echo "layers: unit $unit, pg_test $pg, regression $reg, fault checks $faults"
+echo "total: $((unit + pg + reg + faults)) passed, 0 failed"

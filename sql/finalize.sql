@@ -323,6 +323,11 @@ BEGIN
         RAISE EXCEPTION 'recommender: % is not a table', source
             USING ERRCODE = 'wrong_object_type', HINT = 'Sync from an ordinary or partitioned table; views have no triggers for this.';
     END IF;
+    IF (SELECT c.relnamespace FROM pg_catalog.pg_class c WHERE c.oid = source)
+       IN ('recommender'::regnamespace, 'pg_catalog'::regnamespace) THEN
+        RAISE EXCEPTION 'recommender: % cannot be a sync source', source
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Sync from the application''s own product table, not from the recommender schema or the system catalogs.';
+    END IF;
     PERFORM recommender._sync_check_column(source, id_column, 'id', NULL);
     PERFORM recommender._sync_check_column(source, name_column, 'name', NULL);
     IF description_column IS NOT NULL THEN PERFORM recommender._sync_check_column(source, description_column, 'description', NULL); END IF;
@@ -531,7 +536,8 @@ CREATE TABLE recommender.user_profiles (
 );
 
 -- Keeps the aggregates exact under INSERT, UPDATE and DELETE of interactions (set-based, per
--- statement). sign = +1 for new rows, -1 for old rows.
+-- statement). sign = +1 for new rows, -1 for old rows. Rows are upserted in key order, so
+-- concurrent writers lock aggregate rows in the same order and cannot deadlock on them.
 CREATE FUNCTION recommender._aggregate_sql(rel text, sign integer) RETURNS text[]
 LANGUAGE sql IMMUTABLE
 AS $$
@@ -541,7 +547,7 @@ SELECT ARRAY[
     SELECT r.product_id, (r.occurred_at AT TIME ZONE 'UTC')::date,
            %2$s * sum(greatest(w.weight, 0)), %2$s * count(*) FILTER (WHERE r.type = 'PURCHASE')
       FROM %1$s r JOIN recommender.interaction_weights w ON w.type = r.type
-     GROUP BY 1, 2
+     GROUP BY 1, 2 ORDER BY 1, 2
     ON CONFLICT (product_id, day) DO UPDATE
        SET weight = d.weight + EXCLUDED.weight, purchases = d.purchases + EXCLUDED.purchases$q$, rel, sign),
   format($q$
@@ -551,7 +557,7 @@ SELECT ARRAY[
            %2$s * coalesce(sum(CASE r.type WHEN 'CART_ADD' THEN r.quantity WHEN 'CART_REMOVE' THEN -r.quantity END), 0),
            min(r.occurred_at), max(r.occurred_at)
       FROM %1$s r JOIN recommender.interaction_weights w ON w.type = r.type
-     GROUP BY 1, 2
+     GROUP BY 1, 2 ORDER BY 1, 2
     ON CONFLICT (user_id, product_id) DO UPDATE
        SET weight = u.weight + EXCLUDED.weight, purchases = u.purchases + EXCLUDED.purchases,
            cart = u.cart + EXCLUDED.cart,
@@ -581,7 +587,7 @@ SELECT format($q$
     SELECT a.product_id, b.product_id, %2$s * count(*)
       FROM after a JOIN after b ON a.basket_key = b.basket_key AND a.product_id <> b.product_id
      WHERE NOT (a.kept AND b.kept)      -- a pair both sides of which were already there is not new
-     GROUP BY 1, 2
+     GROUP BY 1, 2 ORDER BY 1, 2
     ON CONFLICT (product_a, product_b) DO UPDATE SET baskets = c.baskets + EXCLUDED.baskets$q$, rel, sign)
 $$;
 
@@ -824,3 +830,73 @@ ALTER FUNCTION recommender.cart(text, integer)
     SET hnsw.iterative_scan = 'strict_order' SET hnsw.ef_search = '100';
 ALTER FUNCTION recommender.frequently_bought_together(bigint, integer)
     SET hnsw.iterative_scan = 'strict_order' SET hnsw.ef_search = '100';
+
+------------------------------------------------------------------------------------------------
+-- Privileges (README "Privileges")
+------------------------------------------------------------------------------------------------
+-- The recommendation functions read every user's interactions and aggregates (similar users,
+-- co-purchase, popularity) and keep the profile and popularity caches. Readers must not see that
+-- raw data, so these five run as the extension's owner (SECURITY DEFINER, search_path pinned
+-- above). Their only inputs are bound as SPI parameters; no argument becomes SQL text.
+ALTER FUNCTION recommender.homepage(text, integer) SECURITY DEFINER;
+ALTER FUNCTION recommender.similar_products(bigint, integer) SECURITY DEFINER;
+ALTER FUNCTION recommender.cart(bigint[], integer) SECURITY DEFINER;
+ALTER FUNCTION recommender.cart(text, integer) SECURITY DEFINER;
+ALTER FUNCTION recommender.frequently_bought_together(bigint, integer) SECURITY DEFINER;
+
+-- Two group roles, cluster-wide: created by the first CREATE EXTENSION in any database, kept by
+-- DROP EXTENSION (other databases may use them). Grant them to application roles.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'recommender_reader') THEN
+        CREATE ROLE recommender_reader NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'recommender_writer') THEN
+        CREATE ROLE recommender_writer NOLOGIN;
+    END IF;
+    IF NOT pg_catalog.pg_has_role('recommender_writer', 'recommender_reader', 'MEMBER') THEN
+        GRANT recommender_reader TO recommender_writer;
+    END IF;
+END
+$$;
+
+-- Nothing is executable by PUBLIC; each role gets exactly its list.
+REVOKE ALL ON ALL ROUTINES IN SCHEMA recommender FROM PUBLIC;
+GRANT USAGE ON SCHEMA recommender TO recommender_reader;
+GRANT USAGE ON TYPE recommender.interaction_type TO recommender_reader;
+
+-- Reader: recommendations, rerank, embed, the catalogue and the aggregate views. No raw
+-- interactions, per-user aggregates or profiles; model paths are superuser-only settings.
+GRANT EXECUTE ON FUNCTION
+    recommender.homepage(text, integer), recommender.homepage_json(text, integer),
+    recommender.similar_products(bigint, integer), recommender.similar_products_json(bigint, integer),
+    recommender.cart(bigint[], integer), recommender.cart_json(bigint[], integer),
+    recommender.cart(text, integer), recommender.cart_json(text, integer),
+    recommender.frequently_bought_together(bigint, integer),
+    recommender.frequently_bought_together_json(bigint, integer),
+    recommender.rerank(text, text[]),
+    recommender.embed(text), recommender.embed(text[]), recommender._embed(text), recommender._embed_many(text[]),
+    recommender._response(text, text, jsonb), recommender._item(anyelement),
+    recommender.clock(), recommender.model_info(), recommender.preload_models(),
+    recommender.product_text(text, text, text, double precision), recommender._text_hash(text)
+TO recommender_reader;
+GRANT SELECT ON recommender.products, recommender.interaction_weights,
+                recommender.sync_status, recommender.recommendation_performance
+TO recommender_reader;
+
+-- Writer: reader + track() + the catalogue (direct writes, sync, embedding).
+GRANT EXECUTE ON FUNCTION
+    recommender.track(text, bigint, recommender.interaction_type, numeric, numeric, text, text, integer, timestamptz),
+    recommender.embed_product(bigint, boolean), recommender._reembed(bigint[], boolean),
+    recommender.sync_products(regclass, name, name, name, name, name, name, name, name),
+    recommender.unsync_products(regclass, boolean),
+    recommender._sync_check_column(regclass, name, text, text),
+    recommender._sync_select(recommender.sync_sources, text),
+    recommender._sync_upsert_sql(recommender.sync_sources, text),
+    recommender._sync_delete_sql(recommender.sync_sources, text, text),
+    recommender._clean_price(numeric), recommender._clean_stock(numeric)
+TO recommender_writer;
+GRANT EXECUTE ON PROCEDURE recommender.refresh_embeddings(integer, boolean) TO recommender_writer;
+GRANT SELECT, INSERT, UPDATE, DELETE ON recommender.products, recommender.sync_sources TO recommender_writer;
+-- INSERT (track, COPY) but no reading back of other users' rows: RETURNING needs the id only.
+GRANT INSERT, SELECT (interaction_id) ON recommender.interactions TO recommender_writer;

@@ -84,6 +84,12 @@ impl<T> OrRaise<T> for Result<T> {
     }
 }
 
+impl From<crate::core::limits::BadArg> for RecError {
+    fn from(e: crate::core::limits::BadArg) -> Self {
+        RecError::invalid(e.message, e.hint)
+    }
+}
+
 impl From<pgrx::spi::Error> for RecError {
     fn from(e: pgrx::spi::Error) -> Self {
         RecError::Internal(format!("SPI: {e}"))

@@ -2,7 +2,8 @@
 //! that cast these `real[]` results to `vector(384)`.
 use pgrx::prelude::*;
 
-use crate::error::OrRaise;
+use crate::core::limits::check_array;
+use crate::error::{OrRaise, RecError};
 use crate::model;
 
 /// One text -> its 384-d embedding as real[]. STABLE: the result depends on the installed model
@@ -12,9 +13,11 @@ fn embed_one(text: &str) -> Vec<f32> {
     model::embed(&[text]).or_raise().pop().unwrap_or_default()
 }
 
-/// Many texts in one batched call; NULL elements give NULL rows, order is preserved.
+/// Many texts in one batched call (at most limits::MAX_ARRAY); NULL elements give NULL rows,
+/// order is preserved.
 #[pg_extern(stable, strict, parallel_restricted, name = "_embed_many")]
 fn embed_many(texts: Vec<Option<String>>) -> SetOfIterator<'static, Option<Vec<f32>>> {
+    check_array(texts.len(), "texts").map_err(RecError::from).or_raise();
     let present: Vec<&str> = texts.iter().flatten().map(String::as_str).collect();
     let mut vecs = model::embed(&present).or_raise().into_iter();
     let rows: Vec<Option<Vec<f32>>> = texts

@@ -2,7 +2,7 @@
 //! maintenance. Thin: validate, call `pipeline`, shape rows.
 use pgrx::prelude::*;
 
-use crate::core::limits::check_k;
+use crate::core::limits::{check_array, check_k};
 use crate::core::scoring::source;
 use crate::error::{OrRaise, RecError};
 use crate::pipeline::{self, Rec};
@@ -54,9 +54,7 @@ type RecRow = (
 );
 
 fn k_or_raise(k: i32) -> usize {
-    check_k(k)
-        .map_err(|e| RecError::invalid(e.message, e.hint))
-        .or_raise()
+    check_k(k).map_err(RecError::from).or_raise()
 }
 
 fn rows(recs: Vec<Rec>) -> impl Iterator<Item = RecRow> {
@@ -102,13 +100,7 @@ rec_extern! {
     let mut ids: Vec<i64> = product_ids.into_iter().flatten().collect();
     ids.sort_unstable();
     ids.dedup();
-    if ids.len() > 10_000 {
-        RecError::invalid(
-            format!("a cart of {} products is too large", ids.len()),
-            "Pass at most 10000 product ids.",
-        )
-        .raise();
-    }
+    check_array(ids.len(), "product ids").map_err(RecError::from).or_raise();
     TableIterator::new(rows(pipeline::cart(&ids, k).or_raise()))
     }
 }
@@ -176,13 +168,7 @@ fn rerank(
         name!(reranker, String),
     ),
 > {
-    if documents.len() > 10_000 {
-        RecError::invalid(
-            format!("{} documents are too many to rerank", documents.len()),
-            "Pass at most 10000 documents.",
-        )
-        .raise();
-    }
+    check_array(documents.len(), "documents").map_err(RecError::from).or_raise();
     let present: Vec<(i32, &str)> = documents
         .iter()
         .enumerate()

@@ -28,9 +28,7 @@ fn similar_products(
         name!(score, f64),
     ),
 > {
-    let k = check_k(k)
-        .map_err(|e| RecError::invalid(e.message, e.hint))
-        .or_raise();
+    let k = check_k(k).map_err(RecError::from).or_raise();
     let recs = pipeline::similar(product_id, k).or_raise();
     TableIterator::new(recs.into_iter().enumerate().map(|(i, r)| {
         (

@@ -11,21 +11,37 @@ pub const MAX_TEXT_BYTES: usize = 64 * 1024;
 /// Tokens per text the encoder reads (sentence-transformers' max_seq_length for MiniLM).
 pub const MAX_TOKENS: usize = 256;
 
-/// Why a `k` is refused: the message and the hint of a 22023 error.
+/// Most elements an array argument may have (texts to embed, documents to rerank, cart ids). Bulk
+/// work above that belongs in `CALL recommender.refresh_embeddings()`, which commits per batch.
+pub const MAX_ARRAY: usize = 10_000;
+
+/// Why an argument is refused: the message and the hint of a 22023 error.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BadK {
+pub struct BadArg {
     pub message: String,
     pub hint: String,
 }
 
 /// Checks a result count: 1..=MAX_K.
-pub fn check_k(k: i32) -> Result<usize, BadK> {
+pub fn check_k(k: i32) -> Result<usize, BadArg> {
     if (1..=MAX_K).contains(&k) {
         Ok(k as usize)
     } else {
-        Err(BadK {
+        Err(BadArg {
             message: format!("k must be between 1 and {MAX_K}, got {k}"),
             hint: format!("Ask for at least 1 and at most {MAX_K} results; page with OFFSET in the caller if you need more."),
+        })
+    }
+}
+
+/// Checks the length of an array argument: at most MAX_ARRAY elements.
+pub fn check_array(len: usize, what: &str) -> Result<(), BadArg> {
+    if len <= MAX_ARRAY {
+        Ok(())
+    } else {
+        Err(BadArg {
+            message: format!("{len} {what} are too many for one call"),
+            hint: format!("Pass at most {MAX_ARRAY} {what} per call; split larger inputs into batches."),
         })
     }
 }
@@ -43,5 +59,14 @@ mod tests {
             assert!(e.message.contains(&bad.to_string()));
             assert!(e.hint.contains("1000"));
         }
+    }
+
+    #[test]
+    fn array_bounds() {
+        assert!(check_array(0, "texts").is_ok());
+        assert!(check_array(MAX_ARRAY, "texts").is_ok());
+        let e = check_array(100_000, "texts").unwrap_err();
+        assert_eq!(e.message, "100000 texts are too many for one call");
+        assert!(e.hint.contains("10000 texts"));
     }
 }

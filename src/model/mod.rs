@@ -52,9 +52,18 @@ fn with_model<T>(
     f(guard.as_mut().expect("model loaded above"))
 }
 
+/// The encoder runs for texts in `order` (sorted by token count): at most `batch_size` rows and
+/// `core::batch::MAX_RUN_TOKENS` padded tokens each, so a cancel waits for one short run at most.
+fn runs_of<'a>(order: &'a [usize], toks: &[(Vec<u32>, Vec<u32>)], batch_size: usize) -> impl Iterator<Item = &'a [usize]> {
+    let lens: Vec<usize> = order.iter().map(|&i| toks[i].0.len()).collect();
+    crate::core::batch::runs(&lens, batch_size, crate::core::batch::MAX_RUN_TOKENS)
+        .into_iter()
+        .map(move |r| &order[r])
+}
+
 /// Embeds texts with the sentence encoder: tokenise (truncated at 256 tokens), sort by length,
-/// run in batches of `recommender.embed_batch_size` padded to the longest text, mean-pool and
-/// L2-normalise. Checks for query cancel between batches.
+/// run in batches of at most `recommender.embed_batch_size` texts and 1,024 padded tokens,
+/// mean-pool and L2-normalise. Checks for query cancel between batches.
 pub fn embed(texts: &[&str]) -> Result<Vec<Vec<f32>>> {
     if texts.is_empty() {
         return Ok(Vec::new());
@@ -69,7 +78,7 @@ pub fn embed(texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         let mut order: Vec<usize> = (0..toks.len()).collect();
         order.sort_by_key(|&i| (toks[i].0.len(), i));
         let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
-        for chunk in order.chunks(batch_size) {
+        for chunk in runs_of(&order, &toks, batch_size) {
             pgrx::check_for_interrupts!();
             let refs: Vec<_> = chunk.iter().map(|&i| &toks[i]).collect();
             let b = m.batch(&refs);
@@ -173,7 +182,7 @@ pub fn cross_scores(query: &str, docs: &[&str]) -> Result<Vec<f64>> {
         let mut order: Vec<usize> = (0..toks.len()).collect();
         order.sort_by_key(|&i| (toks[i].0.len(), i));
         let mut out = vec![0f64; docs.len()];
-        for chunk in order.chunks(batch_size) {
+        for chunk in runs_of(&order, &toks, batch_size) {
             pgrx::check_for_interrupts!();
             let refs: Vec<_> = chunk.iter().map(|&i| &toks[i]).collect();
             let b = m.batch(&refs);

@@ -1,0 +1,71 @@
+//! How tokenised texts are grouped into encoder runs.
+//!
+//! A run is padded to its longest text, and a backend can only notice a query cancel between runs
+//! (ONNX Runtime cannot be interrupted from Postgres' signal handler). So a run is bounded both in
+//! rows (`recommender.embed_batch_size`) and in padded tokens: at the ~2,500 tokens/s measured for
+//! one MiniLM thread (BENCHMARKS.md), `MAX_RUN_TOKENS` keeps a run, and therefore the delay before a
+//! cancel or statement_timeout is honoured, well under a second. Batching more rows buys no speed on
+//! this CPU path (batch 1 and batch 32 run at the same products/s), so the bound costs nothing.
+use std::ops::Range;
+
+/// Padded tokens (rows x longest row) per encoder run.
+pub const MAX_RUN_TOKENS: usize = 1024;
+
+/// Splits texts whose token counts are `sorted_lens` (ascending) into consecutive runs of at most
+/// `max_rows` rows and at most `max_tokens` padded tokens. A single text longer than `max_tokens`
+/// gets a run of its own.
+pub fn runs(sorted_lens: &[usize], max_rows: usize, max_tokens: usize) -> Vec<Range<usize>> {
+    let max_rows = max_rows.max(1);
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, &len) in sorted_lens.iter().enumerate() {
+        let rows = i + 1 - start;
+        // ascending order: this text is the longest of the run so far
+        if rows > 1 && (rows > max_rows || rows * len > max_tokens) {
+            out.push(start..i);
+            start = i;
+        }
+    }
+    if start < sorted_lens.len() {
+        out.push(start..sorted_lens.len());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn short_texts_fill_rows_long_texts_fill_tokens() {
+        assert_eq!(runs(&[], 32, 1024), Vec::<Range<usize>>::new());
+        assert_eq!(runs(&[10; 40], 32, 1024), vec![0..32, 32..40]);
+        assert_eq!(runs(&[256; 5], 32, 1024), vec![0..4, 4..5]);
+        assert_eq!(runs(&[5, 5, 600, 700], 32, 1024), vec![0..2, 2..3, 3..4]);
+        assert_eq!(runs(&[2000], 32, 1024), vec![0..1]);
+        assert_eq!(runs(&[3, 3, 3], 0, 1024), vec![0..1, 1..2, 2..3]);
+    }
+
+    proptest! {
+        #[test]
+        fn runs_cover_everything_in_order_within_bounds(
+            mut lens in proptest::collection::vec(1usize..300, 0..200),
+            max_rows in 1usize..64,
+            max_tokens in 1usize..4096,
+        ) {
+            lens.sort_unstable();
+            let rs = runs(&lens, max_rows, max_tokens);
+            let mut next = 0;
+            for r in &rs {
+                prop_assert_eq!(r.start, next);
+                prop_assert!(!r.is_empty());
+                prop_assert!(r.len() <= max_rows);
+                let padded = r.len() * lens[r.end - 1];
+                prop_assert!(r.len() == 1 || padded <= max_tokens);
+                next = r.end;
+            }
+            prop_assert_eq!(next, lens.len());
+        }
+    }
+}

@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# Fault tests against the project's cluster (run by scripts/test.sh, layer 4; README "Guarantees"):
+#   1. model files deleted / truncated / replaced by garbage between calls, then restored
+#   2. statement_timeout and cancel during bulk embedding and during homepage
+#   3. kill -9 of a backend in the middle of a bulk re-embed, crash recovery, rerun
+#   4. server restart
+# Each check prints "ok - ..." or "FAIL - ..."; the script exits non-zero if any failed.
+source "$(dirname "$0")/../scripts/lib.sh"
+set +e
+
+DB=recommender_faults
+WORK=/tmp/recommender-faults
+export PGHOST=127.0.0.1 PGPORT PGUSER=postgres
+passed=0
+failed=0
+ok() { echo "ok - $*"; passed=$((passed + 1)); }
+fail() { echo "FAIL - $*"; failed=$((failed + 1)); }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else fail "$what"; fi; }
+q() { psql -XAtq -d "$DB" -v ON_ERROR_STOP=1 "$@"; }
+now_ms() { date +%s%3N; }
+# Runs `setup` then `stmt` in a background session, cancels stmt after `delay` seconds and checks
+# that it stopped within 1 s with "canceling statement due to user request" (57014).
+cancel_check() {
+  local what=$1 delay=$2 setup=$3 stmt=$4 out="$WORK/cancel.out" bg t0
+  psql -XAtq -d "$DB" -c "$setup" -c "$stmt" >"$out" 2>&1 &
+  bg=$!
+  sleep "$delay"
+  t0=$(now_ms)
+  q -c "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE datname = '$DB' AND query = \$q\$$stmt\$q\$" >/dev/null
+  wait $bg
+  cancel_ms=$(( $(now_ms) - t0 ))
+  stopped() { [ "$cancel_ms" -lt 1000 ] && grep -q "canceling statement due to user request" "$out"; }
+  check "cancel stops $what within 1 s (${cancel_ms} ms, 57014)" stopped
+}
+
+"$ROOT/scripts/cluster.sh" start
+dropdb --if-exists "$DB" && createdb "$DB" || die "cannot create $DB"
+sharedir=$("$PG_CONFIG" --sharedir)
+rm -rf "$WORK" && mkdir -p "$WORK" && cp -r "$sharedir/recommender/models" "$WORK/models" \
+  && chown -R postgres:postgres "$WORK" || die "cannot copy the models to $WORK"
+MODEL="$WORK/models/encoder/model.ort"
+[ -f "$MODEL" ] || die "no $MODEL (models/materialize.sh installs it)"
+ONNX="$WORK/models/encoder/model.onnx"
+cp "$MODEL" "$WORK/model.ort.good"
+restore() { cp "$WORK/model.ort.good" "$MODEL.tmp" && mv -f "$MODEL.tmp" "$MODEL" && chown postgres: "$MODEL"; }
+
+q <<SQL || die "cannot set up $DB"
+CREATE EXTENSION recommender CASCADE;
+ALTER DATABASE $DB SET recommender.model_dir = '$WORK/models';
+SQL
+
+echo "# 1. model files: deleted, truncated, garbage, restored, in one session (same backend)"
+postmaster_started=$(q -c "SELECT pg_postmaster_start_time()")
+# A second backend with the model loaded stays connected throughout and must be unaffected.
+coproc BYSTANDER { psql -XAtq -d "$DB"; }
+echo "SELECT pg_backend_pid(), vector_dims(recommender.embed('warm'));" >&"${BYSTANDER[1]}"
+read -r -t 30 bystander <&"${BYSTANDER[0]}"
+out=$(psql -XAtq -d "$DB" 2>&1 <<SQL
+SELECT 'pid', pg_backend_pid();
+SELECT 'fine', vector_dims(recommender.embed('coffee'));
+\! mv $ONNX $WORK/model.onnx.good
+\! rm -f $MODEL
+SELECT recommender.embed('coffee');
+SELECT 'deleted', :'LAST_ERROR_SQLSTATE';
+\! mv $WORK/model.onnx.good $ONNX
+\! cp $WORK/model.ort.good $MODEL.tmp && mv -f $MODEL.tmp $MODEL
+SELECT 'restored1', vector_dims(recommender.embed('coffee'));
+\! truncate -s 4096 $MODEL
+SELECT recommender.embed('coffee');
+SELECT 'truncated', :'LAST_ERROR_SQLSTATE';
+\! cp $WORK/model.ort.good $MODEL.tmp && mv -f $MODEL.tmp $MODEL
+SELECT 'restored2', vector_dims(recommender.embed('coffee'));
+\! head -c \$(stat -c %s $WORK/model.ort.good) /dev/urandom > $MODEL
+SELECT recommender.embed('coffee');
+SELECT 'garbage', :'LAST_ERROR_SQLSTATE';
+SET recommender.enable_checksums = off;
+SELECT recommender.embed('coffee');
+SELECT 'garbage_unchecked', :'LAST_ERROR_SQLSTATE';
+RESET recommender.enable_checksums;
+\! cp $WORK/model.ort.good $MODEL.tmp && mv -f $MODEL.tmp $MODEL
+SELECT 'restored3', vector_dims(recommender.embed('coffee'));
+SELECT 'pid', pg_backend_pid();
+SQL
+)
+restore
+val() { grep "^$1|" <<<"$out" | cut -d'|' -f2 | sort -u | tr '\n' ' ' | sed 's/ $//'; }
+check "embeds before the fault" [ "$(val fine)" = 384 ]
+check "deleted model files: 58P01 (got $(val deleted))" [ "$(val deleted)" = 58P01 ]
+check "truncated model file: 38000 (got $(val truncated))" [ "$(val truncated)" = 38000 ]
+check "garbage model file: 38000 (got $(val garbage))" [ "$(val garbage)" = 38000 ]
+check "garbage with checksums off: 38000 (got $(val garbage_unchecked))" [ "$(val garbage_unchecked)" = 38000 ]
+check "restoring the file restores service each time" [ "$(val restored1)$(val restored2)$(val restored3)" = 384384384 ]
+check "one backend throughout (no crash, no restart)" [ "$(grep -c '^pid|' <<<"$out")" = 2 -a "$(val pid | wc -w)" = 1 ]
+echo "SELECT pg_backend_pid(), vector_dims(recommender.embed('still here'));" >&"${BYSTANDER[1]}"
+read -r -t 30 bystander_after <&"${BYSTANDER[0]}"
+check "the other backend is unaffected (${bystander%%|*})" [ -n "$bystander" ] && [ "$bystander_after" = "${bystander%%|*}|384" ]
+echo '\q' >&"${BYSTANDER[1]}"
+check "postmaster never restarted" [ "$(q -c "SELECT pg_postmaster_start_time()")" = "$postmaster_started" ]
+
+echo "# 2. a catalogue to embed: 1,500 products, left stale (enable_sync_embedding off)"
+q <<'SQL' || die "cannot load products"
+SET recommender.enable_sync_embedding = off;
+INSERT INTO recommender.products (external_id, name, description, category, price, stock)
+SELECT 'p' || g,
+       (ARRAY['Organic','Dark roast','Wireless','Stainless','Handmade','Compact','Premium','Classic'])[1 + g % 8] || ' ' ||
+       (ARRAY['coffee beans','green tea','headphones','water bottle','ceramic mug','speaker','grinder','kettle','backpack','notebook'])[1 + (g / 8) % 10] || ' ' || g,
+       'Item ' || g || ', ' || (ARRAY['250 g','1 kg','black','white','travel size','gift box'])[1 + g % 6],
+       (ARRAY['Coffee','Tea','Audio','Kitchen','Office'])[1 + g % 5], 5 + g % 90, g % 7
+  FROM generate_series(1, 1500) g;
+INSERT INTO recommender.interactions (user_id, product_id, type, basket_id, occurred_at)
+SELECT 'u' || (g % 40), 1 + (g * 7) % 1500, 'PURCHASE', 'b' || (g / 3), '2024-02-01'::timestamptz + (g % 20) * interval '1 day'
+  FROM generate_series(1, 600) g;
+SQL
+stale() { q -c "SELECT count(*) FROM recommender.products WHERE embedding IS NULL OR embedded_hash IS DISTINCT FROM text_hash"; }
+check "1500 stale products" [ "$(stale)" = 1500 ]
+
+echo "# 3. statement_timeout and cancel during bulk embedding"
+t0=$(now_ms)
+out=$(psql -XAtq -d "$DB" 2>&1 <<'SQL'
+SET client_min_messages = warning;
+SET statement_timeout = '2s';
+CALL recommender.refresh_embeddings(batch_size => 50);
+SELECT 'code', :'LAST_ERROR_SQLSTATE';
+RESET statement_timeout;
+SELECT 'usable', 1;
+SQL
+)
+ms=$(( $(now_ms) - t0 ))
+check "statement_timeout 2 s stops the bulk embed: 57014 after ${ms} ms (< 3000)" [ "$(val code)" = 57014 -a "$ms" -lt 3000 ]
+check "the session is usable after the timeout" [ "$(val usable)" = 1 ]
+left=$(stale)
+check "batches committed before the timeout are kept ($((1500 - left)) embedded)" [ "$left" -lt 1500 ]
+cancel_check "the bulk embed" 2 "SET client_min_messages = warning" "CALL recommender.refresh_embeddings(batch_size => 50)"
+
+echo "# 4. kill -9 during a bulk re-embed"
+psql -XAtq -d "$DB" -c "SET client_min_messages = warning" -c "CALL recommender.refresh_embeddings(batch_size => 20)" >"$WORK/kill.out" 2>&1 &
+bg=$!
+before=$(stale)
+for _ in $(seq 1 100); do
+  sleep 0.2
+  now=$(stale 2>/dev/null)
+  [ -n "$now" ] && [ "$now" -lt "$before" ] && break
+done
+committed=$(( 1500 - $(stale) ))
+pid=$(q -c "SELECT pid FROM pg_stat_activity WHERE datname = '$DB' AND query LIKE 'CALL recommender.refresh%'")
+[ -n "$pid" ] && kill -9 "$pid"
+wait $bg
+for _ in $(seq 1 60); do q -c "SELECT 1" >/dev/null 2>&1 && break; sleep 0.5; done
+check "the server recovered from the kill -9 (killed pid ${pid:-none})" [ -n "$pid" ] && q -c "SELECT 1" >/dev/null
+after=$(( 1500 - $(stale) ))
+check "committed batches intact after the crash ($committed before the kill, $after after)" [ "$after" -ge "$committed" ]
+half=$(q -c "SELECT count(*) FROM recommender.products WHERE (embedding IS NULL) <> (embedded_hash IS NULL) OR (embedding IS NULL) <> (embedded_at IS NULL)")
+check "nothing half-written (rows with a vector but no hash or the reverse: $half)" [ "$half" = 0 ]
+bad=$(q -c "SELECT count(*) FROM (SELECT embedding, recommender.embed(recommender.product_text(name, description, category, price::float8)) AS fresh
+                                    FROM recommender.products WHERE embedding IS NOT NULL AND embedded_hash = text_hash
+                                   ORDER BY random() LIMIT 50) s WHERE 1 - (embedding <=> fresh) < 0.9999")
+check "embedded rows hold their text's vector (sample of 50, cosine >= 0.9999; $bad off)" [ "$bad" = 0 ]
+q -c "SET client_min_messages = warning" -c "CALL recommender.refresh_embeddings()" >/dev/null
+check "rerunning finishes the rest" [ "$(stale)" = 0 ]
+
+echo "# 5. statement_timeout and cancel during homepage (bi-encoder rerank of 200 candidates)"
+HP="SET recommender.as_of = '2024-03-01'; SET recommender.rerank_top_n = 200; SET recommender.content_candidates = 1000;"
+full=$( { psql -XAtq -d "$DB" -c "$HP" -c '\timing on' -c "SELECT count(*) FROM recommender.homepage('u1', 50)" 2>&1; } | grep -o 'Time: [0-9.]*' | cut -d' ' -f2 | cut -d. -f1)
+t0=$(now_ms)
+out=$(psql -XAtq -d "$DB" 2>&1 <<SQL
+$HP
+SET statement_timeout = '300ms';
+SELECT count(*) FROM generate_series(1, 40) g, LATERAL recommender.homepage('u' || g, 50) h;
+SELECT 'code', :'LAST_ERROR_SQLSTATE';
+RESET statement_timeout;
+SELECT 'usable', count(*) FROM recommender.homepage('u2', 5);
+SQL
+)
+ms=$(( $(now_ms) - t0 ))
+check "statement_timeout 300 ms stops 40 homepages of ${full} ms each: $(val code) after ${ms} ms (< 1300)" [ "$(val code)" = 57014 -a "$ms" -lt 1300 ]
+check "the session is usable after it" [ "$(val usable)" = 5 ]
+cancel_check "40 homepage calls" 0.5 "$HP" "SELECT count(*) FROM generate_series(1, 40) g, LATERAL recommender.homepage('u' || g, 50) h"
+
+echo "# 6. server restart"
+"$ROOT/scripts/cluster.sh" stop >/dev/null && "$ROOT/scripts/cluster.sh" start >/dev/null
+n=$(q -c "SET recommender.as_of = '2024-03-01'" -c "SELECT count(*) FROM recommender.homepage('u1', 5)")
+check "homepage works after a restart with no manual step" [ "$n" = 5 ]
+check "all 1500 products still embedded after the restart" [ "$(stale)" = 0 ]
+
+dropdb "$DB"
+rm -rf "$WORK"
+echo "faults: $passed passed, $failed failed"
+[ "$failed" = 0 ]

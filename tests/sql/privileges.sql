@@ -1,0 +1,77 @@
+-- Privileges: install needs a superuser once; afterwards two group roles decide what others can do.
+\set VERBOSITY terse
+SET recommender.as_of = '2024-03-01 00:00+00';
+CREATE ROLE regress_app_reader IN ROLE recommender_reader;
+CREATE ROLE regress_app_writer IN ROLE recommender_writer;
+CREATE ROLE regress_nobody;
+-- Only the recommendation functions run as the owner, each with a pinned search_path; every
+-- other function is SECURITY INVOKER (the two SECURITY DEFINER trigger functions are documented
+-- in README "Privileges").
+SELECT p.oid::regprocedure AS security_definer,
+       EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%') AS search_path_pinned
+  FROM pg_proc p WHERE p.pronamespace = 'recommender'::regnamespace AND p.prosecdef ORDER BY 1::text;
+-- Nothing is executable by PUBLIC.
+SELECT count(*) AS public_executable FROM pg_proc p
+ WHERE p.pronamespace = 'recommender'::regnamespace AND has_function_privilege('regress_nobody', p.oid, 'EXECUTE');
+
+-- A reader gets recommendations, reranks and embeds ...
+SET ROLE regress_app_reader;
+SELECT count(*) AS homepage FROM recommender.homepage('alice', 3);
+SELECT count(*) AS similar FROM recommender.similar_products((SELECT product_id FROM recommender.products WHERE external_id = 'cof-1'), 3);
+SELECT count(*) AS cart FROM recommender.cart(ARRAY(SELECT product_id FROM recommender.products WHERE external_id = 'cof-1'), 3);
+SELECT count(*) AS user_cart FROM recommender.cart('erin', 2);
+SELECT count(*) AS fbt FROM recommender.frequently_bought_together((SELECT product_id FROM recommender.products WHERE external_id = 'cof-1'), 3);
+SELECT count(*) AS reranked FROM recommender.rerank('coffee', ARRAY['tea', 'coffee']);
+SELECT vector_dims(recommender.embed('coffee')) AS dims;
+SELECT recommender.homepage_json('alice', 1)->'recommendations'->0 ? 'product_id' AS json_ok;
+SELECT count(*) > 0 AS sees_catalogue FROM recommender.products;
+-- ... but reads no raw interactions or per-user data, tracks nothing, changes no catalogue row
+SELECT count(*) FROM recommender.interactions;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM recommender.user_products;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM recommender.user_profiles;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT recommender.track('alice', 1, 'VIEW');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+UPDATE recommender.products SET name = 'x' WHERE external_id = 'cof-1';
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT recommender.refresh_aggregates();
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- ... and cannot point the backend at other model files or another ONNX Runtime.
+SET recommender.model_dir = '/tmp';
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SET recommender.cross_encoder_dir = '/tmp';
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SET recommender.onnxruntime_library = '/tmp/evil.so';
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SET recommender.enable_checksums = off;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- Tuning settings are the session's own.
+SET recommender.weight_content = 0.7;
+RESET recommender.weight_content;
+RESET ROLE;
+
+-- A writer also tracks and manages the catalogue (the insert embeds the new product) ...
+SET ROLE regress_app_writer;
+SELECT recommender.track('frank', (SELECT product_id FROM recommender.products WHERE external_id = 'cof-1'), 'VIEW') > 0 AS tracked;
+INSERT INTO recommender.products (external_id, name, category) VALUES ('w-1', 'Writer''s espresso cups', 'Coffee');
+UPDATE recommender.products SET description = 'Set of two, 80 ml' WHERE external_id = 'w-1';
+SELECT external_id, embedding IS NOT NULL AND embedded_hash = text_hash AS embedded FROM recommender.products WHERE external_id = 'w-1';
+SELECT recommender.embed_product((SELECT product_id FROM recommender.products WHERE external_id = 'w-1'), force => true);
+CALL recommender.refresh_embeddings();
+DELETE FROM recommender.products WHERE external_id = 'w-1';
+-- ... still without reading other users' interactions.
+SELECT user_id FROM recommender.interactions;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT count(*) AS franks_view_recorded FROM recommender.interactions WHERE user_id = 'frank';
+DELETE FROM recommender.interactions WHERE user_id = 'frank';
+
+-- A role with neither gets nothing.
+SET ROLE regress_nobody;
+SELECT count(*) FROM recommender.homepage('alice', 3);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+RESET ROLE;
+DROP ROLE regress_app_reader, regress_app_writer, regress_nobody;
+RESET recommender.as_of;

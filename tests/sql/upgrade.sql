@@ -1,0 +1,80 @@
+-- Upgrades: the previous release installs, gets data, and ALTER EXTENSION UPDATE brings it to the
+-- current version keeping every row and embedding; the result equals a fresh install.
+\set VERBOSITY terse
+SET client_min_messages = warning;
+-- Everything that defines the extension, one row per object (roles' grants included).
+CREATE FUNCTION pg_temp.definition() RETURNS TABLE (kind text, object text, definition text)
+LANGUAGE sql AS $$
+SELECT 'function', p.oid::regprocedure::text,
+       concat_ws(' | ', p.prokind, p.prosrc, p.probin, p.provolatile, p.proisstrict, p.prosecdef, p.proparallel,
+                 p.proconfig::text, p.proacl::text, pg_get_function_result(p.oid), pg_get_function_arguments(p.oid),
+                 obj_description(p.oid, 'pg_proc'))
+  FROM pg_proc p WHERE p.pronamespace = 'recommender'::regnamespace
+UNION ALL
+SELECT 'relation', c.relname,
+       concat_ws(' | ', c.relkind, c.relpersistence, c.relacl::text, obj_description(c.oid, 'pg_class'),
+                 CASE c.relkind WHEN 'v' THEN pg_get_viewdef(c.oid) WHEN 'i' THEN pg_get_indexdef(c.oid) END,
+                 (SELECT string_agg(concat_ws(':', a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+                                              a.attgenerated, a.attidentity, pg_get_expr(d.adbin, d.adrelid), a.attacl::text), ', '
+                                    ORDER BY a.attnum)
+                    FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+                   WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped))
+  FROM pg_class c WHERE c.relnamespace = 'recommender'::regnamespace
+UNION ALL
+SELECT 'trigger', t.tgrelid::regclass || '.' || t.tgname, pg_get_triggerdef(t.oid)
+  FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+ WHERE c.relnamespace = 'recommender'::regnamespace AND NOT t.tgisinternal
+UNION ALL
+SELECT 'constraint', n.conrelid::regclass || '.' || n.conname, pg_get_constraintdef(n.oid)
+  FROM pg_constraint n WHERE n.connamespace = 'recommender'::regnamespace
+UNION ALL
+SELECT 'type', t.typname, concat_ws(' | ', t.typacl::text,
+       (SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid))
+  FROM pg_type t WHERE t.typnamespace = 'recommender'::regnamespace
+UNION ALL
+SELECT 'schema', n.nspname, n.nspacl::text FROM pg_namespace n WHERE n.nspname = 'recommender'
+UNION ALL
+SELECT 'extension', e.extname, concat_ws(' | ', e.extversion,
+       (SELECT string_agg(c::regclass::text, ',') FROM unnest(e.extconfig) c), e.extcondition::text)
+  FROM pg_extension e WHERE e.extname = 'recommender'
+$$;
+CREATE TEMP TABLE fresh AS SELECT * FROM pg_temp.definition();
+
+DROP EXTENSION recommender CASCADE;
+SELECT name, version, installed FROM pg_available_extension_versions WHERE name = 'recommender' ORDER BY 2;
+CREATE EXTENSION recommender VERSION '0.1.0';
+SELECT extversion FROM pg_extension WHERE extname = 'recommender';
+-- Data under the old version: products (embedded on insert) and interactions.
+INSERT INTO recommender.products (external_id, name, description, category, price, stock)
+VALUES ('u-1', 'Espresso beans', 'Dark roast, 1 kg', 'Coffee', 19.90, 10),
+       ('u-2', 'Milk frother', 'Handheld, battery', 'Kitchen', 12.50, 3),
+       ('u-3', 'Green tea', 'Sencha, 100 g', 'Tea', 7.00, NULL);
+INSERT INTO recommender.interactions (user_id, product_id, type, basket_id, occurred_at)
+SELECT 'zoe', product_id, 'PURCHASE', 'z-1', '2024-02-01' FROM recommender.products;
+CREATE TEMP TABLE before AS
+SELECT p.product_id, p.external_id, p.embedding::text AS embedding, p.embedded_hash, p.text_hash,
+       (SELECT count(*) FROM recommender.interactions i WHERE i.product_id = p.product_id) AS interactions,
+       (SELECT count(*) FROM recommender.copurchase c WHERE c.product_a = p.product_id) AS pairs
+  FROM recommender.products p;
+
+ALTER EXTENSION recommender UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'recommender';
+-- Every row and embedding is kept ...
+SELECT count(*) AS products, count(*) FILTER (WHERE embedding IS NOT NULL) AS embedded FROM before;
+SELECT count(*) AS changed_or_lost FROM before b
+ WHERE NOT EXISTS (SELECT 1 FROM recommender.products p
+                    WHERE p.product_id = b.product_id AND p.embedding::text = b.embedding
+                      AND p.embedded_hash = b.embedded_hash AND p.text_hash = b.text_hash
+                      AND (SELECT count(*) FROM recommender.interactions i WHERE i.product_id = p.product_id) = b.interactions
+                      AND (SELECT count(*) FROM recommender.copurchase c WHERE c.product_a = p.product_id) = b.pairs);
+-- ... the updated extension is the one a fresh install creates ...
+SELECT 'fresh only' AS side, * FROM (SELECT * FROM fresh EXCEPT SELECT * FROM pg_temp.definition()) f
+UNION ALL
+SELECT 'upgraded only', * FROM (SELECT * FROM pg_temp.definition() EXCEPT SELECT * FROM fresh) u
+ORDER BY 2, 3, 1;
+-- ... and it works.
+SELECT recommender.track('zoe', product_id, 'VIEW', occurred_at => '2024-02-02') > 0 AS tracked
+  FROM recommender.products WHERE external_id = 'u-3';
+SET recommender.as_of = '2024-03-01';
+SELECT external_product_id FROM recommender.homepage('zoe', 2) ORDER BY 1;
+RESET recommender.as_of;
