@@ -1,6 +1,6 @@
 # The two commands (see README): `make demo` and `make test`. Both run as root on a fresh
 # Debian 12 machine, install what is missing, and are quick the second time.
-.PHONY: demo test setup install start stop psql models bench bench-cj soak clean
+.PHONY: demo test setup install start stop psql models bench bench-embed evaluate soak clean
 
 demo:            ## set up everything, load the electronics store, print similar products
 	bash scripts/demo.sh
@@ -26,12 +26,14 @@ stop:            ## stop it
 psql:            ## psql into the demo database
 	psql -h 127.0.0.1 -p 28815 -U postgres recommender_demo
 
-bench:           ## embedding throughput, first-call latency, memory -> BENCHMARKS.md
+bench:           ## Complete Journey in full: latency vs the peer service, memory, pgbench, evaluation -> BENCHMARKS.md
+	bash bench/run.sh
+
+bench-embed:     ## embedding throughput, first-call latency, memory on the demo store
 	bash bench/embed_bench.sh
 
-bench-cj:        ## load Complete Journey in full into recommender_cj, then time every function
-	bash bench/load_complete_journey.sh
-	bash bench/pipeline_bench.sh
+evaluate:        ## offline evaluation on Complete Journey (time split, HR/Recall/NDCG@10 vs baselines)
+	bash bench/evaluate.sh
 
 soak:            ## 5 minutes of pgbench (8 clients) on a copy of the demo store, then loss checks
 	bash bench/soak.sh

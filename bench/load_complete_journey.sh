@@ -16,6 +16,8 @@ if ! psql -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB'" | g
   psql -q -d postgres -c "CREATE DATABASE $DB"
 fi
 psql -q -d "$DB" -c "CREATE EXTENSION IF NOT EXISTS recommender CASCADE" >/dev/null
+# a database loaded by an older release keeps its data and is brought to this one
+psql -q -d "$DB" -c "SET client_min_messages = warning" -c "ALTER EXTENSION recommender UPDATE" >/dev/null
 
 t() { local t0; t0=$(date +%s.%N); "$@"; awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "took %.1f s\n", b - a}'; }
 

@@ -98,8 +98,11 @@ AS $$ SELECT recommender._embed($1)::vector(384) $$;
 COMMENT ON FUNCTION recommender.embed(text) IS
     'all-MiniLM-L6-v2 embedding (384-d, L2-normalised) of a text; truncated at 256 tokens. NULL gives NULL.';
 
+-- VOLATILE on purpose (the result is stable): the planner evaluates STABLE functions with constant
+-- arguments to estimate row counts, e.g. for unnest(recommender.embed($1)), which would run the
+-- model twice. embed(text) stays STABLE so ORDER BY embedding <=> embed('...') can use the index.
 CREATE FUNCTION recommender.embed(texts text[]) RETURNS vector(384)[]
-LANGUAGE sql STABLE STRICT PARALLEL RESTRICTED
+LANGUAGE sql VOLATILE STRICT PARALLEL RESTRICTED
 AS $$
     SELECT coalesce(array_agg(e::vector(384) ORDER BY n), '{}')
       FROM recommender._embed_many($1) WITH ORDINALITY AS t(e, n)
@@ -465,7 +468,9 @@ CREATE TABLE recommender.interactions (
     basket_key      text GENERATED ALWAYS AS (coalesce(basket_id,
                         user_id || '@' || ((occurred_at AT TIME ZONE 'UTC')::date - date '2000-01-01')::text)) STORED
 );
-CREATE INDEX interactions_user ON recommender.interactions (user_id, interaction_id);
+-- (user_id, occurred_at) with the id included: a profile's cache key (count and newest id at the
+-- clock) is an index-only scan.
+CREATE INDEX interactions_user ON recommender.interactions (user_id, occurred_at) INCLUDE (interaction_id);
 CREATE INDEX interactions_product ON recommender.interactions (product_id);
 CREATE INDEX interactions_basket ON recommender.interactions (basket_key) WHERE type = 'PURCHASE';
 SELECT pg_catalog.pg_extension_config_dump('recommender.interactions', '');
@@ -532,7 +537,16 @@ CREATE TABLE recommender.user_profiles (
     last_interaction_id  bigint NOT NULL DEFAULT 0,
     last_interaction_at  timestamptz,
     weights_version      text,
-    computed_at          timestamptz NOT NULL DEFAULT now()
+    computed_at          timestamptz NOT NULL DEFAULT now(),
+    -- per-call work kept with the profile (0.2.0); all reset when the profile is rebuilt
+    rerank_query         text,           -- the reranker's query: top categories, recent products
+    query_embedding      vector(384),    -- its bi-encoder embedding, made on first use
+    collab_ids           bigint[],       -- collaborative candidates (similar users, co-purchase),
+    collab_scores        float8[],       --   their normalised scores
+    collab_sources       integer[],      --   and source bits,
+    collab_n             integer,        --   computed for this recommender.collaborative_candidates,
+    collab_clock         timestamptz,    --   at this recommender.as_of (NULL: the live clock),
+    collab_at            timestamptz     --   at this time (reused for collaborative_cache_seconds)
 );
 
 -- Keeps the aggregates exact under INSERT, UPDATE and DELETE of interactions (set-based, per

@@ -1,8 +1,26 @@
 -- recommender 0.1.0 -> 0.2.0 (released with 0.2.0; never edit after release)
+--   * user_profiles keeps the rerank query, its embedding and the collaborative candidates
+--   * interactions_user covers (user_id, occurred_at) and includes interaction_id
 --   * aggregate upserts in key order (no deadlocks between concurrent writers)
+--   * embed(text[]) VOLATILE (the planner ran a STABLE one once more to estimate unnest's rows)
 --   * sync_products refuses sources in the recommender schema and the system catalogs
 --   * recommender_reader / recommender_writer roles, grants, SECURITY DEFINER recommendation functions
 \echo Use "ALTER EXTENSION recommender UPDATE TO '0.2.0'" to load this file. \quit
+
+-- per-call work kept with the profile: rerank query, its embedding, collaborative candidates
+ALTER TABLE recommender.user_profiles
+    ADD COLUMN rerank_query         text,
+    ADD COLUMN query_embedding      vector(384),
+    ADD COLUMN collab_ids           bigint[],
+    ADD COLUMN collab_scores        float8[],
+    ADD COLUMN collab_sources       integer[],
+    ADD COLUMN collab_n             integer,
+    ADD COLUMN collab_clock         timestamptz,
+    ADD COLUMN collab_at            timestamptz;
+
+-- a profile's cache key (count and newest id at the clock) as an index-only scan
+DROP INDEX recommender.interactions_user;
+CREATE INDEX interactions_user ON recommender.interactions (user_id, occurred_at) INCLUDE (interaction_id);
 
 CREATE OR REPLACE FUNCTION recommender._aggregate_sql(rel text, sign integer) RETURNS text[]
 LANGUAGE sql IMMUTABLE
@@ -140,6 +158,9 @@ BEGIN
     RETURN n;
 END
 $$;
+
+-- embed(text[]) is VOLATILE: a STABLE one was evaluated twice under unnest()
+ALTER FUNCTION recommender.embed(text[]) VOLATILE;
 
 -- The recommendation functions read every user's interactions and aggregates (similar users,
 -- co-purchase, popularity) and keep the profile and popularity caches. Readers must not see that

@@ -18,6 +18,7 @@ static WEIGHT_COLLABORATIVE: GucSetting<f64> = GucSetting::<f64>::new(0.3);
 static WEIGHT_POPULARITY: GucSetting<f64> = GucSetting::<f64>::new(0.2);
 static CONTENT_CANDIDATES: GucSetting<i32> = GucSetting::<i32>::new(50);
 static COLLABORATIVE_CANDIDATES: GucSetting<i32> = GucSetting::<i32>::new(50);
+static COLLABORATIVE_CACHE_SECONDS: GucSetting<i32> = GucSetting::<i32>::new(600);
 static RERANK_TOP_N: GucSetting<i32> = GucSetting::<i32>::new(20);
 static RERANK_WEIGHT: GucSetting<f64> = GucSetting::<f64>::new(0.5);
 static ENABLE_RERANK: GucSetting<bool> = GucSetting::<bool>::new(true);
@@ -125,6 +126,13 @@ pub fn init() {
         &COLLABORATIVE_CANDIDATES,
         0,
         1000,
+    );
+    int(
+        c"recommender.collaborative_cache_seconds",
+        c"How long a user's collaborative candidates (similar users, co-purchase) are reused from the profile cache; 0 recomputes them on every call.",
+        &COLLABORATIVE_CACHE_SECONDS,
+        0,
+        86400,
     );
     int(
         c"recommender.rerank_top_n",
@@ -319,6 +327,12 @@ pub fn candidate_counts() -> (usize, usize) {
         CONTENT_CANDIDATES.get().max(0) as usize,
         COLLABORATIVE_CANDIDATES.get().max(0) as usize,
     )
+}
+
+/// Seconds a user's collaborative candidates are reused (default 600). They follow the user's
+/// own interactions exactly (the profile key) but other users' new interactions only after this.
+pub fn collaborative_cache_seconds() -> i32 {
+    COLLABORATIVE_CACHE_SECONDS.get().max(0)
 }
 
 /// Rerank size (default 20; 0 or enable_rerank = off disables) and blend weight λ (default 0.5).

@@ -73,11 +73,22 @@ mod tests {
             "SELECT count(*) FROM unnest(recommender.embed($1::text[])) WITH ORDINALITY AS b(v, i)
               JOIN unnest($1::text[]) WITH ORDINALITY AS s(t, j) ON i = j
              WHERE 1 - (v <=> recommender.embed(t)) > 0.99999",
-            &[sentences.into()],
+            &[sentences.clone().into()],
         )
         .unwrap()
         .unwrap();
         assert_eq!(n, 21);
+        // 84 texts take the bulk path (a session with pre-packed weights): the same vectors
+        let r4: Vec<String> = sentences.iter().cycle().take(84).cloned().collect();
+        let n = Spi::get_one_with_args::<i64>(
+            "SELECT count(*) FROM unnest(recommender.embed($1::text[])) WITH ORDINALITY AS b(v, i)
+              JOIN unnest($1::text[]) WITH ORDINALITY AS s(t, j) ON i = j
+             WHERE 1 - (v <=> recommender.embed(t)) > 0.99999",
+            &[r4.into()],
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(n, 84);
         assert_eq!(
             count("SELECT cardinality(recommender.embed(ARRAY['a', NULL, 'b']))"),
             3
@@ -132,11 +143,23 @@ mod tests {
     fn embed_is_stable_not_immutable() {
         let v = Spi::get_one::<String>(
             "SELECT string_agg(DISTINCT provolatile::text, ',') FROM pg_proc
-              WHERE pronamespace = 'recommender'::regnamespace AND proname IN ('embed', '_embed', '_embed_many', 'similar_products')",
+              WHERE pronamespace = 'recommender'::regnamespace AND proname IN ('_embed', '_embed_many', 'similar_products')
+                 OR oid = 'recommender.embed(text)'::regprocedure",
         )
         .unwrap()
         .unwrap();
         assert_eq!(v, "s");
+    }
+
+    #[pg_test]
+    fn unnest_of_embed_runs_the_model_once() {
+        // a STABLE embed(text[]) would be evaluated once more by the planner (unnest's row estimate)
+        let before = texts_embedded();
+        assert_eq!(
+            count("SELECT count(*) FROM unnest(recommender.embed(ARRAY['one text', 'another text']))"),
+            2
+        );
+        assert_eq!(texts_embedded() - before, 2);
     }
 
     fn seed_catalogue() {
@@ -585,6 +608,30 @@ mod tests {
         Spi::run("RESET recommender.as_of").unwrap();
         Spi::run("SELECT * FROM recommender.homepage('u_coffee', 3)").unwrap();
         assert_eq!(count("SELECT interaction_count FROM recommender.user_profiles WHERE user_id = 'u_coffee'"), 3);
+    }
+
+    #[pg_test]
+    fn profile_cache_keeps_collaborative_candidates_and_query_embedding() {
+        seed_store();
+        let q = "SELECT string_agg(product_id || ':' || round(score::numeric, 6) || ':' || sources, ',' ORDER BY position) FROM recommender.homepage('u_coffee', 6)";
+        let first = exts(q);
+        assert_eq!(
+            count("SELECT count(*) FROM recommender.user_profiles WHERE user_id = 'u_coffee'
+                     AND collab_ids IS NOT NULL AND query_embedding IS NOT NULL AND rerank_query <> ''"),
+            1
+        );
+        // served from the cache: the same rows
+        assert_eq!(exts(q), first);
+        // recomputed on every call: still the same rows
+        Spi::run("SET recommender.collaborative_cache_seconds = 0").unwrap();
+        assert_eq!(exts(q), first);
+        // a new interaction of the user rebuilds the profile and drops what was kept with it
+        Spi::run("SELECT recommender.track('u_coffee', (SELECT min(product_id) FROM recommender.products), 'VIEW', occurred_at => '2024-01-01')").unwrap();
+        Spi::run("SELECT count(*) FROM recommender.homepage('u_coffee', 6)").unwrap();
+        assert_eq!(
+            count("SELECT interaction_count FROM recommender.user_profiles WHERE user_id = 'u_coffee'"),
+            4
+        );
     }
 
     #[pg_test]

@@ -43,7 +43,7 @@ fn with_model<T>(
     if !fresh {
         // Drop the old session (and its mapping) before loading the new one.
         *guard = None;
-        let m = LoadedModel::load(files, gucs::enable_checksums())?;
+        let m = LoadedModel::load(files, gucs::enable_checksums(), false)?;
         if role == "encoder" {
             ENCODER_LOADS.fetch_add(1, Ordering::Relaxed);
         }
@@ -70,55 +70,79 @@ pub fn embed(texts: &[&str]) -> Result<Vec<Vec<f32>>> {
     }
     let batch_size = gucs::embed_batch_size();
     with_model(&ENCODER, "encoder", |m| {
-        let inputs: Vec<String> = texts
-            .iter()
-            .map(|t| encoder_input(t).into_owned())
-            .collect();
-        let toks = m.tokenize(inputs)?;
-        let mut order: Vec<usize> = (0..toks.len()).collect();
-        order.sort_by_key(|&i| (toks[i].0.len(), i));
-        let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
-        for chunk in runs_of(&order, &toks, batch_size) {
-            pgrx::check_for_interrupts!();
-            let refs: Vec<_> = chunk.iter().map(|&i| &toks[i]).collect();
-            let b = m.batch(&refs);
-            let (shape, data) = m.run(&b)?;
-            let vecs = match shape.as_slice() {
-                [rows, seq, dim] if *rows as usize == b.rows && *seq as usize == b.seq => {
-                    mean_pool_normalize(&data, &b.mask, b.rows, b.seq, *dim as usize)
-                }
-                // An export with pooling inside: [batch, dim].
-                [rows, dim] if *rows as usize == b.rows => data
-                    .chunks(*dim as usize)
-                    .map(|r| crate::core::pooling::normalize(&r.iter().map(|&x| x as f64).collect::<Vec<_>>()))
-                    .collect(),
-                other => {
-                    return Err(RecError::external(
-                        format!("encoder output has shape {other:?}, expected [batch, seq, {DIM}] or [batch, {DIM}]"),
-                        "The encoder must be a BERT-style sentence encoder export (last_hidden_state output).",
-                    ))
-                }
+        if texts.len() >= BULK_TEXTS {
+            // The same files (already verified, identity unchanged), on a session with
+            // pre-packed weights that lives for this call only.
+            let done = {
+                let mut bulk = LoadedModel::load(m.files.clone(), false, true)?;
+                (bulk.ids == m.ids).then(|| embed_on(&mut bulk, texts, batch_size))
             };
-            if let Some(v) = vecs.first().filter(|v| v.len() != DIM) {
-                return Err(RecError::external(
-                    format!("encoder produces {}-dimensional vectors; the catalogue stores vector({DIM})", v.len()),
-                    "Install a 384-dimensional encoder such as all-MiniLM-L6-v2.",
-                ));
+            if let Some(out) = done {
+                // the bulk session is gone: give its pages back to the OS
+                // SAFETY: malloc_trim only releases free heap pages.
+                unsafe { libc::malloc_trim(0) };
+                return out;
             }
-            for (&i, v) in chunk.iter().zip(vecs) {
-                out[i] = v;
-            }
-            ENCODER_RUNS.fetch_add(1, Ordering::Relaxed);
-            TEXTS_EMBEDDED.fetch_add(chunk.len() as u64, Ordering::Relaxed);
         }
-        if texts.len() > batch_size {
-            // Large batches free tens of MB of activations; hand them back to the OS so a
-            // backend that once bulk-embedded does not keep its peak for the rest of its life.
-            // SAFETY: malloc_trim only releases free heap pages.
-            unsafe { libc::malloc_trim(0) };
-        }
-        Ok(out)
+        embed_on(m, texts, batch_size)
     })
+}
+
+/// Calls with at least this many texts (bulk embedding: refresh_embeddings, large embed(text[]))
+/// build a session with pre-packed weights for the call: ~1.75x the throughput, and the extra
+/// ~40 MiB of private memory is released when the call ends. Small calls (queries, triggers on a
+/// few rows) use the lean cached session, whose weights stay in the shared file mapping.
+const BULK_TEXTS: usize = 64;
+
+fn embed_on(m: &mut LoadedModel, texts: &[&str], batch_size: usize) -> Result<Vec<Vec<f32>>> {
+    let inputs: Vec<String> = texts
+        .iter()
+        .map(|t| encoder_input(t).into_owned())
+        .collect();
+    let toks = m.tokenize(inputs)?;
+    let mut order: Vec<usize> = (0..toks.len()).collect();
+    order.sort_by_key(|&i| (toks[i].0.len(), i));
+    let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
+    for chunk in runs_of(&order, &toks, batch_size) {
+        pgrx::check_for_interrupts!();
+        let refs: Vec<_> = chunk.iter().map(|&i| &toks[i]).collect();
+        let b = m.batch(&refs);
+        let (shape, data) = m.run(&b)?;
+        let vecs = match shape.as_slice() {
+            [rows, seq, dim] if *rows as usize == b.rows && *seq as usize == b.seq => {
+                mean_pool_normalize(&data, &b.mask, b.rows, b.seq, *dim as usize)
+            }
+            // An export with pooling inside: [batch, dim].
+            [rows, dim] if *rows as usize == b.rows => data
+                .chunks(*dim as usize)
+                .map(|r| crate::core::pooling::normalize(&r.iter().map(|&x| x as f64).collect::<Vec<_>>()))
+                .collect(),
+            other => {
+                return Err(RecError::external(
+                    format!("encoder output has shape {other:?}, expected [batch, seq, {DIM}] or [batch, {DIM}]"),
+                    "The encoder must be a BERT-style sentence encoder export (last_hidden_state output).",
+                ))
+            }
+        };
+        if let Some(v) = vecs.first().filter(|v| v.len() != DIM) {
+            return Err(RecError::external(
+                format!("encoder produces {}-dimensional vectors; the catalogue stores vector({DIM})", v.len()),
+                "Install a 384-dimensional encoder such as all-MiniLM-L6-v2.",
+            ));
+        }
+        for (&i, v) in chunk.iter().zip(vecs) {
+            out[i] = v;
+        }
+        ENCODER_RUNS.fetch_add(1, Ordering::Relaxed);
+        TEXTS_EMBEDDED.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+    }
+    if texts.len() > batch_size {
+        // Large batches free tens of MB of activations; hand them back to the OS so a
+        // backend that once bulk-embedded does not keep its peak for the rest of its life.
+        // SAFETY: malloc_trim only releases free heap pages.
+        unsafe { libc::malloc_trim(0) };
+    }
+    Ok(out)
 }
 
 /// What `recommender.model_info()` shows about the encoder in this backend.

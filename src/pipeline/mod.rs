@@ -55,22 +55,39 @@ pub fn homepage(user_id: &str, k: usize) -> Result<Vec<Rec>> {
         pool.content.insert(id, s);
         pool.add(id, source::CONTENT);
     }
-    if n_collab > 0 {
-        let users = similar_users_products(user_id, n_collab)?;
-        let baskets = copurchase_of_user(user_id, n_collab)?;
-        merge_collab(&mut pool, users, source::SIMILAR_USERS);
-        merge_collab(&mut pool, baskets, source::CO_PURCHASE);
+    let collab = match prof.collab {
+        Some(c) => c,
+        None if n_collab > 0 => {
+            let c = collaborative(user_id, n_collab)?;
+            profile::store_collab(user_id, &c, n_collab)?;
+            c
+        }
+        None => Vec::new(),
+    };
+    for (id, s, src) in collab {
+        let e = pool.collab.entry(id).or_default();
+        *e = e.max(s);
+        pool.add(id, src);
     }
-    let query = rerank::user_query(&prof);
-    finish(
-        pool,
-        Some(&pref),
-        Some(user_id),
-        &[],
-        &query,
-        k,
-        gucs::rules(),
-    )
+    let mut req = Request::new(Some(&pref), Some(user_id), &[], &prof.query, k, gucs::rules())?;
+    req.query_vec = std::cell::RefCell::new(prof.query_embedding.clone());
+    req.keep_query_vec = true;
+    finish(pool, req)
+}
+
+/// A user's collaborative candidates: products of similar users and co-purchase partners of the
+/// user's recent purchases, each list normalised, the larger score kept (sorted by product id).
+fn collaborative(user_id: &str, n: usize) -> Result<Vec<(i64, f64, u8)>> {
+    let mut pool = Pool::default();
+    merge_collab(&mut pool, similar_users_products(user_id, n)?, source::SIMILAR_USERS);
+    merge_collab(&mut pool, copurchase_of_user(user_id, n)?, source::CO_PURCHASE);
+    let mut out: Vec<(i64, f64, u8)> = pool
+        .collab
+        .iter()
+        .map(|(&id, &s)| (id, s, pool.sources.get(&id).copied().unwrap_or(0)))
+        .collect();
+    out.sort_by_key(|c| c.0);
+    Ok(out)
 }
 
 /// A product page: content neighbours of the product blended with its co-purchase partners,
@@ -111,7 +128,11 @@ pub fn similar(product_id: i64, k: usize) -> Result<Vec<Rec>> {
         allow_purchased: true,
         ..gucs::rules()
     };
-    finish(pool, Some(&centre), None, &[product_id], &doc, k, rules)
+    let exclude = [product_id];
+    let req = Request::new(Some(&centre), None, &exclude, &doc, k, rules)?;
+    // The bi-encoder's query is the product itself: its stored embedding, no model run.
+    *req.query_vec.borrow_mut() = Some(centre.clone());
+    finish(pool, req)
 }
 
 /// Items to add to a cart: neighbours of the cart's mean embedding plus co-purchase, never the
@@ -132,15 +153,10 @@ pub fn cart(items: &[i64], k: usize) -> Result<Vec<Rec>> {
     let co = copurchase_of(&found, n_collab.max(k))?;
     merge_collab(&mut pool, co, source::CO_PURCHASE);
     let query = format!("Goes well with: {}", names.join("; "));
-    finish(
-        pool,
-        centre.as_deref(),
-        None,
-        &found,
-        &query,
-        k,
-        gucs::rules(),
-    )
+    let req = Request::new(centre.as_deref(), None, &found, &query, k, gucs::rules())?;
+    // The bi-encoder's query is the cart itself: the mean of its items' stored embeddings.
+    *req.query_vec.borrow_mut() = centre.clone();
+    finish(pool, req)
 }
 
 /// Products in the user's current cart (CART_ADD minus CART_REMOVE > 0).
@@ -222,43 +238,53 @@ struct Request<'a> {
     exclude: &'a [i64],
     /// ... nor products named like them (lower-cased names).
     taken: std::collections::HashSet<String>,
-    /// The reranker's query.
+    /// The reranker's query, and its bi-encoder embedding once known.
     query: &'a str,
+    query_vec: std::cell::RefCell<Option<Vec<f32>>>,
+    /// Keep a newly made query embedding with the user's profile (homepage).
+    keep_query_vec: bool,
     k: usize,
     rules: scoring::Rules,
+}
+
+impl<'a> Request<'a> {
+    fn new(
+        centre: Option<&'a [f32]>,
+        user_id: Option<&'a str>,
+        exclude: &'a [i64],
+        query: &'a str,
+        k: usize,
+        rules: scoring::Rules,
+    ) -> Result<Self> {
+        let taken = if exclude.is_empty() {
+            Default::default()
+        } else {
+            pairs_text(
+                "SELECT lower(name) FROM recommender.products WHERE product_id = ANY($1)",
+                &[exclude.to_vec().into()],
+            )?
+            .into_iter()
+            .collect()
+        };
+        Ok(Request {
+            centre,
+            user_id,
+            exclude,
+            taken,
+            query,
+            query_vec: Default::default(),
+            keep_query_vec: false,
+            k,
+            rules,
+        })
+    }
 }
 
 /// Stages 2–4 over a candidate pool, refilling it when the rules leave fewer than k rows: more
 /// content neighbours are fetched from categories that are not yet at their cap (up to three
 /// rounds), so k rows come back whenever the catalogue has k eligible products.
-fn finish(
-    mut pool: Pool,
-    centre: Option<&[f32]>,
-    user_id: Option<&str>,
-    exclude: &[i64],
-    query: &str,
-    k: usize,
-    rules: scoring::Rules,
-) -> Result<Vec<Rec>> {
-    let taken = if exclude.is_empty() {
-        Default::default()
-    } else {
-        pairs_text(
-            "SELECT lower(name) FROM recommender.products WHERE product_id = ANY($1)",
-            &[exclude.to_vec().into()],
-        )?
-        .into_iter()
-        .collect()
-    };
-    let req = Request {
-        centre,
-        user_id,
-        exclude,
-        taken,
-        query,
-        k,
-        rules,
-    };
+fn finish(mut pool: Pool, req: Request) -> Result<Vec<Rec>> {
+    let (centre, exclude, k, rules) = (req.centre, req.exclude, req.k, req.rules);
     let mut out = score_pool(&pool, &req)?;
     for round in 1..=3 {
         let Some(c) = centre else { break };
@@ -333,8 +359,15 @@ fn score_pool(pool: &Pool, req: &Request) -> Result<Vec<Rec>> {
             .iter()
             .map(|&i| scored[i].cand.product_id)
             .collect();
-        let (scores, which) = rerank::score(req.query, &docs, &ids)?;
+        let known = req.query_vec.borrow().clone();
+        let (scores, which, made) = rerank::score(req.query, known.as_deref(), &docs, &ids)?;
         reranker = which;
+        if let Some(v) = made {
+            if let (true, Some(u)) = (req.keep_query_vec, user_id) {
+                profile::store_query_embedding(u, &v)?;
+            }
+            *req.query_vec.borrow_mut() = Some(v);
+        }
         for (&i, s) in showable.iter().zip(scores) {
             scored[i].rerank = Some(s);
         }

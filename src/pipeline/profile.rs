@@ -22,9 +22,30 @@ pub struct Profile {
     pub preference: Option<Vec<f32>>,
     pub top_categories: Vec<String>,
     pub interaction_count: i64,
-    /// Names of the most recent products, for the reranker's query.
-    pub recent_names: Vec<String>,
+    /// The reranker's query: top categories and the names of the most recent products.
+    pub query: String,
+    /// The query's bi-encoder embedding, once a call has made it.
+    pub query_embedding: Option<Vec<f32>>,
+    /// Collaborative candidates (product, normalised score, source bits) while still fresh
+    /// (`recommender.collaborative_cache_seconds`, same clock and candidate count).
+    pub collab: Option<Vec<(i64, f64, u8)>>,
 }
+
+/// The reranker's query for a profile.
+fn query_of(top_categories: &[String], recent_names: &[String]) -> String {
+    let mut q = String::new();
+    if !top_categories.is_empty() {
+        q.push_str(&format!("Interested in {}.", top_categories.join(", ")));
+    }
+    if !recent_names.is_empty() {
+        q.push_str(&format!(" Recently: {}.", recent_names.join("; ")));
+    }
+    q.trim().to_string()
+}
+
+/// The replayed clock, or NULL for the live one: collaborative candidates are reused only at the
+/// clock they were computed at.
+const REPLAY_CLOCK: &str = "nullif(current_setting('recommender.as_of', true), '')::timestamptz";
 
 const WEIGHTS_VERSION: &str = "SELECT md5(string_agg(type::text || '=' || weight::text, ',' ORDER BY type)) FROM recommender.interaction_weights";
 
@@ -50,26 +71,61 @@ pub fn get(user_id: &str) -> Result<Option<Profile>> {
         return Ok(None);
     };
 
+    let (_, n_collab) = gucs::candidate_counts();
     let cached = Spi::connect(|c| {
         let t = c.select(
-            "SELECT preference::real[], top_categories, interaction_count FROM recommender.user_profiles
-              WHERE user_id = $1 AND last_interaction_id = $2 AND interaction_count = $3 AND weights_version = $4",
+            &format!(
+                "SELECT preference::real[], top_categories, interaction_count, rerank_query, query_embedding::real[],
+                        collab_ids IS NOT NULL AND collab_n = $5 AND collab_clock IS NOT DISTINCT FROM {REPLAY_CLOCK}
+                          AND collab_at > clock_timestamp() - make_interval(secs => $6),
+                        collab_ids, collab_scores, collab_sources
+                   FROM recommender.user_profiles
+                  WHERE user_id = $1 AND last_interaction_id = $2 AND interaction_count = $3 AND weights_version = $4"
+            ),
             None,
-            &[user_id.into(), last_id.into(), count.into(), version.as_str().into()],
+            &[
+                user_id.into(),
+                last_id.into(),
+                count.into(),
+                version.as_str().into(),
+                (n_collab as i32).into(),
+                (gucs::collaborative_cache_seconds() as f64).into(),
+            ],
         )?;
         let mut out = None;
         for row in t {
+            let top = row.get::<Vec<String>>(2)?.unwrap_or_default();
+            let query = row.get::<String>(4)?.unwrap_or_default();
+            let collab = if row.get::<bool>(6)?.unwrap_or(false) {
+                let ids = row.get::<Vec<i64>>(7)?.unwrap_or_default();
+                let scores = row.get::<Vec<f64>>(8)?.unwrap_or_default();
+                let sources = row.get::<Vec<i32>>(9)?.unwrap_or_default();
+                Some(
+                    ids.into_iter()
+                        .zip(scores)
+                        .zip(sources)
+                        .map(|((i, s), b)| (i, s, b as u8))
+                        .collect(),
+                )
+            } else {
+                None
+            };
             out = Some(Profile {
                 preference: row.get::<Vec<f32>>(1)?,
-                top_categories: row.get::<Vec<String>>(2)?.unwrap_or_default(),
+                top_categories: top,
                 interaction_count: row.get::<i64>(3)?.unwrap_or(0),
-                recent_names: Vec::new(),
+                query,
+                query_embedding: row.get::<Vec<f32>>(5)?,
+                collab,
             });
         }
         Ok::<_, RecError>(out)
     })?;
     if let Some(mut p) = cached {
-        p.recent_names = recent_names(user_id)?;
+        if p.query.is_empty() {
+            // a profile cached by 0.1.0 has no query yet
+            p.query = query_of(&p.top_categories, &recent_names(user_id)?);
+        }
         return Ok(Some(p));
     }
     Ok(Some(compute(user_id, last_id, &version)?))
@@ -179,19 +235,22 @@ fn compute(user_id: &str, last_id: i64, version: &str) -> Result<Profile> {
     });
     let top: Vec<String> = cats.into_iter().take(3).map(|c| c.0).collect();
     let count = rows.len() as i64;
+    let query = query_of(&top, &recent_names(user_id)?);
     {
         Spi::run_with_args(
             "INSERT INTO recommender.user_profiles AS u
                     (user_id, preference, top_categories, price_min, price_max, interaction_count,
-                     last_interaction_id, last_interaction_at, weights_version, computed_at)
+                     last_interaction_id, last_interaction_at, weights_version, computed_at, rerank_query)
              VALUES ($1, $2::real[]::vector, $3, $4, $5, $6, $7,
-                     (SELECT occurred_at FROM recommender.interactions WHERE interaction_id = $7), $8, now())
+                     (SELECT occurred_at FROM recommender.interactions WHERE interaction_id = $7), $8, now(), $9)
              ON CONFLICT (user_id) DO UPDATE SET
                 preference = EXCLUDED.preference, top_categories = EXCLUDED.top_categories,
                 price_min = EXCLUDED.price_min, price_max = EXCLUDED.price_max,
                 interaction_count = EXCLUDED.interaction_count, last_interaction_id = EXCLUDED.last_interaction_id,
                 last_interaction_at = EXCLUDED.last_interaction_at, weights_version = EXCLUDED.weights_version,
-                computed_at = now()",
+                computed_at = now(), rerank_query = EXCLUDED.rerank_query, query_embedding = NULL,
+                collab_ids = NULL, collab_scores = NULL, collab_sources = NULL, collab_n = NULL,
+                collab_clock = NULL, collab_at = NULL",
             &[
                 user_id.into(),
                 preference.clone().into(),
@@ -201,6 +260,7 @@ fn compute(user_id: &str, last_id: i64, version: &str) -> Result<Profile> {
                 count.into(),
                 last_id.into(),
                 version.into(),
+                query.as_str().into(),
             ],
         )?;
     }
@@ -208,6 +268,37 @@ fn compute(user_id: &str, last_id: i64, version: &str) -> Result<Profile> {
         preference,
         top_categories: top,
         interaction_count: count,
-        recent_names: recent_names(user_id)?,
+        query,
+        query_embedding: None,
+        collab: None,
     })
+}
+
+/// Keeps a user's collaborative candidates with the profile (homepage is VOLATILE; it may write).
+pub fn store_collab(user_id: &str, collab: &[(i64, f64, u8)], n: usize) -> Result<()> {
+    Spi::run_with_args(
+        &format!(
+            "UPDATE recommender.user_profiles
+                SET collab_ids = $2, collab_scores = $3, collab_sources = $4, collab_n = $5,
+                    collab_clock = {REPLAY_CLOCK}, collab_at = clock_timestamp()
+              WHERE user_id = $1"
+        ),
+        &[
+            user_id.into(),
+            collab.iter().map(|c| c.0).collect::<Vec<i64>>().into(),
+            collab.iter().map(|c| c.1).collect::<Vec<f64>>().into(),
+            collab.iter().map(|c| c.2 as i32).collect::<Vec<i32>>().into(),
+            (n as i32).into(),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Keeps the bi-encoder embedding of the user's rerank query with the profile.
+pub fn store_query_embedding(user_id: &str, v: &[f32]) -> Result<()> {
+    Spi::run_with_args(
+        "UPDATE recommender.user_profiles SET query_embedding = $2::real[]::vector WHERE user_id = $1",
+        &[user_id.into(), v.to_vec().into()],
+    )?;
+    Ok(())
 }

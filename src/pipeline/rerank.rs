@@ -8,26 +8,19 @@ use crate::core::scoring::sigmoid;
 use crate::error::{RecError, Result};
 use crate::model;
 
-use super::profile::Profile;
-
 pub const CROSS: &str = "cross-encoder";
 pub const BI: &str = "bi-encoder";
 
-/// The reranker's query for a user: top categories and recent products.
-pub fn user_query(p: &Profile) -> String {
-    let mut q = String::new();
-    if !p.top_categories.is_empty() {
-        q.push_str(&format!("Interested in {}.", p.top_categories.join(", ")));
-    }
-    if !p.recent_names.is_empty() {
-        q.push_str(&format!(" Recently: {}.", p.recent_names.join("; ")));
-    }
-    q.trim().to_string()
-}
-
 /// Scores catalogue products (`ids`, with their short documents `docs`) against `query`. The
-/// bi-encoder path reuses the products' stored embeddings: one model run for the query only.
-pub fn score(query: &str, docs: &[String], ids: &[i64]) -> Result<(Vec<f64>, &'static str)> {
+/// bi-encoder path reuses the products' stored embeddings and `query_vec` when given: at most one
+/// model run, for the query. Returns the scores, the reranker, and the query's embedding when it
+/// was computed here (so the caller can keep it).
+pub fn score(
+    query: &str,
+    query_vec: Option<&[f32]>,
+    docs: &[String],
+    ids: &[i64],
+) -> Result<(Vec<f64>, &'static str, Option<Vec<f32>>)> {
     if model::cross_encoder_installed() {
         let refs: Vec<&str> = docs.iter().map(String::as_str).collect();
         return Ok((
@@ -36,9 +29,16 @@ pub fn score(query: &str, docs: &[String], ids: &[i64]) -> Result<(Vec<f64>, &'s
                 .map(sigmoid)
                 .collect(),
             CROSS,
+            None,
         ));
     }
-    let q = model::embed(&[query])?.pop().unwrap_or_default();
+    let (q, made) = match query_vec {
+        Some(v) => (v.to_vec(), None),
+        None => {
+            let v = model::embed(&[query])?.pop().unwrap_or_default();
+            (v.clone(), Some(v))
+        }
+    };
     let embs: std::collections::HashMap<i64, Vec<f32>> = Spi::connect(|c| {
         let t = c.select(
             "SELECT product_id, embedding::real[] FROM recommender.products WHERE product_id = ANY($1) AND embedding IS NOT NULL",
@@ -61,7 +61,7 @@ pub fn score(query: &str, docs: &[String], ids: &[i64]) -> Result<(Vec<f64>, &'s
                 .unwrap_or(0.0)
         })
         .collect();
-    Ok((scores, BI))
+    Ok((scores, BI, made))
 }
 
 /// `recommender.rerank(query, documents)`: arbitrary texts, so the bi-encoder embeds them too.

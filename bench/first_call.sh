@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# First homepage call in a fresh backend (connect -> result, psql start-up included) and private
+# memory per backend with both models loaded, on Complete Journey (recommender_cj).
+# Writes bench/results/first_call.txt.
+source "$(dirname "$0")/../scripts/lib.sh"
+
+DB=${CJ_DB:-recommender_cj}
+export PGHOST=127.0.0.1 PGPORT PGUSER=postgres
+"$ROOT/scripts/cluster.sh" start
+ce="$("$PG_CONFIG" --sharedir)/recommender/test-models/cross-encoder"
+users=$(psql -XAtq -d "$DB" -c "SELECT user_id FROM (SELECT DISTINCT user_id FROM recommender.interactions) s ORDER BY md5(user_id || 'first') LIMIT 20")
+ms() { date +%s%N | awk '{printf "%.1f", $1 / 1e6}'; }
+times=()
+for u in $users; do
+  t0=$(ms)
+  PGOPTIONS="-c recommender.as_of=2018-01-01 -c recommender.cross_encoder_dir=$ce" \
+    psql -XAtq -d "$DB" -c "SELECT count(*) FROM recommender.homepage('$u', 12)" >/dev/null
+  t1=$(ms)
+  times+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}')")
+done
+sorted=$(printf '%s\n' "${times[@]}" | sort -n)
+p50=$(sed -n "$(( (${#times[@]} + 1) / 2 ))p" <<<"$sorted")
+max=$(tail -1 <<<"$sorted")
+
+# memory: two backends with the encoder and the cross-encoder loaded (the second shows what a
+# backend costs once the read-only model mappings are shared)
+mem_of() {  # backend pid -> "private MiB (clean+dirty), of which anonymous MiB"
+  awk '/^Private_(Clean|Dirty)/ {p += $2} /^Anonymous/ {a += $2} END {printf "%.1f MiB private (%.1f MiB anonymous)", p / 1024, a / 1024}' "/proc/$1/smaps_rollup"
+}
+load_sql="SET recommender.as_of = '2018-01-01'; SET recommender.cross_encoder_dir = '$ce';
+SELECT count(*) FROM recommender.homepage((SELECT min(user_id) FROM recommender.interactions), 12);
+SELECT count(*) FROM recommender.rerank('milk', ARRAY['whole milk', 'bread']);
+SELECT pg_backend_pid();"
+coproc A { psql -XAtq -d "$DB"; }
+echo "$load_sql" >&"${A[1]}"
+read -r _ <&"${A[0]}"; read -r _ <&"${A[0]}"; read -r pid_a <&"${A[0]}"
+coproc B { psql -XAtq -d "$DB"; }
+echo "$load_sql" >&"${B[1]}"
+read -r _ <&"${B[0]}"; read -r _ <&"${B[0]}"; read -r pid_b <&"${B[0]}"
+mem_a=$(mem_of "$pid_a"); mem_b=$(mem_of "$pid_b")
+echo '\q' >&"${A[1]}"; echo '\q' >&"${B[1]}"
+
+out="$ROOT/bench/results/first_call.txt"
+mkdir -p "$(dirname "$out")"
+{
+  echo "first homepage call in a fresh backend (connect -> result, psql start-up included, both models loaded on the way), 20 households: p50 ${p50} ms, max ${max} ms"
+  echo "backend 1 with encoder + cross-encoder loaded: $mem_a"
+  echo "backend 2 with encoder + cross-encoder loaded: $mem_b"
+} | tee "$out"

@@ -1,0 +1,125 @@
+"""Times the extension and the peer service (bench/peer/service.py) on the same requests, from the
+same client process, over the same loopback connection. Both are measured as the application sees
+them: from sending the request to having the rows.
+
+  python bench/peer_bench.py --db recommender_cj --calls 500 --out bench/results/peer.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import psycopg
+
+sys.path.insert(0, os.path.dirname(__file__))
+from peer.service import Service, Settings  # noqa: E402
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+def summary(xs: list[float]) -> dict:
+    return {"calls": len(xs), "p50": pct(xs, 50), "p95": pct(xs, 95), "p99": pct(xs, 99), "mean": statistics.fmean(xs)}
+
+
+def timed(fn, args_list) -> list[float]:
+    out = []
+    for a in args_list:
+        t0 = time.perf_counter()
+        fn(*a)
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--db", default="recommender_cj")
+    ap.add_argument("--calls", type=int, default=500)
+    ap.add_argument("--as-of", default="2018-01-01")
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+    dsn = f"host=127.0.0.1 port={os.environ.get('PGPORT', '28815')} user=postgres dbname={a.db}"
+    share = subprocess.check_output(["/usr/lib/postgresql/15/bin/pg_config", "--sharedir"], text=True).strip()
+    model_dir = f"{share}/recommender/models"
+    ce_dir = f"{share}/recommender/test-models/cross-encoder"
+
+    ext = psycopg.connect(dsn, autocommit=True)
+    ext.execute("SELECT set_config('recommender.as_of', %s, false)", (a.as_of,))
+    ext.execute("SET client_min_messages = warning")
+    ext.execute("SELECT recommender.preload_models()")
+    n = a.calls
+    users = [r[0] for r in ext.execute(
+        "SELECT user_id FROM (SELECT DISTINCT user_id FROM recommender.interactions) s ORDER BY md5(user_id) LIMIT %s",
+        (n - n // 10,)).fetchall()]
+    users += [f"cold-start-{i}" for i in range(n - len(users))]
+    items = [r[0] for r in ext.execute(
+        "SELECT product_id FROM (SELECT DISTINCT product_id FROM recommender.product_daily) s ORDER BY md5(product_id::text) LIMIT %s",
+        (n,)).fetchall()]
+    names = [r[0] for r in ext.execute("SELECT name FROM recommender.products ORDER BY md5(product_id::text) LIMIT %s", (n * 20,)).fetchall()]
+    docs = [(f"{names[i]} and similar groceries", names[i * 20 % len(names):][:20]) for i in range(n)]
+
+    def ext_call(sql):
+        return lambda *args: ext.execute(sql, args).fetchall()
+
+    results: dict[str, dict] = {}
+
+    def both(label, ext_fn, peer_fn, args_list, setup_ext=(), peer_settings=None, cross=False):
+        for s in setup_ext:
+            ext.execute(s)
+        peer = Service(dsn, model_dir, ce_dir if cross else None, peer_settings or Settings(as_of=a.as_of))
+        for args in args_list:            # warm-up: profiles cached, models loaded, pages in cache
+            ext_fn(*args)
+            peer_fn(peer)(*args)
+        e = timed(ext_fn, args_list)
+        p = timed(peer_fn(peer), args_list)
+        results[label] = {"extension": summary(e), "peer": summary(p), "extension_ms": e, "peer_ms": p}
+        print(f"{label:45s} extension p50 {results[label]['extension']['p50']:7.1f} ms   peer p50 {results[label]['peer']['p50']:7.1f} ms",
+              flush=True)
+        peer.db.close()
+
+    hp = ext_call("SELECT * FROM recommender.homepage(%s, %s::int)")
+    uargs = [(u, 12) for u in users]
+    both("homepage (no rerank)", hp, lambda p: p.homepage, uargs,
+         ["SET recommender.enable_rerank = off"], Settings(as_of=a.as_of, enable_rerank=False))
+    both("homepage (bi-encoder rerank of 20)", hp, lambda p: p.homepage, uargs,
+         ["RESET recommender.enable_rerank", "RESET recommender.cross_encoder_dir"])
+    both("homepage (cross-encoder rerank of 20)", hp, lambda p: p.homepage, uargs,
+         [f"SET recommender.cross_encoder_dir = '{ce_dir}'"], cross=True)
+    iargs = [(i, 12) for i in items]
+    both("similar_products (cross-encoder)", ext_call("SELECT * FROM recommender.similar_products(%s::bigint, %s::int)"),
+         lambda p: p.similar_products, iargs, cross=True)
+    both("frequently_bought_together", ext_call("SELECT * FROM recommender.frequently_bought_together(%s::bigint, %s::int)"),
+         lambda p: p.frequently_bought_together, [(i, 8) for i in items])
+    both("rerank of 20 documents (cross-encoder)", ext_call("SELECT * FROM recommender.rerank(%s, %s::text[])"),
+         lambda p: p.rerank, docs, cross=True)
+    ext.execute("RESET recommender.cross_encoder_dir")
+    both("rerank of 20 documents (bi-encoder)", ext_call("SELECT * FROM recommender.rerank(%s, %s::text[])"),
+         lambda p: p.rerank, docs)
+
+    # bulk embedding: the same 2,000 product texts
+    texts = [r[0] for r in ext.execute(
+        "SELECT recommender.product_text(name, description, category, price::float8) FROM recommender.products ORDER BY product_id LIMIT 2000").fetchall()]
+    t0 = time.perf_counter()
+    ext.execute("SELECT count(*) FROM unnest(recommender.embed(%s::text[]))", (texts,)).fetchall()
+    e_rate = len(texts) / (time.perf_counter() - t0)
+    peer = Service(dsn, model_dir, None, Settings(as_of=a.as_of))
+    t0 = time.perf_counter()
+    peer.encoder.embed(texts)
+    p_rate = len(texts) / (time.perf_counter() - t0)
+    results["bulk embedding (products/s, 2,000 CJ texts)"] = {"extension": e_rate, "peer": p_rate}
+    print(f"bulk embedding: extension {e_rate:.0f}/s, peer {p_rate:.0f}/s", flush=True)
+    results["peer_process_max_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with open(a.out, "w") as f:
+        json.dump(results, f)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# `make bench`: the benchmark run on Complete Journey in full, with the peer service in the same
+# run. Every step writes into bench/results/; the last one assembles BENCHMARKS.md's "Latest run"
+# section from them (machine, date, commit, command, numbers). Not part of `make test`.
+#   1. load Complete Journey through sync_products / INSERT / refresh_embeddings (skipped if loaded)
+#   2. server-side latency of every function (bench/pipeline_bench.sh)
+#   3. extension vs peer service on the same requests, + bulk embedding (bench/peer_bench.py)
+#   4. first homepage call in a fresh backend, memory with both models (bench/first_call.sh)
+#   5. pgbench: homepage at 1/2/4/8 clients, a mixed script (bench/concurrency.sh)
+#   6. offline evaluation (bench/evaluate.sh)
+#   7. plots and the report
+source "$(dirname "$0")/../scripts/lib.sh"
+cd "$ROOT"
+R="$ROOT/bench/results"
+mkdir -p "$R"
+
+"$ROOT/scripts/setup.sh"
+"$ROOT/scripts/install-extension.sh"
+"$ROOT/scripts/cluster.sh" start
+"$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/bench/requirements.txt"
+
+log "bench 1/7: Complete Journey"
+bash bench/load_complete_journey.sh 2>&1 | tee "$R/load.txt"
+log "bench 2/7: server-side latency"
+bash bench/pipeline_bench.sh 500 2>&1 | tee "$R/pipeline.txt"
+log "bench 3/7: extension vs peer service"
+"$VENV/bin/python" bench/peer_bench.py --calls 500 --out "$R/peer.json"
+log "bench 4/7: first call, memory"
+bash bench/first_call.sh
+log "bench 5/7: concurrency"
+bash bench/concurrency.sh 30
+log "bench 6/7: offline evaluation"
+bash bench/evaluate.sh
+cp "$RUN/evaluation.txt" "$R/evaluation.txt"
+log "bench 7/7: plots and report"
+"$VENV/bin/python" bench/plots.py "$R/peer.json" "$R/latency.png"
+"$VENV/bin/python" bench/report.py "$R" BENCHMARKS.md
