@@ -57,6 +57,7 @@ for title, name in [("Server-side latency (inside one backend, clock_timestamp()
                     ("Loading Complete Journey", "load.txt"),
                     ("First call and memory", "first_call.txt"),
                     ("Concurrency (pgbench)", "concurrency.txt"),
+                    ("Catalogue growth (bench/growth.sh)", "growth.txt"),
                     ("Offline evaluation, default settings (bench/evaluate.sh; items | method | households | HR@10 | Recall@10 | NDCG@10)", "evaluation.txt"),
                     ("Offline evaluation, settings tuned on the validation split", "evaluation-tuned.txt"),
                     ("Tuning on the validation split (bench/tune.sh)", "tuning.txt")]:
