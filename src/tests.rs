@@ -156,7 +156,9 @@ mod tests {
         // a STABLE embed(text[]) would be evaluated once more by the planner (unnest's row estimate)
         let before = texts_embedded();
         assert_eq!(
-            count("SELECT count(*) FROM unnest(recommender.embed(ARRAY['one text', 'another text']))"),
+            count(
+                "SELECT count(*) FROM unnest(recommender.embed(ARRAY['one text', 'another text']))"
+            ),
             2
         );
         assert_eq!(texts_embedded() - before, 2);

@@ -17,7 +17,9 @@ fn embed_one(text: &str) -> Vec<f32> {
 /// order is preserved.
 #[pg_extern(stable, strict, parallel_restricted, name = "_embed_many")]
 fn embed_many(texts: Vec<Option<String>>) -> SetOfIterator<'static, Option<Vec<f32>>> {
-    check_array(texts.len(), "texts").map_err(RecError::from).or_raise();
+    check_array(texts.len(), "texts")
+        .map_err(RecError::from)
+        .or_raise();
     let present: Vec<&str> = texts.iter().flatten().map(String::as_str).collect();
     let mut vecs = model::embed(&present).or_raise().into_iter();
     let rows: Vec<Option<Vec<f32>>> = texts

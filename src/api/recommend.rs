@@ -168,7 +168,9 @@ fn rerank(
         name!(reranker, String),
     ),
 > {
-    check_array(documents.len(), "documents").map_err(RecError::from).or_raise();
+    check_array(documents.len(), "documents")
+        .map_err(RecError::from)
+        .or_raise();
     let present: Vec<(i32, &str)> = documents
         .iter()
         .enumerate()

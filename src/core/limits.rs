@@ -41,7 +41,9 @@ pub fn check_array(len: usize, what: &str) -> Result<(), BadArg> {
     } else {
         Err(BadArg {
             message: format!("{len} {what} are too many for one call"),
-            hint: format!("Pass at most {MAX_ARRAY} {what} per call; split larger inputs into batches."),
+            hint: format!(
+                "Pass at most {MAX_ARRAY} {what} per call; split larger inputs into batches."
+            ),
         })
     }
 }

@@ -54,7 +54,11 @@ fn with_model<T>(
 
 /// The encoder runs for texts in `order` (sorted by token count): at most `batch_size` rows and
 /// `core::batch::MAX_RUN_TOKENS` padded tokens each, so a cancel waits for one short run at most.
-fn runs_of<'a>(order: &'a [usize], toks: &[(Vec<u32>, Vec<u32>)], batch_size: usize) -> impl Iterator<Item = &'a [usize]> {
+fn runs_of<'a>(
+    order: &'a [usize],
+    toks: &[(Vec<u32>, Vec<u32>)],
+    batch_size: usize,
+) -> impl Iterator<Item = &'a [usize]> {
     let lens: Vec<usize> = order.iter().map(|&i| toks[i].0.len()).collect();
     crate::core::batch::runs(&lens, batch_size, crate::core::batch::MAX_RUN_TOKENS)
         .into_iter()
@@ -126,7 +130,10 @@ fn embed_on(m: &mut LoadedModel, texts: &[&str], batch_size: usize) -> Result<Ve
         };
         if let Some(v) = vecs.first().filter(|v| v.len() != DIM) {
             return Err(RecError::external(
-                format!("encoder produces {}-dimensional vectors; the catalogue stores vector({DIM})", v.len()),
+                format!(
+                    "encoder produces {}-dimensional vectors; the catalogue stores vector({DIM})",
+                    v.len()
+                ),
                 "Install a 384-dimensional encoder such as all-MiniLM-L6-v2.",
             ));
         }

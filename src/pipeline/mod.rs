@@ -69,7 +69,14 @@ pub fn homepage(user_id: &str, k: usize) -> Result<Vec<Rec>> {
         *e = e.max(s);
         pool.add(id, src);
     }
-    let mut req = Request::new(Some(&pref), Some(user_id), &[], &prof.query, k, gucs::rules())?;
+    let mut req = Request::new(
+        Some(&pref),
+        Some(user_id),
+        &[],
+        &prof.query,
+        k,
+        gucs::rules(),
+    )?;
     req.query_vec = std::cell::RefCell::new(prof.query_embedding.clone());
     req.keep_query_vec = true;
     finish(pool, req)
@@ -79,8 +86,16 @@ pub fn homepage(user_id: &str, k: usize) -> Result<Vec<Rec>> {
 /// user's recent purchases, each list normalised, the larger score kept (sorted by product id).
 fn collaborative(user_id: &str, n: usize) -> Result<Vec<(i64, f64, u8)>> {
     let mut pool = Pool::default();
-    merge_collab(&mut pool, similar_users_products(user_id, n)?, source::SIMILAR_USERS);
-    merge_collab(&mut pool, copurchase_of_user(user_id, n)?, source::CO_PURCHASE);
+    merge_collab(
+        &mut pool,
+        similar_users_products(user_id, n)?,
+        source::SIMILAR_USERS,
+    );
+    merge_collab(
+        &mut pool,
+        copurchase_of_user(user_id, n)?,
+        source::CO_PURCHASE,
+    );
     let mut out: Vec<(i64, f64, u8)> = pool
         .collab
         .iter()

@@ -287,7 +287,11 @@ pub fn store_collab(user_id: &str, collab: &[(i64, f64, u8)], n: usize) -> Resul
             user_id.into(),
             collab.iter().map(|c| c.0).collect::<Vec<i64>>().into(),
             collab.iter().map(|c| c.1).collect::<Vec<f64>>().into(),
-            collab.iter().map(|c| c.2 as i32).collect::<Vec<i32>>().into(),
+            collab
+                .iter()
+                .map(|c| c.2 as i32)
+                .collect::<Vec<i32>>()
+                .into(),
             (n as i32).into(),
         ],
     )?;
