@@ -45,48 +45,18 @@ def _model_file(d: str) -> str:
     raise FileNotFoundError(f"no model.ort / model.onnx in {d}")
 
 
-class Encoder:
-    """all-MiniLM-L6-v2: mean pooling + L2 normalisation, batches sorted by length."""
+class _Model:
+    """A BERT-style ONNX model with its tokenizer, run in length-sorted, padded batches."""
 
     def __init__(self, d: str):
         self.sess = _session(_model_file(d))
         self.tok = _tokenizer(os.path.join(d, "tokenizer.json"))
         self.names = [i.name for i in self.sess.get_inputs()]
 
-    def embed(self, texts: list[str], batch: int = 32) -> np.ndarray:
-        enc = self.tok.encode_batch(texts)
-        order = sorted(range(len(texts)), key=lambda i: len(enc[i].ids))
-        out = np.zeros((len(texts), DIM), dtype=np.float32)
-        for s in range(0, len(order), batch):
-            idx = order[s:s + batch]
-            seq = max(len(enc[i].ids) for i in idx)
-            ids = np.zeros((len(idx), seq), dtype=np.int64)
-            mask = np.zeros_like(ids)
-            for r, i in enumerate(idx):
-                n = len(enc[i].ids)
-                ids[r, :n] = enc[i].ids
-                mask[r, :n] = 1
-            feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-            h = self.sess.run(None, {k: v for k, v in feed.items() if k in self.names})[0]
-            m = mask[:, :, None].astype(np.float32)
-            v = (h * m).sum(1) / np.maximum(m.sum(1), 1e-9)
-            v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-            out[idx] = v
-        return out
-
-
-class CrossEncoder:
-    """A BERT sequence-classification export: [CLS] q [SEP] d [SEP], one logit per pair."""
-
-    def __init__(self, d: str):
-        self.sess = _session(_model_file(d))
-        self.tok = _tokenizer(os.path.join(d, "tokenizer.json"))
-        self.names = [i.name for i in self.sess.get_inputs()]
-
-    def scores(self, query: str, docs: list[str], batch: int = 32) -> list[float]:
-        enc = self.tok.encode_batch([(query, d) for d in docs])
-        out = [0.0] * len(docs)
-        order = sorted(range(len(docs)), key=lambda i: len(enc[i].ids))
+    def _runs(self, inputs: list, batch: int):
+        """Yields (input positions, attention mask, first output) per batch."""
+        enc = self.tok.encode_batch(inputs)
+        order = sorted(range(len(inputs)), key=lambda i: len(enc[i].ids))
         for s in range(0, len(order), batch):
             idx = order[s:s + batch]
             seq = max(len(enc[i].ids) for i in idx)
@@ -99,10 +69,30 @@ class CrossEncoder:
                 mask[r, :n] = 1
                 types[r, :n] = enc[i].type_ids
             feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-            logits = self.sess.run(None, {k: v for k, v in feed.items() if k in self.names})[0]
-            logits = logits.reshape(len(idx), -1)[:, -1]
+            yield idx, mask, self.sess.run(None, {k: v for k, v in feed.items() if k in self.names})[0]
+
+
+class Encoder(_Model):
+    """all-MiniLM-L6-v2: mean pooling + L2 normalisation."""
+
+    def embed(self, texts: list[str], batch: int = 32) -> np.ndarray:
+        out = np.zeros((len(texts), DIM), dtype=np.float32)
+        for idx, mask, h in self._runs(texts, batch):
+            m = mask[:, :, None].astype(np.float32)
+            v = (h * m).sum(1) / np.maximum(m.sum(1), 1e-9)
+            v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+            out[idx] = v
+        return out
+
+
+class CrossEncoder(_Model):
+    """A BERT sequence-classification export: [CLS] q [SEP] d [SEP], one logit per pair."""
+
+    def scores(self, query: str, docs: list[str], batch: int = 32) -> list[float]:
+        out = [0.0] * len(docs)
+        for idx, _, logits in self._runs([(query, d) for d in docs], batch):
             for r, i in enumerate(idx):
-                out[i] = float(logits[r])
+                out[i] = float(logits.reshape(len(idx), -1)[r, -1])
         return out
 
 

@@ -73,23 +73,25 @@ pub fn embed(texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         return Ok(Vec::new());
     }
     let batch_size = gucs::embed_batch_size();
-    with_model(&ENCODER, "encoder", |m| {
+    let out = with_model(&ENCODER, "encoder", |m| {
         if texts.len() >= BULK_TEXTS {
             // The same files (already verified, identity unchanged), on a session with
             // pre-packed weights that lives for this call only.
-            let done = {
-                let mut bulk = LoadedModel::load(m.files.clone(), false, true)?;
-                (bulk.ids == m.ids).then(|| embed_on(&mut bulk, texts, batch_size))
-            };
-            if let Some(out) = done {
-                // the bulk session is gone: give its pages back to the OS
-                // SAFETY: malloc_trim only releases free heap pages.
-                unsafe { libc::malloc_trim(0) };
-                return out;
+            let mut bulk = LoadedModel::load(m.files.clone(), false, true)?;
+            if bulk.ids == m.ids {
+                return embed_on(&mut bulk, texts, batch_size);
             }
         }
         embed_on(m, texts, batch_size)
-    })
+    });
+    if texts.len() > batch_size || texts.len() >= BULK_TEXTS {
+        // Large calls free tens of MB of activations (and the bulk session, dropped above);
+        // hand them back to the OS so a backend that once bulk-embedded does not keep its peak
+        // for the rest of its life.
+        // SAFETY: malloc_trim only releases free heap pages.
+        unsafe { libc::malloc_trim(0) };
+    }
+    out
 }
 
 /// Calls with at least this many texts (bulk embedding: refresh_embeddings, large embed(text[]))
@@ -142,12 +144,6 @@ fn embed_on(m: &mut LoadedModel, texts: &[&str], batch_size: usize) -> Result<Ve
         }
         ENCODER_RUNS.fetch_add(1, Ordering::Relaxed);
         TEXTS_EMBEDDED.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-    }
-    if texts.len() > batch_size {
-        // Large batches free tens of MB of activations; hand them back to the OS so a
-        // backend that once bulk-embedded does not keep its peak for the rest of its life.
-        // SAFETY: malloc_trim only releases free heap pages.
-        unsafe { libc::malloc_trim(0) };
     }
     Ok(out)
 }

@@ -41,6 +41,13 @@ impl Pool {
     fn add(&mut self, id: i64, src: u8) {
         *self.sources.entry(id).or_default() |= src;
     }
+
+    /// A collaborative candidate with a normalised score; the larger score of two sources wins.
+    fn add_collab(&mut self, id: i64, score: f64, src: u8) {
+        let e = self.collab.entry(id).or_default();
+        *e = e.max(score);
+        self.add(id, src);
+    }
 }
 
 /// The user's home page: the full pipeline, or popularity for a user without history.
@@ -65,20 +72,17 @@ pub fn homepage(user_id: &str, k: usize) -> Result<Vec<Rec>> {
         None => Vec::new(),
     };
     for (id, s, src) in collab {
-        let e = pool.collab.entry(id).or_default();
-        *e = e.max(s);
-        pool.add(id, src);
+        pool.add_collab(id, s, src);
     }
-    let mut req = Request::new(
+    let req = Request::new(
         Some(&pref),
         Some(user_id),
         &[],
         &prof.query,
+        prof.query_embedding.clone(),
         k,
         gucs::rules(),
     )?;
-    req.query_vec = std::cell::RefCell::new(prof.query_embedding.clone());
-    req.keep_query_vec = true;
     finish(pool, req)
 }
 
@@ -144,9 +148,9 @@ pub fn similar(product_id: i64, k: usize) -> Result<Vec<Rec>> {
         ..gucs::rules()
     };
     let exclude = [product_id];
-    let req = Request::new(Some(&centre), None, &exclude, &doc, k, rules)?;
     // The bi-encoder's query is the product itself: its stored embedding, no model run.
-    *req.query_vec.borrow_mut() = Some(centre.clone());
+    let query_vec = Some(centre.clone());
+    let req = Request::new(Some(&centre), None, &exclude, &doc, query_vec, k, rules)?;
     finish(pool, req)
 }
 
@@ -168,9 +172,17 @@ pub fn cart(items: &[i64], k: usize) -> Result<Vec<Rec>> {
     let co = copurchase_of(&found, n_collab.max(k))?;
     merge_collab(&mut pool, co, source::CO_PURCHASE);
     let query = format!("Goes well with: {}", names.join("; "));
-    let req = Request::new(centre.as_deref(), None, &found, &query, k, gucs::rules())?;
     // The bi-encoder's query is the cart itself: the mean of its items' stored embeddings.
-    *req.query_vec.borrow_mut() = centre.clone();
+    let query_vec = centre.clone();
+    let req = Request::new(
+        centre.as_deref(),
+        None,
+        &found,
+        &query,
+        query_vec,
+        k,
+        gucs::rules(),
+    )?;
     finish(pool, req)
 }
 
@@ -237,9 +249,7 @@ pub fn frequently_bought_together(product_id: i64, k: usize) -> Result<Vec<(Rec,
 fn merge_collab(pool: &mut Pool, items: Vec<(i64, f64)>, src: u8) {
     let norm = scoring::normalize(&items.iter().map(|i| i.1).collect::<Vec<_>>());
     for ((id, _), n) in items.into_iter().zip(norm) {
-        let e = pool.collab.entry(id).or_default();
-        *e = e.max(n);
-        pool.add(id, src);
+        pool.add_collab(id, n, src);
     }
 }
 
@@ -247,7 +257,8 @@ fn merge_collab(pool: &mut Pool, items: Vec<(i64, f64)>, src: u8) {
 struct Request<'a> {
     /// The vector content similarity is measured against (preference, cart centre, product).
     centre: Option<&'a [f32]>,
-    /// Whose purchases the repurchase rule looks at.
+    /// Whose purchases the repurchase rule looks at (homepage only; a query embedding made for
+    /// the user is kept with the user's profile).
     user_id: Option<&'a str>,
     /// Never shown (cart items, the page's product) ...
     exclude: &'a [i64],
@@ -255,9 +266,7 @@ struct Request<'a> {
     taken: std::collections::HashSet<String>,
     /// The reranker's query, and its bi-encoder embedding once known.
     query: &'a str,
-    query_vec: std::cell::RefCell<Option<Vec<f32>>>,
-    /// Keep a newly made query embedding with the user's profile (homepage).
-    keep_query_vec: bool,
+    query_vec: Option<Vec<f32>>,
     k: usize,
     rules: scoring::Rules,
 }
@@ -268,6 +277,7 @@ impl<'a> Request<'a> {
         user_id: Option<&'a str>,
         exclude: &'a [i64],
         query: &'a str,
+        query_vec: Option<Vec<f32>>,
         k: usize,
         rules: scoring::Rules,
     ) -> Result<Self> {
@@ -287,8 +297,7 @@ impl<'a> Request<'a> {
             exclude,
             taken,
             query,
-            query_vec: Default::default(),
-            keep_query_vec: false,
+            query_vec,
             k,
             rules,
         })
@@ -298,9 +307,9 @@ impl<'a> Request<'a> {
 /// Stages 2–4 over a candidate pool, refilling it when the rules leave fewer than k rows: more
 /// content neighbours are fetched from categories that are not yet at their cap (up to three
 /// rounds), so k rows come back whenever the catalogue has k eligible products.
-fn finish(mut pool: Pool, req: Request) -> Result<Vec<Rec>> {
+fn finish(mut pool: Pool, mut req: Request) -> Result<Vec<Rec>> {
     let (centre, exclude, k, rules) = (req.centre, req.exclude, req.k, req.rules);
-    let mut out = score_pool(&pool, &req)?;
+    let mut out = score_pool(&pool, &mut req)?;
     for round in 1..=3 {
         let Some(c) = centre else { break };
         if out.len() >= k {
@@ -328,12 +337,12 @@ fn finish(mut pool: Pool, req: Request) -> Result<Vec<Rec>> {
             pool.content.insert(id, s);
             pool.add(id, source::CONTENT);
         }
-        out = score_pool(&pool, &req)?;
+        out = score_pool(&pool, &mut req)?;
     }
     Ok(out)
 }
 
-fn score_pool(pool: &Pool, req: &Request) -> Result<Vec<Rec>> {
+fn score_pool(pool: &Pool, req: &mut Request) -> Result<Vec<Rec>> {
     let (centre, user_id, exclude, rules) = (req.centre, req.user_id, req.exclude, req.rules);
     let ids: Vec<i64> = pool
         .sources
@@ -374,14 +383,14 @@ fn score_pool(pool: &Pool, req: &Request) -> Result<Vec<Rec>> {
             .iter()
             .map(|&i| scored[i].cand.product_id)
             .collect();
-        let known = req.query_vec.borrow().clone();
-        let (scores, which, made) = rerank::score(req.query, known.as_deref(), &docs, &ids)?;
+        let (scores, which, made) =
+            rerank::score(req.query, req.query_vec.as_deref(), &docs, &ids)?;
         reranker = which;
         if let Some(v) = made {
-            if let (true, Some(u)) = (req.keep_query_vec, user_id) {
+            if let Some(u) = user_id {
                 profile::store_query_embedding(u, &v)?;
             }
-            *req.query_vec.borrow_mut() = Some(v);
+            req.query_vec = Some(v);
         }
         for (&i, s) in showable.iter().zip(scores) {
             scored[i].rerank = Some(s);
