@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || die "run as root (it installs Debian packages)"
 mkdir -p "$RUN"
 
-APT_PKGS=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libclang-dev clang sudo pkg-config
+APT_PKGS=(postgresql-15 postgresql-15-cron postgresql-server-dev-15 postgresql-contrib libclang-dev clang sudo pkg-config
           libssl-dev gcc make unzip ca-certificates dpkg-dev)
 missing=()
 for p in "${APT_PKGS[@]}"; do

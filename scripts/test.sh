@@ -6,6 +6,8 @@
 #      including an install of the previous release and ALTER EXTENSION UPDATE
 #   4. fault tests (tests/faults.sh): model files broken and restored, cancel, timeouts, kill -9,
 #      restart
+#   5. operations tests (tests/operations.sh): a server of its own with the queue worker and
+#      pg_cron preloaded, SIGHUP/SIGTERM, and a streaming hot standby
 source "$(dirname "$0")/lib.sh"
 
 "$ROOT/scripts/setup.sh"
@@ -14,10 +16,10 @@ LOG="$RUN/test.log"
 : > "$LOG"
 cd "$ROOT"
 
-log "test layer 1/4: pure-Rust unit tests (cargo test --lib core)"
+log "test layer 1/5: pure-Rust unit tests (cargo test --lib core)"
 cargo test --lib core 2>&1 | tee -a "$LOG"
 
-log "test layer 2/4: cargo pgrx test pg15"
+log "test layer 2/5: cargo pgrx test pg15"
 # pgrx initdb's its own cluster here; it must belong to postgres and its path must stay short
 # (the unix socket lives in it).
 PGRX_DATA="/tmp/recommender-pgrx-test"
@@ -28,7 +30,7 @@ rm -f "$RUN/installed-extension.sha256"
 "$ROOT/scripts/cluster.sh" stop
 cargo pgrx test pg15 --runas postgres --pgdata "$PGRX_DATA" 2>&1 | tee -a "$LOG"
 
-log "test layer 3/4: SQL regression suite"
+log "test layer 3/5: SQL regression suite"
 # Released SQL scripts are never edited: they are what existing installations were created or
 # updated with.
 (cd "$ROOT" && sha256sum --quiet -c tests/released-sql.sha256) || die "a released SQL script was edited (tests/released-sql.sha256)"
@@ -48,16 +50,20 @@ if [ "$rc" != 0 ]; then
   die "SQL regression suite failed (diffs: $OUT/regression.diffs)"
 fi
 
-log "test layer 4/4: fault tests"
+log "test layer 4/5: fault tests"
 bash "$ROOT/tests/faults.sh" 2>&1 | tee -a "$LOG"
 [ "${PIPESTATUS[0]}" = 0 ] || die "fault tests failed"
+
+log "test layer 5/5: operations tests (queue worker, pg_cron, hot standby)"
+bash "$ROOT/tests/operations.sh" 2>&1 | tee -a "$LOG"
+[ "${PIPESTATUS[0]}" = 0 ] || die "operations tests failed"
 
 # the first cargo summary is layer 1; the rest (lib + doc tests) are layer 2
 counts=$(grep -E '^test result: ok\.' "$LOG" | sed -E 's/.* ([0-9]+) passed.*/\1/')
 unit=$(head -1 <<<"$counts")
 pg=$(tail -n +2 <<<"$counts" | awk '{s += $1} END {print s + 0}')
 reg=$(wc -w <<<"$tests")
-faults=$(grep -c '^ok - ' "$LOG")
+checks=$(grep -c '^ok - ' "$LOG")
 echo
-echo "layers: unit $unit, pg_test $pg, regression $reg, fault checks $faults"
-echo "total: $((unit + pg + reg + faults)) passed, 0 failed"
+echo "layers: unit $unit, pg_test $pg, regression $reg, fault and operations checks $checks"
+echo "total: $((unit + pg + reg + checks)) passed, 0 failed"

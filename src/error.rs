@@ -20,6 +20,9 @@ pub enum RecError {
     /// 42703: a mapped column does not exist.
     #[error("{message}")]
     UndefinedColumn { message: String, hint: String },
+    /// 25006: a write was asked for on a standby or in a read-only transaction.
+    #[error("{message}")]
+    ReadOnly { message: String, hint: String },
     /// XX000: a broken invariant of our own; a bug.
     #[error("{0}")]
     Internal(String),
@@ -54,6 +57,7 @@ impl RecError {
             RecError::MissingFile { hint, .. } => (ERRCODE_UNDEFINED_FILE, Some(hint)),
             RecError::External { hint, .. } => (ERRCODE_EXTERNAL_ROUTINE_EXCEPTION, Some(hint)),
             RecError::UndefinedColumn { hint, .. } => (ERRCODE_UNDEFINED_COLUMN, Some(hint)),
+            RecError::ReadOnly { hint, .. } => (ERRCODE_READ_ONLY_SQL_TRANSACTION, Some(hint)),
             RecError::Internal(_) => (ERRCODE_INTERNAL_ERROR, None),
         }
     }

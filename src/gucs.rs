@@ -28,6 +28,25 @@ static NEW_ARRIVAL_BOOST: GucSetting<f64> = GucSetting::<f64>::new(0.1);
 static ENABLE_REPURCHASE: GucSetting<bool> = GucSetting::<bool>::new(true);
 static POPULARITY_WINDOW_DAYS: GucSetting<i32> = GucSetting::<i32>::new(30);
 static DECAY_DAYS: GucSetting<f64> = GucSetting::<f64>::new(30.0);
+static EMBEDDING_MODE: GucSetting<EmbeddingMode> =
+    GucSetting::<EmbeddingMode>::new(EmbeddingMode::Sync);
+static QUEUE_BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(64);
+static QUEUE_RETRY_SECONDS: GucSetting<i32> = GucSetting::<i32>::new(30);
+static WORKER_DATABASES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static WORKER_NAPTIME_MS: GucSetting<i32> = GucSetting::<i32>::new(1000);
+static LOG_IMPRESSIONS: GucSetting<bool> = GucSetting::<bool>::new(false);
+static ATTRIBUTION_DAYS: GucSetting<i32> = GucSetting::<i32>::new(7);
+
+/// `recommender.embedding_mode`: when a changed product is embedded.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, pgrx::PostgresGucEnum)]
+pub enum EmbeddingMode {
+    /// inside the writing statement
+    #[name = c"sync"]
+    Sync,
+    /// queued in recommender.embedding_queue for the worker or process_queue()
+    #[name = c"deferred"]
+    Deferred,
+}
 
 /// The ONNX Runtime file the setup script installs, under `$libdir/recommender/`.
 pub const ORT_LIBRARY_FILE: &str = "libonnxruntime.so.1.32.0";
@@ -199,6 +218,75 @@ pub fn init() {
         0.1,
         3650.0,
     );
+    GucRegistry::define_enum_guc(
+        c"recommender.embedding_mode",
+        c"sync: embed changed products inside the writing statement; deferred: only queue them.",
+        c"sync by default. deferred makes catalogue writes fast: changed products go to recommender.embedding_queue, which the background worker (recommender.worker_databases) or CALL recommender.process_queue() drains. Read by the catalogue triggers of the writing session.",
+        &EMBEDDING_MODE,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"recommender.queue_batch_size",
+        c"Products embedded per transaction when the embedding queue is drained.",
+        c"64 by default: about half a second of model time, so a cancel or SIGTERM waits at most that long and a failed batch delays few products.",
+        &QUEUE_BATCH_SIZE,
+        1,
+        10000,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"recommender.queue_retry_seconds",
+        c"Delay before a queued product whose embedding failed is tried again; doubles per failure, at most 1 hour.",
+        c"30 s by default. Failed products are retried one at a time, so one bad product cannot hold back a batch twice.",
+        &QUEUE_RETRY_SECONDS,
+        0,
+        3600,
+        GucContext::Userset,
+        GucFlags::UNIT_S,
+    );
+    // A server-start setting can only be defined while shared_preload_libraries is processed;
+    // loaded later (no worker possible), the library leaves it undefined.
+    // SAFETY: a plain flag of the postmaster, read in _PG_init.
+    if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
+        GucRegistry::define_string_guc(
+            c"recommender.worker_databases",
+            c"Comma-separated databases in which a background worker drains recommender.embedding_queue.",
+            c"Empty (the default) starts no worker. Read at server start, and only when recommender is in shared_preload_libraries: one worker per database.",
+            &WORKER_DATABASES,
+            GucContext::Postmaster,
+            GucFlags::default(),
+        );
+    }
+    GucRegistry::define_int_guc(
+        c"recommender.worker_naptime",
+        c"How long the queue worker sleeps when the queue is empty.",
+        c"1 second by default. A new value applies at the next reload (SIGHUP).",
+        &WORKER_NAPTIME_MS,
+        10,
+        3_600_000,
+        GucContext::Sighup,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_bool_guc(
+        c"recommender.log_impressions",
+        c"Record what the *_json recommendation functions return in recommender.impressions.",
+        c"Off by default. With it on, every product a JSON response shows is logged with the response's request_id, context, user and position; clicks tracked with that request_id then count in recommender.recommendation_performance. A no-op with a NOTICE on a standby or in a read-only transaction.",
+        &LOG_IMPRESSIONS,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"recommender.attribution_days",
+        c"A purchase of a clicked product by the same user within this many days counts as a conversion of the click.",
+        c"7 days by default. Read by the recommender.recommendation_performance view when it is queried.",
+        &ATTRIBUTION_DAYS,
+        1,
+        365,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
     // SAFETY: called from _PG_init with a static NUL-terminated string; warns about and removes
     // misspelled recommender.* placeholders.
     unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"recommender".as_ptr()) };
@@ -235,6 +323,33 @@ pub fn embed_batch_size() -> usize {
 /// `recommender.enable_sync_embedding`; default on.
 pub fn enable_sync_embedding() -> bool {
     ENABLE_SYNC_EMBEDDING.get()
+}
+
+/// `recommender.worker_databases`, split; empty by default (no worker).
+pub fn worker_databases() -> Vec<String> {
+    string_setting(&WORKER_DATABASES)
+        .map(|s| {
+            s.split(',')
+                .map(|d| d.trim().to_string())
+                .filter(|d| !d.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `recommender.worker_naptime`; default 1 s.
+pub fn worker_naptime() -> std::time::Duration {
+    std::time::Duration::from_millis(WORKER_NAPTIME_MS.get().max(10) as u64)
+}
+
+/// `recommender.embedding_mode`; default sync (the triggers read it in SQL; this is for Rust).
+pub fn embedding_mode() -> EmbeddingMode {
+    EMBEDDING_MODE.get()
+}
+
+/// `recommender.queue_batch_size`; default 64.
+pub fn queue_batch_size() -> i32 {
+    QUEUE_BATCH_SIZE.get()
 }
 
 fn share_dir() -> String {

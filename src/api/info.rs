@@ -57,3 +57,33 @@ fn preload_models() -> f64 {
         0.0
     }
 }
+
+/// Makes this backend ready to answer at full speed: loads the encoder and, when one is
+/// installed, the cross-encoder, and runs each once on a short text (the first run of a session
+/// allocates its buffers). For a pooler's connect hook: `SELECT * FROM recommender.warmup()`.
+/// One row per model: loaded or not, and the ms this call spent on it (small when it already
+/// was). VOLATILE: it changes backend state.
+#[pg_extern(volatile)]
+fn warmup() -> TableIterator<
+    'static,
+    (
+        name!(model, String),
+        name!(loaded, bool),
+        name!(warmup_ms, f64),
+    ),
+> {
+    let t = std::time::Instant::now();
+    model::embed(&["warmup"]).or_raise();
+    let encoder_ms = t.elapsed().as_secs_f64() * 1e3;
+    let cross = if model::cross_encoder_installed() {
+        let t = std::time::Instant::now();
+        model::cross_scores("warmup", &["warmup"]).or_raise();
+        (true, t.elapsed().as_secs_f64() * 1e3)
+    } else {
+        (false, 0.0)
+    };
+    TableIterator::new(vec![
+        ("encoder".to_string(), true, encoder_ms),
+        ("cross-encoder".to_string(), cross.0, cross.1),
+    ])
+}

@@ -50,10 +50,18 @@ impl Pool {
     }
 }
 
+/// Whether this call may keep what it computed in the caches (profile, collaborative candidates,
+/// rerank query embedding, popularity): not on a hot standby and not in a read-only transaction.
+/// Otherwise every call computes afresh and writes nothing.
+pub fn can_write() -> bool {
+    // SAFETY: reads of backend-global state, inside a transaction.
+    unsafe { !pg_sys::RecoveryInProgress() && !pg_sys::XactReadOnly }
+}
+
 /// The user's home page: the full pipeline, or popularity for a user without history.
 pub fn homepage(user_id: &str, k: usize) -> Result<Vec<Rec>> {
     let Some(prof) = profile::get(user_id)?.filter(|p| p.preference.is_some()) else {
-        return popular(k, &[], true);
+        return popular(k, &[], can_write());
     };
     let pref = prof.preference.clone().unwrap_or_default();
     let (n_content, n_collab) = gucs::candidate_counts();
@@ -66,7 +74,9 @@ pub fn homepage(user_id: &str, k: usize) -> Result<Vec<Rec>> {
         Some(c) => c,
         None if n_collab > 0 => {
             let c = collaborative(user_id, n_collab)?;
-            profile::store_collab(user_id, &c, n_collab)?;
+            if can_write() {
+                profile::store_collab(user_id, &c, n_collab)?;
+            }
             c
         }
         None => Vec::new(),
@@ -225,7 +235,7 @@ pub fn frequently_bought_together(product_id: i64, k: usize) -> Result<Vec<(Rec,
             .map(|r| r.0.product_id)
             .chain([product_id])
             .collect();
-        let centre = Spi::get_one_with_args::<Vec<f32>>(
+        let centre = one::<Vec<f32>>(
             "SELECT (SELECT embedding::real[] FROM recommender.products WHERE product_id = $1)",
             &[product_id.into()],
         )?;
@@ -387,7 +397,7 @@ fn score_pool(pool: &Pool, req: &mut Request) -> Result<Vec<Rec>> {
             rerank::score(req.query, req.query_vec.as_deref(), &docs, &ids)?;
         reranker = which;
         if let Some(v) = made {
-            if let Some(u) = user_id {
+            if let (Some(u), true) = (user_id, can_write()) {
                 profile::store_query_embedding(u, &v)?;
             }
             req.query_vec = Some(v);
@@ -462,7 +472,9 @@ pub fn popular(k: usize, exclude: &[i64], can_store: bool) -> Result<Vec<Rec>> {
 fn popular_top(want: usize, can_store: bool) -> Result<Vec<(i64, f64)>> {
     const CACHED: usize = 1000;
     let (window, _) = gucs::windows();
-    if want <= CACHED {
+    // SAFETY: backend-global state. The cache is UNLOGGED, so a standby cannot read it.
+    let in_recovery = unsafe { pg_sys::RecoveryInProgress() };
+    if want <= CACHED && !in_recovery {
         let hit = pairs(
             "SELECT product_id, score FROM recommender.popular_cache
               WHERE clock_day = recommender.clock()::date AND window_days = $1
@@ -483,7 +495,7 @@ fn popular_top(want: usize, can_store: bool) -> Result<Vec<(i64, f64)>> {
           ORDER BY 2 DESC, 1 LIMIT $2",
         &[window.into(), (want.max(CACHED) as i64).into()],
     )?;
-    if can_store && !top.is_empty() {
+    if can_store && !in_recovery && !top.is_empty() {
         let ids: Vec<i64> = top.iter().map(|t| t.0).collect();
         let scores: Vec<f64> = top.iter().map(|t| t.1).collect();
         Spi::run_with_args(
@@ -537,7 +549,7 @@ fn content_neighbours_in(
     if near.len() >= n {
         return Ok(near);
     }
-    let eligible = Spi::get_one_with_args::<i64>(
+    let eligible = one::<i64>(
         "SELECT count(*) FROM (SELECT 1 FROM recommender.products
           WHERE in_stock AND embedding IS NOT NULL AND NOT (product_id = ANY($3))
             AND (category IS NULL OR NOT (category = ANY($4))) LIMIT $2) s
@@ -623,6 +635,17 @@ fn pairs_text(sql: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<Vec<Strin
         }
         Ok(v)
     })
+}
+
+/// The first column of the first row, read-only. (pgrx's `Spi::get_one*` go through
+/// `connect_mut`, which assigns a transaction id: an error on a hot standby.)
+fn one<T: FromDatum + IntoDatum>(
+    sql: &str,
+    args: &[pgrx::datum::DatumWithOid],
+) -> Result<Option<T>> {
+    Ok(Spi::connect(|c| {
+        c.select(sql, Some(1), args)?.first().get_one::<T>()
+    })?)
 }
 
 fn pairs(sql: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<Vec<(i64, f64)>> {

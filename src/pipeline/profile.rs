@@ -133,6 +133,12 @@ pub fn get(user_id: &str) -> Result<Option<Profile>> {
 
 /// Rebuilds one profile now (live clock) and returns its interaction count.
 pub fn rebuild(user_id: &str) -> Result<i64> {
+    if !super::can_write() {
+        return Err(RecError::ReadOnly {
+            message: "rebuild_user_profile() stores a profile and cannot run on a standby or in a read-only transaction".into(),
+            hint: "homepage() computes the profile without storing it there; rebuild on the primary.".into(),
+        });
+    }
     let version = Spi::get_one::<String>(WEIGHTS_VERSION)?.unwrap_or_default();
     let last = Spi::get_one_with_args::<i64>(
         "SELECT max(interaction_id) FROM recommender.interactions WHERE user_id = $1 AND occurred_at <= recommender.clock()",
@@ -236,7 +242,7 @@ fn compute(user_id: &str, last_id: i64, version: &str) -> Result<Profile> {
     let top: Vec<String> = cats.into_iter().take(3).map(|c| c.0).collect();
     let count = rows.len() as i64;
     let query = query_of(&top, &recent_names(user_id)?);
-    {
+    if super::can_write() {
         Spi::run_with_args(
             "INSERT INTO recommender.user_profiles AS u
                     (user_id, preference, top_categories, price_min, price_max, interaction_count,

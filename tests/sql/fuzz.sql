@@ -29,6 +29,7 @@ SELECT CASE t
   WHEN 'recommender.interaction_type'::regtype THEN ARRAY['NULL', $q$'VIEW'$q$, $q$'PURCHASE'$q$, $q$'CART_REMOVE'$q$]
   WHEN 'regclass'::regtype THEN ARRAY['NULL', $q$'recommender.products'::regclass$q$, $q$'pg_class'::regclass$q$,
                                       $q$'shop.fuzz'::regclass$q$]
+  WHEN 'interval'::regtype THEN ARRAY['NULL', $q$'-1 hour'$q$, $q$'0'$q$, $q$'1 day'$q$, $q$'1000 years'$q$]
   WHEN 'name'::regtype THEN ARRAY['NULL', $q$'x"; DROP TABLE shop.fuzz; --'$q$, $q$''$q$, $q$'id'$q$, $q$'title'$q$]
 END $$;
 CREATE FUNCTION pg_temp.try(fn regprocedure, name text, types regtype[], args text[]) RETURNS text
@@ -57,7 +58,7 @@ SELECT f.fn, pos, pg_temp.try(f.fn, f.name, f.types,
 SELECT f.fn, p.proisstrict AS strict, string_agg(DISTINCT n.outcome, ',') AS outcomes_with_a_null_argument
   FROM fuzz_targets f JOIN pg_proc p ON p.oid = f.fn LEFT JOIN null_calls n ON n.fn = f.fn
  WHERE cardinality(f.types) > 0
- GROUP BY 1, 2 ORDER BY 1::text;
+ GROUP BY 1, 2 ORDER BY f.fn::text;
 
 -- Random combinations: up to 1500 calls or 40 seconds, from a fixed seed.
 SELECT setseed(0.1234);

@@ -9,7 +9,7 @@ CREATE ROLE regress_nobody;
 -- in README "Privileges").
 SELECT p.oid::regprocedure AS security_definer,
        EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%') AS search_path_pinned
-  FROM pg_proc p WHERE p.pronamespace = 'recommender'::regnamespace AND p.prosecdef ORDER BY 1::text;
+  FROM pg_proc p WHERE p.pronamespace = 'recommender'::regnamespace AND p.prosecdef ORDER BY p.oid::regprocedure::text;
 -- Nothing is executable by PUBLIC.
 SELECT count(*) AS public_executable FROM pg_proc p
  WHERE p.pronamespace = 'recommender'::regnamespace AND has_function_privilege('regress_nobody', p.oid, 'EXECUTE');

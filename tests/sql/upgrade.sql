@@ -35,7 +35,8 @@ UNION ALL
 SELECT 'schema', n.nspname, n.nspacl::text FROM pg_namespace n WHERE n.nspname = 'recommender'
 UNION ALL
 SELECT 'extension', e.extname, concat_ws(' | ', e.extversion,
-       (SELECT string_agg(c::regclass::text, ',') FROM unnest(e.extconfig) c), e.extcondition::text)
+       (SELECT string_agg(c::regclass::text || ':' || coalesce(w, ''), ',' ORDER BY c::regclass::text)
+          FROM unnest(e.extconfig, e.extcondition) u(c, w)))
   FROM pg_extension e WHERE e.extname = 'recommender'
 $$;
 CREATE TEMP TABLE fresh AS SELECT * FROM pg_temp.definition();

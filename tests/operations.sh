@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# Layer 5 of `make test`: what needs a server of its own. A primary with recommender (the queue
+# worker) and pg_cron in shared_preload_libraries, and a streaming hot standby of it made with
+# pg_basebackup, both on loopback. Checks:
+#   - the postmaster never maps ONNX Runtime; the worker runs as its own process;
+#   - deferred mode: writes queue, the worker drains, vectors equal embed(text);
+#   - SIGHUP reloads the worker's settings (same pid); a failing batch is recorded and the worker
+#     goes on; SIGTERM stops it after the batch in flight, losing nothing;
+#   - pg_cron runs CALL recommender.process_queue() in a database without a worker;
+#   - on the standby every read function answers, nothing writes, impression logging is a no-op
+#     with a NOTICE, and writes get 25006.
+# Prints "ok - ..." per check (counted by scripts/test.sh), exits non-zero at the first failure.
+source "$(dirname "$0")/../scripts/lib.sh"
+
+BASE="$(dirname "$(pgdata_dir)")/operations"
+PRIMARY="$BASE/primary"
+STANDBY="$BASE/standby"
+PP=$((PGPORT + 1))
+SP=$((PGPORT + 2))
+LOGP="$BASE/primary.log"
+LOGS="$BASE/standby.log"
+
+pgctl() { env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE runuser -u postgres -- "$PG_BIN/pg_ctl" "$@"; }
+stop_all() {
+  for d in "$STANDBY" "$PRIMARY"; do
+    [ -f "$d/postmaster.pid" ] && pgctl -D "$d" -m immediate -w stop >/dev/null 2>&1 || true
+  done
+}
+[ -n "${KEEP_OPERATIONS_CLUSTERS:-}" ] || trap stop_all EXIT
+ok() { echo "ok - $*"; }
+fail() {
+  echo "not ok - $*"
+  echo "--- primary log (tail)"; tail -30 "$LOGP" 2>/dev/null || true
+  echo "--- standby log (tail)"; tail -15 "$LOGS" 2>/dev/null || true
+  exit 1
+}
+# q PORT DB SQL: one value, unaligned, errors fatal
+q() { psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$1" -U postgres -d "$2" -c "$3"; }
+# wait_for SECONDS PORT DB SQL: until the query returns t
+wait_for() {
+  local deadline=$((SECONDS + $1))
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    [ "$(q "$2" "$3" "$4" 2>/dev/null)" = t ] && return 0
+    sleep 0.3
+  done
+  return 1
+}
+worker_pid() { q "$PP" postgres "SELECT coalesce(max(pid), 0) FROM pg_stat_activity WHERE backend_type = 'recommender queue worker'"; }
+
+stop_all
+rm -rf "$BASE"
+mkdir -p "$BASE"
+chown postgres:postgres "$BASE"
+runuser -u postgres -- "$PG_BIN/initdb" -D "$PRIMARY" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+cat >> "$PRIMARY/postgresql.conf" <<EOF
+port = $PP
+listen_addresses = '127.0.0.1'
+unix_socket_directories = ''
+max_connections = 30
+shared_buffers = 128MB
+wal_level = replica
+max_wal_senders = 4
+hot_standby = on
+log_min_messages = warning
+shared_preload_libraries = 'recommender, pg_cron'
+recommender.worker_databases = 'ops_worker'
+recommender.worker_naptime = 200
+cron.database_name = 'ops_cron'
+cron.host = '127.0.0.1'
+EOF
+touch "$LOGP" "$LOGS" && chown postgres:postgres "$LOGP" "$LOGS"
+pgctl -D "$PRIMARY" -l "$LOGP" -w -t 60 start >/dev/null || fail "primary did not start"
+
+for db in ops_worker ops_cron; do
+  q "$PP" postgres "CREATE DATABASE $db"
+  q "$PP" "$db" "CREATE EXTENSION vector; CREATE EXTENSION recommender"
+done
+q "$PP" ops_cron "CREATE EXTENSION pg_cron"
+
+# --- processes -----------------------------------------------------------------------------
+wait_for 40 "$PP" postgres "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'recommender queue worker' AND datname = 'ops_worker'" \
+  || fail "one queue worker connected to ops_worker"
+ok "queue worker running in ops_worker (pid $(worker_pid))"
+
+# pg_cron: a minute-granularity schedule (pg_cron 1.4); checked at the end, while the rest runs.
+q "$PP" ops_cron "ALTER DATABASE ops_cron SET recommender.embedding_mode = 'deferred'"
+q "$PP" ops_cron "INSERT INTO recommender.products (external_id, name, category, price)
+                  SELECT 'cron-' || g, 'Cron product ' || g, 'Cron', g FROM generate_series(1, 40) g"
+[ "$(q "$PP" ops_cron "SELECT count(*) FROM recommender.embedding_queue")" = 40 ] || fail "ops_cron: 40 products queued"
+q "$PP" ops_cron "SELECT cron.schedule('recommender-queue', '* * * * *', 'CALL recommender.process_queue()')" >/dev/null
+
+# --- the worker drains a deferred write ------------------------------------------------------
+q "$PP" ops_worker "SET recommender.embedding_mode = deferred;
+  INSERT INTO recommender.products (external_id, name, description, category, price, stock)
+  SELECT 'w-' || g, 'Worker product ' || g, 'Made for the queue worker test, number ' || g,
+         'Cat' || (g % 7), 5 + g % 40, CASE WHEN g % 10 = 0 THEN 0 ELSE 3 END
+    FROM generate_series(1, 300) g"
+queued=$(q "$PP" ops_worker "SELECT count(*) FROM recommender.embedding_queue")
+[ "$queued" -gt 0 ] || fail "deferred insert queued products"
+wait_for 120 "$PP" ops_worker "SELECT count(*) = 0 FROM recommender.embedding_queue" || fail "worker drained the queue"
+[ "$(q "$PP" ops_worker "SELECT count(*) FROM recommender.staleness")" = 0 ] || fail "no stale products after the drain"
+[ "$(q "$PP" ops_worker "SELECT count(*) FROM (SELECT * FROM recommender.products ORDER BY product_id LIMIT 40) p
+      WHERE 1 - (p.embedding <=> recommender.embed(recommender.product_text(p.name, p.description, p.category, p.price::float8))) < 0.9999")" = 0 ] \
+  || fail "worker-made vectors equal embed(text)"
+ok "worker embedded $queued queued products; vectors equal embed(text)"
+# the postmaster never loaded ONNX Runtime or the models; the worker did
+pm=$(head -1 "$PRIMARY/postmaster.pid")
+! grep -q onnxruntime "/proc/$pm/maps" || fail "postmaster has ONNX Runtime mapped"
+grep -q onnxruntime "/proc/$(worker_pid)/maps" || fail "the worker has ONNX Runtime mapped"
+ok "ONNX Runtime in the worker (pid $(worker_pid)), not in the postmaster (pid $pm)"
+
+# --- SIGHUP ----------------------------------------------------------------------------------
+pid=$(worker_pid)
+for setting in "recommender.worker_naptime = 150" "recommender.queue_retry_seconds = 1" "recommender.queue_batch_size = 16"; do
+  q "$PP" postgres "ALTER SYSTEM SET $setting"
+done
+q "$PP" postgres "SELECT pg_reload_conf()" >/dev/null
+for _ in $(seq 50); do grep -q 'configuration reloaded (naptime 150 ms)' "$LOGP" && break; sleep 0.2; done
+grep -q 'configuration reloaded (naptime 150 ms)' "$LOGP" || fail "worker logged the reload"
+[ "$(worker_pid)" = "$pid" ] || fail "worker kept its pid across SIGHUP"
+ok "SIGHUP: worker reloaded its settings, same pid"
+
+# --- a failing batch ---------------------------------------------------------------------------
+q "$PP" ops_worker "CREATE FUNCTION public.refuse() RETURNS trigger LANGUAGE plpgsql AS \$\$
+  BEGIN
+    IF NEW.external_id = 'w-7' AND NEW.embedded_hash IS DISTINCT FROM OLD.embedded_hash THEN
+      RAISE EXCEPTION 'w-7 is poisoned';
+    END IF;
+    RETURN NEW;
+  END \$\$;
+  CREATE TRIGGER refuse BEFORE UPDATE ON recommender.products FOR EACH ROW EXECUTE FUNCTION public.refuse();
+  SET recommender.embedding_mode = deferred;
+  UPDATE recommender.products SET name = name || ' v2' WHERE external_id IN ('w-5', 'w-6', 'w-7', 'w-8', 'w-9')"
+wait_for 60 "$PP" ops_worker "SELECT count(*) = 1 AND bool_and(q.attempts >= 1 AND q.last_error = 'w-7 is poisoned')
+                                FROM recommender.embedding_queue q" \
+  || fail "the poisoned product stays queued with its error, the others are embedded"
+[ "$(worker_pid)" = "$pid" ] || fail "worker survived the failing batch"
+q "$PP" ops_worker "DROP TRIGGER refuse ON recommender.products"
+wait_for 60 "$PP" ops_worker "SELECT count(*) = 0 FROM recommender.embedding_queue" || fail "the product is embedded once fixed"
+ok "failing batch: recorded on its rows, the rest embedded, retried after the fix, same worker"
+
+# --- SIGTERM in the middle of a drain ----------------------------------------------------------
+q "$PP" ops_worker "SET recommender.embedding_mode = deferred;
+  UPDATE recommender.products SET description = description || ' (SIGTERM round)'"
+wait_for 60 "$PP" ops_worker "SELECT count(*) BETWEEN 1 AND 280 FROM recommender.embedding_queue" || fail "worker started on the drain"
+pid=$(worker_pid)
+t0=$(date +%s%N)
+q "$PP" postgres "SELECT pg_terminate_backend($pid)" >/dev/null
+for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+kill -0 "$pid" 2>/dev/null && fail "worker stopped after SIGTERM"
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+grep -q 'recommender queue worker in database "ops_worker" stopping' "$LOGP" || fail "worker logged its stop"
+left=$(q "$PP" ops_worker "SELECT count(*) FROM recommender.embedding_queue")
+[ "$(q "$PP" ops_worker "SELECT count(*) FROM recommender.products p
+      WHERE (p.embedding IS NULL OR p.embedded_hash IS DISTINCT FROM p.text_hash)
+        AND NOT EXISTS (SELECT FROM recommender.embedding_queue q WHERE q.product_id = p.product_id)")" = 0 ] \
+  || fail "every stale product is still queued after SIGTERM"
+ok "SIGTERM: worker stopped in $ms ms after its batch; $left products still queued, none lost"
+# a stopped worker is not restarted (exit 0); the server's next start brings it back
+pgctl -D "$PRIMARY" -m fast -w stop >/dev/null
+pgctl -D "$PRIMARY" -l "$LOGP" -w -t 60 start >/dev/null || fail "primary restarted"
+wait_for 120 "$PP" ops_worker "SELECT count(*) = 0 FROM recommender.embedding_queue" || fail "worker finished the queue after the restart"
+[ "$(q "$PP" ops_worker "SELECT count(*) FROM recommender.staleness")" = 0 ] || fail "nothing stale after the restart"
+ok "after a restart the worker finished the remaining $left products"
+
+# --- a hot standby ---------------------------------------------------------------------------
+q "$PP" ops_worker "
+  INSERT INTO recommender.interactions (user_id, product_id, type, basket_id, occurred_at)
+  SELECT 'u' || (g % 20), (SELECT product_id FROM recommender.products ORDER BY product_id OFFSET (g * 7) % 300 LIMIT 1),
+         'PURCHASE', 'b' || (g / 3), now() - make_interval(days => g % 25)
+    FROM generate_series(1, 240) g;
+  INSERT INTO recommender.interactions (user_id, product_id, type, occurred_at)
+  SELECT 'cart-user', product_id, 'CART_ADD', now() - interval '2 days' FROM recommender.products ORDER BY product_id LIMIT 2"
+# the primary's popularity cache is filled (UNLOGGED: a standby cannot read it)
+q "$PP" ops_worker "SELECT count(*) FROM recommender.homepage('nobody-yet', 5)" >/dev/null
+runuser -u postgres -- "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$PP" -U postgres -D "$STANDBY" -R -X stream -c fast \
+  || fail "pg_basebackup"
+echo "port = $SP" >> "$STANDBY/postgresql.conf"
+pgctl -D "$STANDBY" -l "$LOGS" -w -t 60 start >/dev/null || fail "standby did not start"
+q "$PP" ops_worker "INSERT INTO recommender.interactions (user_id, product_id, type)
+                    SELECT 'late-user', min(product_id), 'VIEW' FROM recommender.products"
+wait_for 30 "$SP" ops_worker "SELECT pg_is_in_recovery() AND EXISTS (SELECT FROM recommender.interactions WHERE user_id = 'late-user')" \
+  || fail "standby streaming and caught up"
+[ "$(q "$SP" postgres "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'recommender queue worker'")" = 0 ] \
+  || fail "no queue worker on the standby"
+ok "standby streaming from the primary, no queue worker there"
+
+[ "$(q "$SP" ops_worker "SELECT count(*) FROM recommender.user_profiles WHERE user_id = 'u3'")" = 0 ] || fail "u3 has no cached profile"
+out=$(psql -X -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$SP" -U postgres -d ops_worker 2>&1 <<'SQL'
+SELECT 'warmup ' || count(*) FROM recommender.warmup();
+SELECT 'homepage ' || count(*) FROM recommender.homepage('u3', 10);
+SELECT 'homepage_again ' || count(*) FROM recommender.homepage('u3', 10);
+SELECT 'cold ' || count(*) FROM recommender.homepage('never-seen', 10);
+SELECT 'similar ' || count(*) FROM recommender.similar_products((SELECT min(product_id) FROM recommender.products), 5);
+SELECT 'cart_ids ' || count(*) FROM recommender.cart(ARRAY(SELECT product_id FROM recommender.products ORDER BY product_id LIMIT 2), 5);
+SELECT 'cart_user ' || count(*) FROM recommender.cart('cart-user', 5);
+SELECT 'fbt ' || count(*) FROM recommender.frequently_bought_together((SELECT product_id FROM recommender.interactions WHERE user_id = 'u3' LIMIT 1), 5);
+SELECT 'rerank ' || count(*) FROM recommender.rerank('coffee', ARRAY['a coffee mug', 'a tea pot']);
+SELECT 'embed ' || vector_dims(recommender.embed('on a standby'));
+SET recommender.log_impressions = on;
+SELECT 'json ' || jsonb_array_length(recommender.homepage_json('u3', 5)->'recommendations');
+SELECT 'json_again ' || jsonb_array_length(recommender.homepage_json('u4', 5)->'recommendations');
+SELECT 'abandoned ' || count(*) FROM recommender.abandoned_carts(interval '1 hour', 3);
+SQL
+) || fail "read functions on the standby: $out"
+echo "$out" | grep -q '^homepage 10$' || fail "homepage on the standby: $out"
+echo "$out" | grep -q '^homepage_again 10$' || fail "homepage again on the standby: $out"
+echo "$out" | grep -q '^cold 10$' || fail "cold-start homepage on the standby: $out"
+echo "$out" | grep -q '^json 5$' || fail "homepage_json with impression logging on the standby: $out"
+echo "$out" | grep -q '^abandoned 1$' || fail "abandoned_carts on the standby: $out"
+[ "$(grep -c 'impressions are not logged on a standby' <<<"$out")" = 1 ] || fail "one NOTICE per session for impression logging: $out"
+ok "standby answers: $(echo "$out" | grep -v NOTICE | grep -v HINT | tr '\n' ',' | sed 's/,$//')"
+ok "standby: impression logging is a no-op with one NOTICE per session"
+for stmt in "SELECT recommender.track('u3', 1, 'VIEW')" "SELECT recommender.rebuild_user_profile('u3')" \
+            "CALL recommender.process_queue()"; do
+  code=$(psql -X -At -h 127.0.0.1 -p "$SP" -U postgres -d ops_worker -v VERBOSITY=verbose -c "$stmt" 2>&1 | grep -o 'ERROR:  [0-9A-Z]\{5\}' | head -1 || true)
+  [ "$code" = "ERROR:  25006" ] || fail "$stmt on the standby gives 25006 (got '$code')"
+done
+ok "standby: track, rebuild_user_profile and process_queue give 25006 (read-only)"
+
+# --- pg_cron ----------------------------------------------------------------------------------
+wait_for 90 "$PP" ops_cron "SELECT count(*) = 0 FROM recommender.embedding_queue" || fail "pg_cron drained ops_cron's queue"
+[ "$(q "$PP" ops_cron "SELECT count(*) FROM cron.job_run_details WHERE status = 'succeeded' AND command LIKE 'CALL recommender.process_queue()%'")" -ge 1 ] \
+  || fail "pg_cron recorded a succeeded run"
+[ "$(q "$PP" ops_cron "SELECT count(*) FROM recommender.staleness")" = 0 ] || fail "ops_cron: nothing stale"
+ok "pg_cron ran CALL recommender.process_queue() and embedded 40 queued products"
+
+stop_all
+trap - EXIT
+rm -rf "$BASE"
