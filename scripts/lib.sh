@@ -28,3 +28,32 @@ pgdata_dir() {
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# A throwaway server of its own (tests/operations.sh, bench/queue_bench.sh): recommender and
+# pg_cron preloaded, the queue worker in the databases given, loopback only, replication enabled.
+#   aux_cluster_init DIR PORT WORKER_DATABASES CRON_DATABASE
+aux_pgctl() { env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE runuser -u postgres -- "$PG_BIN/pg_ctl" "$@"; }
+aux_cluster_init() {
+  local dir=$1 port=$2 workers=$3 cron=$4
+  mkdir -p "$(dirname "$dir")"
+  chown postgres:postgres "$(dirname "$dir")"
+  runuser -u postgres -- "$PG_BIN/initdb" -D "$dir" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+  cat >> "$dir/postgresql.conf" <<CONF
+port = $port
+listen_addresses = '127.0.0.1'
+unix_socket_directories = ''
+max_connections = 30
+shared_buffers = 256MB
+maintenance_work_mem = 512MB
+max_wal_size = 4GB
+wal_level = replica
+max_wal_senders = 4
+hot_standby = on
+log_min_messages = warning
+shared_preload_libraries = 'recommender, pg_cron'
+recommender.worker_databases = '$workers'
+recommender.worker_naptime = 200
+cron.database_name = '$cron'
+cron.host = '127.0.0.1'
+CONF
+}

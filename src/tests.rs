@@ -943,4 +943,59 @@ mod tests {
         );
         assert_eq!(order, "3:bi-encoder,1:bi-encoder");
     }
+
+    #[pg_test]
+    fn deferred_mode_queues_and_the_batch_function_embeds() {
+        Spi::run("SET recommender.embedding_mode = deferred").unwrap();
+        Spi::run(
+            "INSERT INTO recommender.products (external_id, name, category) VALUES ('q-1', 'Queued kettle', 'Kitchen')",
+        )
+        .unwrap();
+        assert_eq!(count("SELECT count(*) FROM recommender.embedding_queue"), 1);
+        assert_eq!(
+            count("SELECT count(*) FROM recommender.products WHERE embedding IS NULL"),
+            1
+        );
+        let (processed, failed) = Spi::get_two::<i32, i32>(
+            "SELECT processed, failed FROM recommender._process_queue_batch(NULL)",
+        )
+        .unwrap();
+        assert_eq!((processed, failed), (Some(1), Some(0)));
+        assert_eq!(count("SELECT count(*) FROM recommender.embedding_queue"), 0);
+        assert_eq!(count("SELECT count(*) FROM recommender.staleness"), 0);
+        assert_eq!(
+            sqlstate_of("SET recommender.embedding_mode = 'later'"),
+            "22023"
+        );
+    }
+
+    #[pg_test]
+    fn warmup_loads_the_encoder() {
+        assert_eq!(
+            count("SELECT count(*) FROM recommender.warmup() WHERE model = 'encoder' AND loaded"),
+            1
+        );
+        assert!(
+            Spi::get_one::<bool>("SELECT loaded FROM recommender.model_info()")
+                .unwrap()
+                .unwrap()
+        );
+    }
+
+    #[pg_test]
+    fn worker_databases_is_undefined_without_preloading() {
+        // defined only while shared_preload_libraries is processed (a server-start setting)
+        assert_eq!(
+            count("SELECT count(*) FROM pg_settings WHERE name = 'recommender.worker_databases'"),
+            0
+        );
+        assert_eq!(
+            Spi::get_one::<String>(
+                "SELECT setting FROM pg_settings WHERE name = 'recommender.worker_naptime'"
+            )
+            .unwrap()
+            .unwrap(),
+            "1000"
+        );
+    }
 }

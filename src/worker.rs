@@ -58,14 +58,16 @@ pub extern "C-unwind" fn recommender_queue_worker_main(arg: pg_sys::Datum) {
         return;
     };
     BackgroundWorker::connect_worker_to_spi(Some(&db), None);
-    log!("recommender queue worker started in database \"{db}\"");
+    // this process embeds batch after batch: keep the pre-packed session between them
+    crate::model::keep_bulk_session();
+    log!("recommender: queue worker started in database \"{db}\"");
     let mut said_missing = false;
     while BackgroundWorker::wait_latch(Some(gucs::worker_naptime())) {
         if BackgroundWorker::sighup_received() {
             // SAFETY: the documented way for a background worker to apply a reload.
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
             log!(
-                "recommender queue worker: configuration reloaded (naptime {} ms)",
+                "recommender: queue worker in database \"{db}\" reloaded its configuration (naptime {} ms)",
                 gucs::worker_naptime().as_millis()
             );
         }
@@ -74,7 +76,7 @@ pub extern "C-unwind" fn recommender_queue_worker_main(arg: pg_sys::Datum) {
                 .unwrap_or(false);
         if !installed {
             if !said_missing {
-                log!("recommender queue worker: database \"{db}\" has no recommender >= 0.3.0 yet; checking again every naptime");
+                log!("recommender: queue worker: database \"{db}\" has no recommender >= 0.3.0 yet; checking again every naptime");
                 said_missing = true;
             }
             continue;
@@ -97,7 +99,7 @@ pub extern "C-unwind" fn recommender_queue_worker_main(arg: pg_sys::Datum) {
                 })
             })
             .unwrap_or_else(|e| {
-                pgrx::error!("recommender queue worker: {e}");
+                pgrx::error!("recommender: queue worker in database \"{db}\": {e}");
             });
             if processed + failed == 0 || shutdown_requested() {
                 break;
@@ -107,5 +109,5 @@ pub extern "C-unwind" fn recommender_queue_worker_main(arg: pg_sys::Datum) {
             break;
         }
     }
-    log!("recommender queue worker in database \"{db}\" stopping");
+    log!("recommender: queue worker in database \"{db}\" stopping");
 }

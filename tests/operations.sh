@@ -20,10 +20,9 @@ SP=$((PGPORT + 2))
 LOGP="$BASE/primary.log"
 LOGS="$BASE/standby.log"
 
-pgctl() { env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE runuser -u postgres -- "$PG_BIN/pg_ctl" "$@"; }
 stop_all() {
   for d in "$STANDBY" "$PRIMARY"; do
-    [ -f "$d/postmaster.pid" ] && pgctl -D "$d" -m immediate -w stop >/dev/null 2>&1 || true
+    [ -f "$d/postmaster.pid" ] && aux_pgctl -D "$d" -m immediate -w stop >/dev/null 2>&1 || true
   done
 }
 [ -n "${KEEP_OPERATIONS_CLUSTERS:-}" ] || trap stop_all EXIT
@@ -49,27 +48,9 @@ worker_pid() { q "$PP" postgres "SELECT coalesce(max(pid), 0) FROM pg_stat_activ
 
 stop_all
 rm -rf "$BASE"
-mkdir -p "$BASE"
-chown postgres:postgres "$BASE"
-runuser -u postgres -- "$PG_BIN/initdb" -D "$PRIMARY" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
-cat >> "$PRIMARY/postgresql.conf" <<EOF
-port = $PP
-listen_addresses = '127.0.0.1'
-unix_socket_directories = ''
-max_connections = 30
-shared_buffers = 128MB
-wal_level = replica
-max_wal_senders = 4
-hot_standby = on
-log_min_messages = warning
-shared_preload_libraries = 'recommender, pg_cron'
-recommender.worker_databases = 'ops_worker'
-recommender.worker_naptime = 200
-cron.database_name = 'ops_cron'
-cron.host = '127.0.0.1'
-EOF
+aux_cluster_init "$PRIMARY" "$PP" ops_worker ops_cron
 touch "$LOGP" "$LOGS" && chown postgres:postgres "$LOGP" "$LOGS"
-pgctl -D "$PRIMARY" -l "$LOGP" -w -t 60 start >/dev/null || fail "primary did not start"
+aux_pgctl -D "$PRIMARY" -l "$LOGP" -w -t 60 start >/dev/null || fail "primary did not start"
 
 for db in ops_worker ops_cron; do
   q "$PP" postgres "CREATE DATABASE $db"
@@ -115,8 +96,8 @@ for setting in "recommender.worker_naptime = 150" "recommender.queue_retry_secon
   q "$PP" postgres "ALTER SYSTEM SET $setting"
 done
 q "$PP" postgres "SELECT pg_reload_conf()" >/dev/null
-for _ in $(seq 50); do grep -q 'configuration reloaded (naptime 150 ms)' "$LOGP" && break; sleep 0.2; done
-grep -q 'configuration reloaded (naptime 150 ms)' "$LOGP" || fail "worker logged the reload"
+for _ in $(seq 50); do grep -q 'reloaded its configuration (naptime 150 ms)' "$LOGP" && break; sleep 0.2; done
+grep -q 'reloaded its configuration (naptime 150 ms)' "$LOGP" || fail "worker logged the reload"
 [ "$(worker_pid)" = "$pid" ] || fail "worker kept its pid across SIGHUP"
 ok "SIGHUP: worker reloaded its settings, same pid"
 
@@ -149,7 +130,7 @@ q "$PP" postgres "SELECT pg_terminate_backend($pid)" >/dev/null
 for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
 kill -0 "$pid" 2>/dev/null && fail "worker stopped after SIGTERM"
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-grep -q 'recommender queue worker in database "ops_worker" stopping' "$LOGP" || fail "worker logged its stop"
+grep -q 'recommender: queue worker in database "ops_worker" stopping' "$LOGP" || fail "worker logged its stop"
 left=$(q "$PP" ops_worker "SELECT count(*) FROM recommender.embedding_queue")
 [ "$(q "$PP" ops_worker "SELECT count(*) FROM recommender.products p
       WHERE (p.embedding IS NULL OR p.embedded_hash IS DISTINCT FROM p.text_hash)
@@ -157,8 +138,8 @@ left=$(q "$PP" ops_worker "SELECT count(*) FROM recommender.embedding_queue")
   || fail "every stale product is still queued after SIGTERM"
 ok "SIGTERM: worker stopped in $ms ms after its batch; $left products still queued, none lost"
 # a stopped worker is not restarted (exit 0); the server's next start brings it back
-pgctl -D "$PRIMARY" -m fast -w stop >/dev/null
-pgctl -D "$PRIMARY" -l "$LOGP" -w -t 60 start >/dev/null || fail "primary restarted"
+aux_pgctl -D "$PRIMARY" -m fast -w stop >/dev/null
+aux_pgctl -D "$PRIMARY" -l "$LOGP" -w -t 60 start >/dev/null || fail "primary restarted"
 wait_for 120 "$PP" ops_worker "SELECT count(*) = 0 FROM recommender.embedding_queue" || fail "worker finished the queue after the restart"
 [ "$(q "$PP" ops_worker "SELECT count(*) FROM recommender.staleness")" = 0 ] || fail "nothing stale after the restart"
 ok "after a restart the worker finished the remaining $left products"
@@ -176,7 +157,7 @@ q "$PP" ops_worker "SELECT count(*) FROM recommender.homepage('nobody-yet', 5)" 
 runuser -u postgres -- "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$PP" -U postgres -D "$STANDBY" -R -X stream -c fast \
   || fail "pg_basebackup"
 echo "port = $SP" >> "$STANDBY/postgresql.conf"
-pgctl -D "$STANDBY" -l "$LOGS" -w -t 60 start >/dev/null || fail "standby did not start"
+aux_pgctl -D "$STANDBY" -l "$LOGS" -w -t 60 start >/dev/null || fail "standby did not start"
 q "$PP" ops_worker "INSERT INTO recommender.interactions (user_id, product_id, type)
                     SELECT 'late-user', min(product_id), 'VIEW' FROM recommender.products"
 wait_for 30 "$SP" ops_worker "SELECT pg_is_in_recovery() AND EXISTS (SELECT FROM recommender.interactions WHERE user_id = 'late-user')" \

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# `make bench-queue`: a bulk UPDATE of 10,000 products, embedding_mode = sync vs deferred, and how
+# long until every one is re-embedded. Runs on a server of its own (the queue worker needs
+# shared_preload_libraries) holding 10,000 products of the demo store, vectors included, copied
+# from the project cluster (run `make demo` first). Writes bench/results/queue.txt.
+#   bench/queue_bench.sh [N]   (default 10000)
+source "$(dirname "$0")/../scripts/lib.sh"
+N=${1:-10000}
+R="$ROOT/bench/results"
+OUT="$R/queue.txt"
+BASE="$(dirname "$(pgdata_dir)")/queue-bench"
+PORT=$((PGPORT + 3))
+mkdir -p "$R"
+
+"$ROOT/scripts/install-extension.sh"
+"$ROOT/scripts/cluster.sh" start
+have=$(psql -X -At -d recommender_demo -c "SELECT count(*) FROM recommender.products WHERE embedding IS NOT NULL" 2>/dev/null || echo 0)
+[ "${have:-0}" -ge "$N" ] || die "the demo store needs >= $N embedded products (make demo)"
+
+stop() { [ -f "$BASE/data/postmaster.pid" ] && aux_pgctl -D "$BASE/data" -m fast -w stop >/dev/null 2>&1 || true; }
+trap stop EXIT
+stop
+rm -rf "$BASE"
+aux_cluster_init "$BASE/data" "$PORT" bench_queue postgres
+touch "$BASE/log" && chown postgres:postgres "$BASE/log"
+aux_pgctl -D "$BASE/data" -l "$BASE/log" -w -t 60 start >/dev/null || die "bench server did not start"
+b() { psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres -d bench_queue "$@"; }
+psql -X -q -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -c "CREATE DATABASE bench_queue"
+b -c "CREATE EXTENSION vector" -c "CREATE EXTENSION recommender"
+log "queue bench: copying $N products with their vectors from the demo store"
+psql -X -q -d recommender_demo -c "\copy (SELECT external_id, name, description, category, price, stock, embedding, embedded_hash, embedded_at FROM recommender.products WHERE embedding IS NOT NULL ORDER BY product_id LIMIT $N) TO STDOUT" \
+  | b -c "\copy recommender.products (external_id, name, description, category, price, stock, embedding, embedded_hash, embedded_at) FROM STDIN"
+b -c "VACUUM ANALYZE recommender.products"
+[ "$(b -c "SELECT count(*) FROM recommender.staleness")" = 0 ] || die "copied products are stale"
+
+ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+# sync: the UPDATE embeds inside the statement
+log "queue bench: UPDATE of $N products, embedding_mode = sync"
+t=$(date +%s%N)
+b -c "SET recommender.embedding_mode = sync" -c "UPDATE recommender.products SET description = description || ' (sync round)'"
+sync_ms=$(ms "$t")
+[ "$(b -c "SELECT count(*) FROM recommender.staleness")" = 0 ] || die "sync round left stale products"
+
+# deferred: the UPDATE only queues; the worker drains while we poll
+log "queue bench: UPDATE of $N products, embedding_mode = deferred, then the worker drains"
+t=$(date +%s%N)
+b -c "SET recommender.embedding_mode = deferred" -c "UPDATE recommender.products SET description = description || ' (deferred round)'"
+deferred_ms=$(ms "$t")
+queued_after=$(b -c "SELECT count(*) FROM recommender.embedding_queue")
+while [ "$(b -c "SELECT count(*) FROM recommender.embedding_queue")" != 0 ]; do sleep 0.5; done
+drained_ms=$(ms "$t")
+[ "$(b -c "SELECT count(*) FROM recommender.staleness")" = 0 ] || die "deferred round left stale products"
+bad=$(b -c "SELECT count(*) FROM (SELECT * FROM recommender.products ORDER BY random() LIMIT 100) p
+            WHERE 1 - (p.embedding <=> recommender.embed(recommender.product_text(p.name, p.description, p.category, p.price::float8))) < 0.9999")
+
+{
+  echo "queue bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet || echo -dirty), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+  echo "command: make bench-queue (bench/queue_bench.sh $N); $N demo-store products on a server of its own, 1 queue worker, queue_batch_size 64"
+  echo "sync:     UPDATE of $N products returned after $sync_ms ms, every product re-embedded at commit ($(( N * 1000 / (sync_ms > 0 ? sync_ms : 1) )) products/s)"
+  echo "deferred: UPDATE of $N products returned after $deferred_ms ms ($queued_after still queued when first counted); all re-embedded by the worker after $drained_ms ms ($(( N * 1000 / (drained_ms > 0 ? drained_ms : 1) )) products/s)"
+  echo "write latency, sync / deferred: $(awk -v a="$sync_ms" -v b="$deferred_ms" 'BEGIN { printf "%.0f", a / (b > 0 ? b : 1) }')x"
+  echo "vectors: 100 sampled after the deferred round differing from embed(text) at cosine < 0.9999: $bad"
+} | tee "$OUT"
