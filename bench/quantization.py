@@ -1,0 +1,80 @@
+"""Is int8 a way to the 1,000 products/s target? Quantises the installed fp32 encoder with ONNX
+Runtime's dynamic quantisation (two variants), then measures, in this Python process (ONNX Runtime
+1.32, the same build the extension loads), throughput on real product texts with 1 and 2 intra-op
+threads and the cosine to the fp32 reference vectors (tests/fixtures) and to fp32 on those texts.
+Not part of the product: the extension ships fp32 only.
+
+    .run/venv/bin/python bench/quantization.py [--db recommender_cj] [--n 2000]
+Writes bench/results/quantization.txt.
+"""
+import argparse, datetime, json, os, subprocess, sys, tempfile, time
+
+import numpy as np
+import onnxruntime as ort
+import psycopg
+from onnxruntime.quantization import QuantType, quantize_dynamic
+from tokenizers import Tokenizer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ap = argparse.ArgumentParser()
+ap.add_argument("--db", default="recommender_cj")
+ap.add_argument("--n", type=int, default=2000)
+args = ap.parse_args()
+share = subprocess.run(["/usr/lib/postgresql/15/bin/pg_config", "--sharedir"], capture_output=True, text=True).stdout.strip()
+M = f"{share}/recommender/models/encoder/"
+ref = json.load(open(f"{ROOT}/tests/fixtures/minilm-reference.json"))
+tok = Tokenizer.from_file(M + "tokenizer.json")
+tok.no_padding()
+tok.enable_truncation(256)
+with psycopg.connect(host="127.0.0.1", port=int(os.environ.get("PGPORT", "28815")), user="postgres", dbname=args.db) as c:
+    texts = [r[0] for r in c.execute(
+        "SELECT recommender.product_text(name, description, category, price::float8) FROM recommender.products "
+        "ORDER BY product_id LIMIT %s", (args.n,))]
+tmp = tempfile.mkdtemp()
+variants = {"fp32": M + "model.onnx"}
+for name, kw in [("int8 (u8 weights)", dict(weight_type=QuantType.QUInt8)),
+                 ("int8 (s8 weights, per channel)", dict(weight_type=QuantType.QInt8, per_channel=True))]:
+    out = os.path.join(tmp, name.replace(" ", "_").replace(",", "").replace("(", "").replace(")", "") + ".onnx")
+    quantize_dynamic(M + "model.onnx", out, **kw)
+    variants[name] = out
+def sess(p, threads):
+    o=ort.SessionOptions(); o.intra_op_num_threads=threads; o.inter_op_num_threads=1
+    o.add_session_config_entry('session.intra_op.allow_spinning','0')
+    return ort.InferenceSession(p, o, providers=['CPUExecutionProvider'])
+def embed(s, ts, bs=32):
+    enc=tok.encode_batch(ts)
+    order=sorted(range(len(ts)), key=lambda i: len(enc[i].ids))
+    out=[None]*len(ts)
+    for k in range(0,len(order),bs):
+        idx=order[k:k+bs]; L=max(len(enc[i].ids) for i in idx)
+        ids=np.zeros((len(idx),L),np.int64); mask=np.zeros_like(ids)
+        for r,i in enumerate(idx):
+            e=enc[i].ids; ids[r,:len(e)]=e; mask[r,:len(e)]=1
+        feeds={'input_ids':ids,'attention_mask':mask}
+        if 'token_type_ids' in [x.name for x in s.get_inputs()]: feeds['token_type_ids']=np.zeros_like(ids)
+        h=s.run(None,feeds)[0]
+        v=(h*mask[...,None]).sum(1)/mask.sum(1,keepdims=True)
+        v/=np.linalg.norm(v,axis=1,keepdims=True)
+        for r,i in enumerate(idx): out[i]=v[r]
+    return np.array(out)
+R = np.array(ref['embeddings'], dtype=np.float32)
+fp = None
+lines = []
+for name,p in variants.items():
+    s=sess(p,1)
+    e=embed(s, ref['sentences'])
+    cos=(e*R).sum(1)
+    embed(s, texts[:200])
+    t=time.time(); E=embed(s, texts); dt=time.time()-t
+    if name=='fp32': fp=E
+    c2=(E*fp).sum(1)
+    s2=sess(p,2); embed(s2,texts[:200]); t=time.time(); embed(s2,texts); dt2=time.time()-t
+    line = (f"{name}: 1 thread {len(texts)/dt:.0f} products/s, 2 threads {len(texts)/dt2:.0f} products/s; "
+            f"cosine to the fp32 reference min {cos.min():.5f} (mean {cos.mean():.5f}); "
+            f"to fp32 on the {len(texts)} product texts min {c2.min():.5f} (mean {c2.mean():.5f})")
+    print(line, flush=True)
+    lines.append(line)
+head = (f"quantization: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%dT%H:%M:%SZ}, {os.cpu_count()} cores, "
+        f"onnxruntime {ort.__version__}, {len(texts)} product texts of {args.db}, batches of 32 sorted by length\n"
+        f"command: .run/venv/bin/python bench/quantization.py --db {args.db} --n {args.n}\n")
+open(f"{ROOT}/bench/results/quantization.txt", "w").write(head + "\n".join(lines) + "\n")
