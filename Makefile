@@ -1,6 +1,6 @@
 # The two commands (see README): `make demo` and `make test`. Both run as root on a fresh
 # Debian 12 machine, install what is missing, and are quick the second time.
-.PHONY: demo test setup install start stop psql models bench bench-embed bench-queue evaluate soak clean
+.PHONY: demo test setup install start stop psql models bench bench-embed bench-queue bench-analytics evaluate soak clean
 
 demo:            ## set up everything, load the electronics store, print similar products
 	bash scripts/demo.sh
@@ -34,6 +34,9 @@ bench-embed:     ## embedding throughput, first-call latency, memory on the demo
 
 bench-queue:     ## bulk UPDATE of 10,000 products: sync vs deferred embedding (queue worker), on a server of its own
 	bash bench/queue_bench.sh
+
+bench-analytics: ## recommendation_performance and abandoned_carts over 1M impressions (a copy of the demo store)
+	bash bench/analytics_bench.sh
 
 evaluate:        ## offline evaluation on Complete Journey (time split, HR/Recall/NDCG@10 vs baselines)
 	bash bench/evaluate.sh
