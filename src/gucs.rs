@@ -337,19 +337,10 @@ pub fn worker_databases() -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// `recommender.worker_naptime`; default 1 s.
+/// `recommender.worker_naptime`; default 1 s. (embedding_mode, queue_batch_size,
+/// queue_retry_seconds, log_impressions and attribution_days are read by the SQL that uses them.)
 pub fn worker_naptime() -> std::time::Duration {
-    std::time::Duration::from_millis(WORKER_NAPTIME_MS.get().max(10) as u64)
-}
-
-/// `recommender.embedding_mode`; default sync (the triggers read it in SQL; this is for Rust).
-pub fn embedding_mode() -> EmbeddingMode {
-    EMBEDDING_MODE.get()
-}
-
-/// `recommender.queue_batch_size`; default 64.
-pub fn queue_batch_size() -> i32 {
-    QUEUE_BATCH_SIZE.get()
+    std::time::Duration::from_millis(WORKER_NAPTIME_MS.get() as u64)
 }
 
 fn share_dir() -> String {

@@ -58,8 +58,6 @@ pub extern "C-unwind" fn recommender_queue_worker_main(arg: pg_sys::Datum) {
         return;
     };
     BackgroundWorker::connect_worker_to_spi(Some(&db), None);
-    // this process embeds batch after batch: keep the pre-packed session between them
-    crate::model::keep_bulk_session();
     log!("recommender: queue worker started in database \"{db}\"");
     let mut said_missing = false;
     while BackgroundWorker::wait_latch(Some(gucs::worker_naptime())) {

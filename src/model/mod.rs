@@ -5,7 +5,7 @@ pub mod encoder;
 pub mod manifest;
 pub mod runtime;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use crate::core::pooling::mean_pool_normalize;
@@ -20,16 +20,6 @@ pub const DIM: usize = 384;
 
 static ENCODER: Mutex<Option<LoadedModel>> = Mutex::new(None);
 static CROSS_ENCODER: Mutex<Option<LoadedModel>> = Mutex::new(None);
-/// The pre-packed bulk session, kept between calls only where `keep_bulk_session()` was called.
-static BULK_ENCODER: Mutex<Option<LoadedModel>> = Mutex::new(None);
-static KEEP_BULK: AtomicBool = AtomicBool::new(false);
-
-/// For a process that does little but bulk embedding (the queue worker, one per database): keep
-/// the pre-packed bulk session between calls instead of building one per call. Costs that one
-/// process the ~40 MiB of pre-packed weights for its lifetime.
-pub fn keep_bulk_session() {
-    KEEP_BULK.store(true, Ordering::Relaxed);
-}
 
 /// Backend-local counters, shown by `recommender.model_info()`.
 pub static TEXTS_EMBEDDED: AtomicU64 = AtomicU64::new(0);
@@ -84,19 +74,7 @@ pub fn embed(texts: &[&str]) -> Result<Vec<Vec<f32>>> {
     }
     let batch_size = gucs::embed_batch_size();
     let out = with_model(&ENCODER, "encoder", |m| {
-        if texts.len() >= BULK_TEXTS && KEEP_BULK.load(Ordering::Relaxed) {
-            let mut kept = BULK_ENCODER.lock().unwrap_or_else(|p| p.into_inner());
-            if !kept
-                .as_ref()
-                .is_some_and(|b| b.files == m.files && b.ids == m.ids)
-            {
-                *kept = None;
-                *kept = Some(LoadedModel::load(m.files.clone(), false, true)?);
-            }
-            if let Some(b) = kept.as_mut().filter(|b| b.ids == m.ids) {
-                return embed_on(b, texts, batch_size);
-            }
-        } else if texts.len() >= BULK_TEXTS {
+        if texts.len() >= BULK_TEXTS {
             // The same files (already verified, identity unchanged), on a session with
             // pre-packed weights that lives for this call only.
             let mut bulk = LoadedModel::load(m.files.clone(), false, true)?;

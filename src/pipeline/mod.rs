@@ -61,7 +61,7 @@ pub fn can_write() -> bool {
 /// The user's home page: the full pipeline, or popularity for a user without history.
 pub fn homepage(user_id: &str, k: usize) -> Result<Vec<Rec>> {
     let Some(prof) = profile::get(user_id)?.filter(|p| p.preference.is_some()) else {
-        return popular(k, &[], can_write());
+        return popular(k, &[], true);
     };
     let pref = prof.preference.clone().unwrap_or_default();
     let (n_content, n_collab) = gucs::candidate_counts();
@@ -74,9 +74,7 @@ pub fn homepage(user_id: &str, k: usize) -> Result<Vec<Rec>> {
         Some(c) => c,
         None if n_collab > 0 => {
             let c = collaborative(user_id, n_collab)?;
-            if can_write() {
-                profile::store_collab(user_id, &c, n_collab)?;
-            }
+            profile::store_collab(user_id, &c, n_collab)?;
             c
         }
         None => Vec::new(),
@@ -397,7 +395,7 @@ fn score_pool(pool: &Pool, req: &mut Request) -> Result<Vec<Rec>> {
             rerank::score(req.query, req.query_vec.as_deref(), &docs, &ids)?;
         reranker = which;
         if let Some(v) = made {
-            if let (Some(u), true) = (user_id, can_write()) {
+            if let Some(u) = user_id {
                 profile::store_query_embedding(u, &v)?;
             }
             req.query_vec = Some(v);
@@ -468,7 +466,8 @@ pub fn popular(k: usize, exclude: &[i64], can_store: bool) -> Result<Vec<Rec>> {
 
 /// The most popular products over the window before the clock. Ranking every product of the
 /// window costs ~50 ms on Complete Journey, so the top 1,000 are cached per (clock day, window)
-/// for POPULAR_TTL; callers that may not write (STABLE functions) read a fresh cache or compute.
+/// for POPULAR_TTL; callers that may not write (STABLE functions) read a fresh cache or compute,
+/// and so does every caller on a standby or in a read-only transaction.
 fn popular_top(want: usize, can_store: bool) -> Result<Vec<(i64, f64)>> {
     const CACHED: usize = 1000;
     let (window, _) = gucs::windows();
@@ -495,7 +494,7 @@ fn popular_top(want: usize, can_store: bool) -> Result<Vec<(i64, f64)>> {
           ORDER BY 2 DESC, 1 LIMIT $2",
         &[window.into(), (want.max(CACHED) as i64).into()],
     )?;
-    if can_store && !in_recovery && !top.is_empty() {
+    if can_store && can_write() && !top.is_empty() {
         let ids: Vec<i64> = top.iter().map(|t| t.0).collect();
         let scores: Vec<f64> = top.iter().map(|t| t.1).collect();
         Spi::run_with_args(

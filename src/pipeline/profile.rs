@@ -280,8 +280,12 @@ fn compute(user_id: &str, last_id: i64, version: &str) -> Result<Profile> {
     })
 }
 
-/// Keeps a user's collaborative candidates with the profile (homepage is VOLATILE; it may write).
+/// Keeps a user's collaborative candidates with the profile (homepage is VOLATILE; it may write),
+/// unless the server cannot take a write here (standby, read-only transaction).
 pub fn store_collab(user_id: &str, collab: &[(i64, f64, u8)], n: usize) -> Result<()> {
+    if !super::can_write() {
+        return Ok(());
+    }
     Spi::run_with_args(
         &format!(
             "UPDATE recommender.user_profiles
@@ -304,8 +308,12 @@ pub fn store_collab(user_id: &str, collab: &[(i64, f64, u8)], n: usize) -> Resul
     Ok(())
 }
 
-/// Keeps the bi-encoder embedding of the user's rerank query with the profile.
+/// Keeps the bi-encoder embedding of the user's rerank query with the profile, when the server
+/// can take a write here.
 pub fn store_query_embedding(user_id: &str, v: &[f32]) -> Result<()> {
+    if !super::can_write() {
+        return Ok(());
+    }
     Spi::run_with_args(
         "UPDATE recommender.user_profiles SET query_embedding = $2::real[]::vector WHERE user_id = $1",
         &[user_id.into(), v.to_vec().into()],
