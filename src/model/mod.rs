@@ -74,7 +74,7 @@ pub fn embed(texts: &[&str]) -> Result<Vec<Vec<f32>>> {
     }
     let batch_size = gucs::embed_batch_size();
     let out = with_model(&ENCODER, "encoder", |m| {
-        if texts.len() >= BULK_TEXTS {
+        if texts.len() >= BULK_TEXTS && !m.files.prepacked() {
             // The same files (already verified, identity unchanged), on a session with
             // pre-packed weights that lives for this call only.
             let mut bulk = LoadedModel::load(m.files.clone(), false, true)?;
@@ -84,20 +84,45 @@ pub fn embed(texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         }
         embed_on(m, texts, batch_size)
     });
-    if texts.len() > batch_size || texts.len() >= BULK_TEXTS {
-        // Large calls free tens of MB of activations (and the bulk session, dropped above);
-        // hand them back to the OS so a backend that once bulk-embedded does not keep its peak
-        // for the rest of its life.
-        // SAFETY: malloc_trim only releases free heap pages.
-        unsafe { libc::malloc_trim(0) };
-    }
+    release_heap();
     out
 }
 
-/// Calls with at least this many texts (bulk embedding: refresh_embeddings, large embed(text[]))
-/// build a session with pre-packed weights for the call: ~1.75x the throughput, and the extra
-/// ~40 MiB of private memory is released when the call ends. Small calls (queries, triggers on a
-/// few rows) use the lean cached session, whose weights stay in the shared file mapping.
+/// Padded tokens (rows x longest row) above which a run's activations are not kept in ONNX
+/// Runtime's arena after the call: up to this size the arena of all-MiniLM-L6-v2 holds ~14 MiB
+/// (bench/results, "Memory pattern"), which keeps a backend under its 40 MiB budget.
+const KEEP_RUN_TOKENS: usize = 512;
+
+/// Whether a call is large: many texts (bulk embedding) or a run above `KEEP_RUN_TOKENS`. Its last
+/// run shrinks the arena and the heap is trimmed afterwards.
+fn large_call(texts: usize, runs: &[&[usize]], toks: &[(Vec<u32>, Vec<u32>)]) -> bool {
+    texts >= BULK_TEXTS
+        || runs.iter().any(|r| {
+            r.len() * r.iter().map(|&i| toks[i].0.len()).max().unwrap_or(0) > KEEP_RUN_TOKENS
+        })
+}
+
+/// Free heap a backend may keep between model calls. Memory freed by a large call (the arena
+/// shrunk after it, the per-call bulk session) is handed back to the OS instead of staying in
+/// glibc's free lists for the backend's lifetime.
+const HEAP_SLACK: usize = 8 << 20;
+
+/// Returns free heap pages to the OS after a model call if more than `HEAP_SLACK` bytes are free.
+fn release_heap() {
+    // SAFETY: mallinfo2 only reads allocator statistics; malloc_trim only releases free pages.
+    unsafe {
+        if libc::mallinfo2().fordblks > HEAP_SLACK {
+            libc::malloc_trim(0);
+        }
+    }
+}
+
+/// Without a pre-packed copy of the model (`model.packed.*`, made by models/materialize.py for
+/// this CPU), calls with at least this many texts (bulk embedding: refresh_embeddings, large
+/// embed(text[])) build a session with pre-packed weights for the call: ~1.75x the throughput,
+/// and the extra ~40 MiB of private memory is released when the call ends. Small calls use the
+/// cached session, whose weights stay in the shared file mapping. With the pre-packed copy the
+/// cached session is already both fast and shared, and is used for everything.
 const BULK_TEXTS: usize = 64;
 
 fn embed_on(m: &mut LoadedModel, texts: &[&str], batch_size: usize) -> Result<Vec<Vec<f32>>> {
@@ -109,11 +134,13 @@ fn embed_on(m: &mut LoadedModel, texts: &[&str], batch_size: usize) -> Result<Ve
     let mut order: Vec<usize> = (0..toks.len()).collect();
     order.sort_by_key(|&i| (toks[i].0.len(), i));
     let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
-    for chunk in runs_of(&order, &toks, batch_size) {
+    let runs: Vec<&[usize]> = runs_of(&order, &toks, batch_size).collect();
+    let large = large_call(texts.len(), &runs, &toks);
+    for (n, chunk) in runs.iter().enumerate() {
         pgrx::check_for_interrupts!();
         let refs: Vec<_> = chunk.iter().map(|&i| &toks[i]).collect();
         let b = m.batch(&refs);
-        let (shape, data) = m.run(&b)?;
+        let (shape, data) = m.run(&b, large && n + 1 == runs.len())?;
         let vecs = match shape.as_slice() {
             [rows, seq, dim] if *rows as usize == b.rows && *seq as usize == b.seq => {
                 mean_pool_normalize(&data, &b.mask, b.rows, b.seq, *dim as usize)
@@ -188,7 +215,9 @@ pub fn preload() -> Result<()> {
 /// Whether a cross-encoder is installed (its files exist); otherwise reranking uses the bi-encoder.
 pub fn cross_encoder_installed() -> bool {
     let dir = std::path::PathBuf::from(gucs::cross_encoder_dir());
-    (dir.join("model.ort").is_file() || dir.join("model.onnx").is_file())
+    (dir.join("model.ort").is_file()
+        || dir.join("model.onnx").is_file()
+        || dir.join("model.packed.onnx").is_file())
         && dir.join("tokenizer.json").is_file()
 }
 
@@ -200,7 +229,7 @@ pub fn cross_scores(query: &str, docs: &[&str]) -> Result<Vec<f64>> {
     }
     let batch_size = gucs::embed_batch_size();
     let q = encoder_input(query).into_owned();
-    with_model(&CROSS_ENCODER, "cross-encoder", |m| {
+    let out = with_model(&CROSS_ENCODER, "cross-encoder", |m| {
         let pairs: Vec<(String, String)> = docs
             .iter()
             .map(|d| (q.clone(), encoder_input(d).into_owned()))
@@ -209,11 +238,13 @@ pub fn cross_scores(query: &str, docs: &[&str]) -> Result<Vec<f64>> {
         let mut order: Vec<usize> = (0..toks.len()).collect();
         order.sort_by_key(|&i| (toks[i].0.len(), i));
         let mut out = vec![0f64; docs.len()];
-        for chunk in runs_of(&order, &toks, batch_size) {
+        let runs: Vec<&[usize]> = runs_of(&order, &toks, batch_size).collect();
+        let large = large_call(docs.len(), &runs, &toks);
+        for (n, chunk) in runs.iter().enumerate() {
             pgrx::check_for_interrupts!();
             let refs: Vec<_> = chunk.iter().map(|&i| &toks[i]).collect();
             let b = m.batch(&refs);
-            let (shape, data) = m.run(&b)?;
+            let (shape, data) = m.run(&b, large && n + 1 == runs.len())?;
             let per_row = if shape.len() == 2 {
                 shape[1].max(1) as usize
             } else {
@@ -231,5 +262,7 @@ pub fn cross_scores(query: &str, docs: &[&str]) -> Result<Vec<f64>> {
             }
         }
         Ok(out)
-    })
+    });
+    release_heap();
+    out
 }
