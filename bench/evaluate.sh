@@ -30,6 +30,7 @@ psql -XAtq -d "$SRC" -c "SELECT 1" >/dev/null 2>&1 || die "no $SRC database: run
 if [ "$(psql -XAtq -d postgres -c "SELECT count(*) FROM pg_database WHERE datname = '$DB'")" = 1 ] \
    && [ "$(q -c "SELECT count(*) FROM eval_split WHERE test_days = $TEST_DAYS" 2>/dev/null)" = 1 ]; then
   log "evaluate: reusing the split in $DB (dropdb $DB to redo it)"
+  q -c "SET client_min_messages = warning" -c "ALTER EXTENSION recommender UPDATE" >/dev/null
 else
   log "evaluate: copying $SRC to $DB"
   dropdb --if-exists "$DB"

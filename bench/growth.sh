@@ -56,6 +56,7 @@ REINDEX INDEX recommender.products_embedding_hnsw;
 VACUUM ANALYZE;
 SQL
   fi
+  psql -XAtq -d "$db" -c "SET client_min_messages = warning" -c "ALTER EXTENSION recommender UPDATE" >/dev/null
   time_homepage "$db" | tail -1 | tee -a "$out"
 done
 time_homepage "$SRC" | tail -1 | tee -a "$out"
