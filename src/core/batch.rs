@@ -5,11 +5,14 @@
 //! rows (`recommender.embed_batch_size`) and in padded tokens: at the ~2,500 tokens/s measured for
 //! one MiniLM thread (BENCHMARKS.md), `MAX_RUN_TOKENS` keeps a run, and therefore the delay before a
 //! cancel or statement_timeout is honoured, well under a second. Batching more rows buys no speed on
-//! this CPU path (batch 1 and batch 32 run at the same products/s), so the bound costs nothing.
+//! this CPU path (batches of 8 to 64 texts run at the same products/s), so the bound costs nothing;
+//! 256 tokens also keep the activations ONNX Runtime's arena holds between calls small (~6 MiB for
+//! the encoder) and, texts being sorted by length, cut padding: a rerank of 21 texts runs ~15 %
+//! faster than in one run of up to 1,024 tokens (BENCHMARKS.md, "Model runtime").
 use std::ops::Range;
 
 /// Padded tokens (rows x longest row) per encoder run.
-pub const MAX_RUN_TOKENS: usize = 1024;
+pub const MAX_RUN_TOKENS: usize = 256;
 
 /// Splits texts whose token counts are `sorted_lens` (ascending) into consecutive runs of at most
 /// `max_rows` rows and at most `max_tokens` padded tokens. A single text longer than `max_tokens`

@@ -288,8 +288,8 @@ impl LoadedModel {
             .and_then(|b| b.with_prepacking(prepack))
             // ONNX Runtime's CPU arena and memory pattern: each run's activations are planned as
             // one block and kept in the arena for the next run of that size, 8-12 % faster than
-            // allocating and page-faulting them tensor by tensor (BENCHMARKS.md). Calls with large
-            // runs give the arena back afterwards (`run`'s `release`, model::release_heap).
+            // allocating and page-faulting them tensor by tensor (BENCHMARKS.md). When the arena
+            // has grown too much it is given back (`run`'s `release`, model::bound_memory).
             .and_then(|b| b.with_memory_pattern(true))
             .and_then(|b| b.with_optimization_level(level))
             .map_err(|e| fail("session options", e.to_string()))?;
@@ -397,8 +397,8 @@ impl LoadedModel {
     }
 
     /// Runs the model on a batch and returns its first output as (shape, data). `release`: shrink
-    /// ONNX Runtime's arena at the end of the run, handing the activations of a large call back
-    /// instead of keeping them for the backend's lifetime.
+    /// ONNX Runtime's arena at the end of the run, handing the activations it keeps back to the
+    /// heap instead of keeping them for the backend's lifetime.
     pub fn run(&mut self, b: &Batch, release: bool) -> Result<(Vec<i64>, Vec<f32>)> {
         let label = format!("{} model {}", self.files.role, self.files.model.display());
         let fail = |e: String| RecError::external(format!("inference failed in {label}: {e}"), "");

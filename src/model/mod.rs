@@ -5,7 +5,7 @@ pub mod encoder;
 pub mod manifest;
 pub mod runtime;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::core::pooling::mean_pool_normalize;
@@ -43,7 +43,19 @@ fn with_model<T>(
     if !fresh {
         // Drop the old session (and its mapping) before loading the new one.
         *guard = None;
+        let before = heap_in_use();
         let m = LoadedModel::load(files, gucs::enable_checksums(), false)?;
+        // What loading took is the model, not activations: it moves the base of `bound_memory`.
+        let grown = heap_in_use().saturating_sub(before);
+        let base = HEAP_BASE.load(Ordering::Relaxed);
+        HEAP_BASE.store(
+            if base == 0 {
+                heap_in_use()
+            } else {
+                base + grown
+            },
+            Ordering::Relaxed,
+        );
         if role == "encoder" {
             ENCODER_LOADS.fetch_add(1, Ordering::Relaxed);
         }
@@ -66,7 +78,7 @@ fn runs_of<'a>(
 }
 
 /// Embeds texts with the sentence encoder: tokenise (truncated at 256 tokens), sort by length,
-/// run in batches of at most `recommender.embed_batch_size` texts and 1,024 padded tokens,
+/// run in batches of at most `recommender.embed_batch_size` texts and 256 padded tokens,
 /// mean-pool and L2-normalise. Checks for query cancel between batches.
 pub fn embed(texts: &[&str]) -> Result<Vec<Vec<f32>>> {
     if texts.is_empty() {
@@ -84,31 +96,61 @@ pub fn embed(texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         }
         embed_on(m, texts, batch_size)
     });
-    release_heap();
+    trim_heap();
     out
 }
 
-/// Padded tokens (rows x longest row) above which a run's activations are not kept in ONNX
-/// Runtime's arena after the call: up to this size the arena of all-MiniLM-L6-v2 holds ~14 MiB
-/// (bench/results, "Memory pattern"), which keeps a backend under its 40 MiB budget.
-const KEEP_RUN_TOKENS: usize = 512;
+/// Growth of the heap in use (glibc's allocated chunks, mmapped ones included) since the last
+/// shrink above which a model call gives back what ONNX Runtime's arena keeps. The arena keeps
+/// each run's activations for the next run of that size (its memory pattern: BENCHMARKS.md,
+/// "Model runtime"); the encoder's grows to ~6 / ~14 / ~32 MiB after runs of 252 / 512 / 768+
+/// padded tokens, a small cross-encoder's far less. Everyday calls (queries, reranks of ~20 texts)
+/// keep their activations; a backend stays within its 40 MiB budget of private memory.
+const ARENA_KEEP: usize = 14 << 20;
 
-/// Whether a call is large: many texts (bulk embedding) or a run above `KEEP_RUN_TOKENS`. Its last
-/// run shrinks the arena and the heap is trimmed afterwards.
-fn large_call(texts: usize, runs: &[&[usize]], toks: &[(Vec<u32>, Vec<u32>)]) -> bool {
-    texts >= BULK_TEXTS
-        || runs.iter().any(|r| {
-            r.len() * r.iter().map(|&i| toks[i].0.len()).max().unwrap_or(0) > KEEP_RUN_TOKENS
-        })
-}
+/// Heap in use after the last arena shrink, plus what models loaded since took (0: no model
+/// loaded yet in this backend).
+static HEAP_BASE: AtomicUsize = AtomicUsize::new(0);
 
-/// Free heap a backend may keep between model calls. Memory freed by a large call (the arena
-/// shrunk after it, the per-call bulk session) is handed back to the OS instead of staying in
-/// glibc's free lists for the backend's lifetime.
+/// Free heap a backend may keep between model calls: beyond it, freed memory (the arena shrunk,
+/// the per-call bulk session) is handed back to the OS instead of staying in glibc's free lists.
 const HEAP_SLACK: usize = 8 << 20;
 
-/// Returns free heap pages to the OS after a model call if more than `HEAP_SLACK` bytes are free.
-fn release_heap() {
+/// Ends a model call: when the heap in use grew by more than `ARENA_KEEP` since the last shrink
+/// (or since the first model call of the backend), runs the model once
+/// more on a two-token input with arena shrinkage (ONNX Runtime frees the arena's unused chunks
+/// only at the end of a run). The caller then trims the heap (`trim_heap`).
+/// Heap in use: glibc's allocated chunks, mmapped ones included.
+fn heap_in_use() -> usize {
+    // SAFETY: mallinfo2 only reads allocator statistics.
+    let mi = unsafe { libc::mallinfo2() };
+    mi.uordblks + mi.hblkhd
+}
+
+fn bound_memory(m: &mut LoadedModel) -> Result<()> {
+    let in_use = heap_in_use;
+    let now = in_use();
+    let base = HEAP_BASE.load(Ordering::Relaxed);
+    if base == 0 || now < base {
+        HEAP_BASE.store(now, Ordering::Relaxed);
+    } else if now - base > ARENA_KEEP {
+        let toks = m.tokenize(vec![""])?;
+        let b = m.batch(&[&toks[0]]);
+        m.run(&b, true)?;
+        let after = in_use();
+        HEAP_BASE.store(after, Ordering::Relaxed);
+        pgrx::debug2!(
+            "recommender: {} arena shrunk, heap in use {} -> {} MiB",
+            m.files.role,
+            now >> 20,
+            after >> 20
+        );
+    }
+    Ok(())
+}
+
+/// Returns free heap pages to the OS if more than `HEAP_SLACK` bytes are free.
+fn trim_heap() {
     // SAFETY: mallinfo2 only reads allocator statistics; malloc_trim only releases free pages.
     unsafe {
         if libc::mallinfo2().fordblks > HEAP_SLACK {
@@ -134,13 +176,11 @@ fn embed_on(m: &mut LoadedModel, texts: &[&str], batch_size: usize) -> Result<Ve
     let mut order: Vec<usize> = (0..toks.len()).collect();
     order.sort_by_key(|&i| (toks[i].0.len(), i));
     let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
-    let runs: Vec<&[usize]> = runs_of(&order, &toks, batch_size).collect();
-    let large = large_call(texts.len(), &runs, &toks);
-    for (n, chunk) in runs.iter().enumerate() {
+    for chunk in runs_of(&order, &toks, batch_size) {
         pgrx::check_for_interrupts!();
         let refs: Vec<_> = chunk.iter().map(|&i| &toks[i]).collect();
         let b = m.batch(&refs);
-        let (shape, data) = m.run(&b, large && n + 1 == runs.len())?;
+        let (shape, data) = m.run(&b, false)?;
         let vecs = match shape.as_slice() {
             [rows, seq, dim] if *rows as usize == b.rows && *seq as usize == b.seq => {
                 mean_pool_normalize(&data, &b.mask, b.rows, b.seq, *dim as usize)
@@ -172,6 +212,7 @@ fn embed_on(m: &mut LoadedModel, texts: &[&str], batch_size: usize) -> Result<Ve
         ENCODER_RUNS.fetch_add(1, Ordering::Relaxed);
         TEXTS_EMBEDDED.fetch_add(chunk.len() as u64, Ordering::Relaxed);
     }
+    bound_memory(m)?;
     Ok(out)
 }
 
@@ -238,13 +279,11 @@ pub fn cross_scores(query: &str, docs: &[&str]) -> Result<Vec<f64>> {
         let mut order: Vec<usize> = (0..toks.len()).collect();
         order.sort_by_key(|&i| (toks[i].0.len(), i));
         let mut out = vec![0f64; docs.len()];
-        let runs: Vec<&[usize]> = runs_of(&order, &toks, batch_size).collect();
-        let large = large_call(docs.len(), &runs, &toks);
-        for (n, chunk) in runs.iter().enumerate() {
+        for chunk in runs_of(&order, &toks, batch_size) {
             pgrx::check_for_interrupts!();
             let refs: Vec<_> = chunk.iter().map(|&i| &toks[i]).collect();
             let b = m.batch(&refs);
-            let (shape, data) = m.run(&b, large && n + 1 == runs.len())?;
+            let (shape, data) = m.run(&b, false)?;
             let per_row = if shape.len() == 2 {
                 shape[1].max(1) as usize
             } else {
@@ -261,8 +300,9 @@ pub fn cross_scores(query: &str, docs: &[&str]) -> Result<Vec<f64>> {
                 out[i] = data[r * per_row + per_row - 1] as f64;
             }
         }
+        bound_memory(m)?;
         Ok(out)
     });
-    release_heap();
+    trim_heap();
     out
 }
