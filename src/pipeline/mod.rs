@@ -277,6 +277,10 @@ struct Request<'a> {
     query_vec: Option<Vec<f32>>,
     k: usize,
     rules: scoring::Rules,
+    /// Rerank scores already computed for this request, by product, and the reranker that made
+    /// them: a refill round (`finish`) scores only the candidates it has not seen.
+    reranked: HashMap<i64, f64>,
+    reranker: &'static str,
 }
 
 impl<'a> Request<'a> {
@@ -308,6 +312,8 @@ impl<'a> Request<'a> {
             query_vec,
             k,
             rules,
+            reranked: HashMap::new(),
+            reranker: "none",
         })
     }
 }
@@ -381,30 +387,36 @@ fn score_pool(pool: &Pool, req: &mut Request) -> Result<Vec<Rec>> {
         .map(|(i, _)| i)
         .take(top_n)
         .collect();
-    let mut reranker = "none";
     if !showable.is_empty() {
-        let docs: Vec<String> = showable
+        // Only candidates this request has not reranked yet go to the model.
+        let new: Vec<usize> = showable
             .iter()
-            .map(|&i| det[&scored[i].cand.product_id].1.doc.clone())
+            .copied()
+            .filter(|&i| !req.reranked.contains_key(&scored[i].cand.product_id))
             .collect();
-        let ids: Vec<i64> = showable
-            .iter()
-            .map(|&i| scored[i].cand.product_id)
-            .collect();
-        let (scores, which, made) =
-            rerank::score(req.query, req.query_vec.as_deref(), &docs, &ids)?;
-        reranker = which;
-        if let Some(v) = made {
-            if let Some(u) = user_id {
-                profile::store_query_embedding(u, &v)?;
+        if !new.is_empty() {
+            let docs: Vec<String> = new
+                .iter()
+                .map(|&i| det[&scored[i].cand.product_id].1.doc.clone())
+                .collect();
+            let ids: Vec<i64> = new.iter().map(|&i| scored[i].cand.product_id).collect();
+            let (scores, which, made) =
+                rerank::score(req.query, req.query_vec.as_deref(), &docs, &ids)?;
+            req.reranker = which;
+            if let Some(v) = made {
+                if let Some(u) = user_id {
+                    profile::store_query_embedding(u, &v)?;
+                }
+                req.query_vec = Some(v);
             }
-            req.query_vec = Some(v);
+            req.reranked.extend(ids.into_iter().zip(scores));
         }
-        for (&i, s) in showable.iter().zip(scores) {
-            scored[i].rerank = Some(s);
+        for &i in &showable {
+            scored[i].rerank = req.reranked.get(&scored[i].cand.product_id).copied();
         }
         blend_rerank(&mut scored, lambda);
     }
+    let reranker = req.reranker;
     let kept = apply_rules_excluding(scored, req.k, rules, &req.taken);
     Ok(kept
         .into_iter()
