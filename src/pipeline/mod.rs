@@ -281,6 +281,11 @@ struct Request<'a> {
     /// them: a refill round (`finish`) scores only the candidates it has not seen.
     reranked: HashMap<i64, f64>,
     reranker: &'static str,
+    /// Details and popularity of the products looked up so far: a refill round queries only the
+    /// new ones.
+    det: HashMap<i64, DetailRow>,
+    pop: HashMap<i64, f64>,
+    looked_up: std::collections::HashSet<i64>,
 }
 
 impl<'a> Request<'a> {
@@ -314,6 +319,9 @@ impl<'a> Request<'a> {
             rules,
             reranked: HashMap::new(),
             reranker: "none",
+            det: HashMap::new(),
+            pop: HashMap::new(),
+            looked_up: Default::default(),
         })
     }
 }
@@ -364,8 +372,18 @@ fn score_pool(pool: &Pool, req: &mut Request) -> Result<Vec<Rec>> {
         .copied()
         .filter(|id| !exclude.contains(id))
         .collect();
-    let det = details(&ids, centre, user_id)?;
-    let pop = popularity(&ids)?;
+    let mut det = std::mem::take(&mut req.det);
+    let mut pop = std::mem::take(&mut req.pop);
+    let missing: Vec<i64> = ids
+        .iter()
+        .copied()
+        .filter(|id| !req.looked_up.contains(id))
+        .collect();
+    if !missing.is_empty() {
+        det.extend(details(&missing, centre, user_id)?);
+        pop.extend(popularity(&missing)?);
+        req.looked_up.extend(missing);
+    }
     let mut cands = Vec::with_capacity(ids.len());
     for id in &ids {
         let Some(d) = det.get(id) else { continue };
@@ -418,10 +436,13 @@ fn score_pool(pool: &Pool, req: &mut Request) -> Result<Vec<Rec>> {
     }
     let reranker = req.reranker;
     let kept = apply_rules_excluding(scored, req.k, rules, &req.taken);
-    Ok(kept
+    let out = kept
         .into_iter()
         .map(|s| det[&s.cand.product_id].1.rec(s, reranker))
-        .collect())
+        .collect();
+    req.det = det;
+    req.pop = pop;
+    Ok(out)
 }
 
 /// Cold start and fallbacks: popularity over the window, newest products when there is none.
