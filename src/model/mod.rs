@@ -45,23 +45,26 @@ fn with_model<T>(
         *guard = None;
         let before = heap_in_use();
         let m = LoadedModel::load(files, gucs::enable_checksums(), false)?;
-        // What loading took is the model, not activations: it moves the base of `bound_memory`.
-        let grown = heap_in_use().saturating_sub(before);
+        // What loading took is the model, not activations: it moves the base of `settle_heap`.
+        let after = heap_in_use();
         let base = HEAP_BASE.load(Ordering::Relaxed);
-        HEAP_BASE.store(
-            if base == 0 {
-                heap_in_use()
-            } else {
-                base + grown
-            },
-            Ordering::Relaxed,
-        );
+        let base = if base == 0 {
+            after
+        } else {
+            base + after.saturating_sub(before)
+        };
+        HEAP_BASE.store(base, Ordering::Relaxed);
         if role == "encoder" {
             ENCODER_LOADS.fetch_add(1, Ordering::Relaxed);
         }
         *guard = Some(m);
     }
-    f(guard.as_mut().expect("model loaded above"))
+    let m = guard.as_mut().expect("model loaded above");
+    let out = f(m);
+    if out.is_ok() {
+        settle_heap(m)?;
+    }
+    out
 }
 
 /// The encoder runs for texts in `order` (sorted by token count): at most `batch_size` rows and
@@ -85,7 +88,7 @@ pub fn embed(texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         return Ok(Vec::new());
     }
     let batch_size = gucs::embed_batch_size();
-    let out = with_model(&ENCODER, "encoder", |m| {
+    with_model(&ENCODER, "encoder", |m| {
         if texts.len() >= BULK_TEXTS && !m.files.prepacked() {
             // The same files (already verified, identity unchanged), on a session with
             // pre-packed weights that lives for this call only.
@@ -95,9 +98,7 @@ pub fn embed(texts: &[&str]) -> Result<Vec<Vec<f32>>> {
             }
         }
         embed_on(m, texts, batch_size)
-    });
-    trim_heap();
-    out
+    })
 }
 
 /// Growth of the heap in use (glibc's allocated chunks, mmapped ones included) since the last
@@ -116,10 +117,6 @@ static HEAP_BASE: AtomicUsize = AtomicUsize::new(0);
 /// the per-call bulk session) is handed back to the OS instead of staying in glibc's free lists.
 const HEAP_SLACK: usize = 8 << 20;
 
-/// Ends a model call: when the heap in use grew by more than `ARENA_KEEP` since the last shrink
-/// (or since the first model call of the backend), runs the model once
-/// more on a two-token input with arena shrinkage (ONNX Runtime frees the arena's unused chunks
-/// only at the end of a run). The caller then trims the heap (`trim_heap`).
 /// Heap in use: glibc's allocated chunks, mmapped ones included.
 fn heap_in_use() -> usize {
     // SAFETY: mallinfo2 only reads allocator statistics.
@@ -127,9 +124,15 @@ fn heap_in_use() -> usize {
     mi.uordblks + mi.hblkhd
 }
 
-fn bound_memory(m: &mut LoadedModel) -> Result<()> {
-    let in_use = heap_in_use;
-    let now = in_use();
+/// Ends a model call (`with_model`). When the heap in use grew by more than `ARENA_KEEP` since
+/// the last shrink (model loads not counted), runs the model once more on a two-token input with
+/// arena shrinkage: ONNX Runtime frees the arena's unused chunks only at the end of a run. Then,
+/// when more than `HEAP_SLACK` bytes are free (the arena shrunk, a per-call bulk session
+/// dropped), returns them to the OS. One `mallinfo2` per call unless it shrinks.
+fn settle_heap(m: &mut LoadedModel) -> Result<()> {
+    // SAFETY: mallinfo2 only reads allocator statistics.
+    let mut mi = unsafe { libc::mallinfo2() };
+    let now = mi.uordblks + mi.hblkhd;
     let base = HEAP_BASE.load(Ordering::Relaxed);
     if base == 0 || now < base {
         HEAP_BASE.store(now, Ordering::Relaxed);
@@ -137,7 +140,9 @@ fn bound_memory(m: &mut LoadedModel) -> Result<()> {
         let toks = m.tokenize(vec![""])?;
         let b = m.batch(&[&toks[0]]);
         m.run(&b, true)?;
-        let after = in_use();
+        // SAFETY: as above.
+        mi = unsafe { libc::mallinfo2() };
+        let after = mi.uordblks + mi.hblkhd;
         HEAP_BASE.store(after, Ordering::Relaxed);
         pgrx::debug2!(
             "recommender: {} arena shrunk, heap in use {} -> {} MiB",
@@ -146,17 +151,11 @@ fn bound_memory(m: &mut LoadedModel) -> Result<()> {
             after >> 20
         );
     }
-    Ok(())
-}
-
-/// Returns free heap pages to the OS if more than `HEAP_SLACK` bytes are free.
-fn trim_heap() {
-    // SAFETY: mallinfo2 only reads allocator statistics; malloc_trim only releases free pages.
-    unsafe {
-        if libc::mallinfo2().fordblks > HEAP_SLACK {
-            libc::malloc_trim(0);
-        }
+    if mi.fordblks > HEAP_SLACK {
+        // SAFETY: malloc_trim only releases free pages.
+        unsafe { libc::malloc_trim(0) };
     }
+    Ok(())
 }
 
 /// Without a pre-packed copy of the model (`model.packed.*`, made by models/materialize.py for
@@ -212,7 +211,6 @@ fn embed_on(m: &mut LoadedModel, texts: &[&str], batch_size: usize) -> Result<Ve
         ENCODER_RUNS.fetch_add(1, Ordering::Relaxed);
         TEXTS_EMBEDDED.fetch_add(chunk.len() as u64, Ordering::Relaxed);
     }
-    bound_memory(m)?;
     Ok(out)
 }
 
@@ -270,7 +268,7 @@ pub fn cross_scores(query: &str, docs: &[&str]) -> Result<Vec<f64>> {
     }
     let batch_size = gucs::embed_batch_size();
     let q = encoder_input(query).into_owned();
-    let out = with_model(&CROSS_ENCODER, "cross-encoder", |m| {
+    with_model(&CROSS_ENCODER, "cross-encoder", |m| {
         let pairs: Vec<(String, String)> = docs
             .iter()
             .map(|d| (q.clone(), encoder_input(d).into_owned()))
@@ -300,9 +298,6 @@ pub fn cross_scores(query: &str, docs: &[&str]) -> Result<Vec<f64>> {
                 out[i] = data[r * per_row + per_row - 1] as f64;
             }
         }
-        bound_memory(m)?;
         Ok(out)
-    });
-    trim_heap();
-    out
+    })
 }
