@@ -289,7 +289,7 @@ impl LoadedModel {
             // ONNX Runtime's CPU arena and memory pattern: each run's activations are planned as
             // one block and kept in the arena for the next run of that size, 8-12 % faster than
             // allocating and page-faulting them tensor by tensor (BENCHMARKS.md). When the arena
-            // has grown too much it is given back (`run`'s `release`, model::bound_memory).
+            // has grown too much it is given back (`run`'s `release`, model::settle_heap).
             .and_then(|b| b.with_memory_pattern(true))
             .and_then(|b| b.with_optimization_level(level))
             .map_err(|e| fail("session options", e.to_string()))?;
