@@ -253,7 +253,7 @@ class Service:
 
     # ---- stages 2-4 ------------------------------------------------------------------------
     def finish(self, pool: dict[int, dict], centre, user_id, exclude: list[int], query: str, k: int,
-               allow_purchased: bool = True, cap: bool = True) -> list[Cand]:
+               allow_purchased: bool = True, cap: bool = True, taken: tuple[str, ...] = ()) -> list[Cand]:
         s = self.settings
         ids = [i for i in pool if i not in exclude]
         det = self.details(ids, centre, user_id)
@@ -271,7 +271,17 @@ class Service:
         for c, a, b, p in zip(cands, cn, bn, pn):
             c.score = s.alpha * a + s.beta * b + s.gamma * p
         cands.sort(key=lambda c: (-c.score, c.product_id))
-        showable = [c for c in cands if c.in_stock and (allow_purchased or not c.purchased)][:s.rerank_top_n]
+        # The same selection as the extension: showable, one per name, not named like the page's product.
+        showable, seen = [], set(taken)
+        for c in cands:
+            if len(showable) >= s.rerank_top_n:
+                break
+            key = c.name.lower() if c.name is not None else None
+            if not c.in_stock or (c.purchased and not allow_purchased) or (key is not None and key in seen):
+                continue
+            if key is not None:
+                seen.add(key)
+            showable.append(c)
         if s.enable_rerank and showable and query:
             if self.cross is not None:
                 r = [1 / (1 + math.exp(-x)) for x in self.cross.scores(query, [c.doc for c in showable])]
@@ -288,18 +298,19 @@ class Service:
             if 0 <= c.age_days < s.new_arrival_days:
                 c.score *= 1 + s.new_arrival_boost
         cands.sort(key=lambda c: (-c.score, c.product_id))
-        out, per_cat, names = [], {}, set()
+        out, per_cat, names = [], {}, set(taken)
         for c in cands:
             if len(out) >= k:
                 break
             if not c.in_stock or (c.purchased and not allow_purchased):
                 continue
-            key = (c.name or "").lower()
-            if key in names:
+            key = c.name.lower() if c.name is not None else None
+            if key is not None and key in names:
                 continue
             if cap and c.category is not None and per_cat.get(c.category, 0) >= s.max_per_category:
                 continue
-            names.add(key)
+            if key is not None:
+                names.add(key)
             per_cat[c.category] = per_cat.get(c.category, 0) + 1
             out.append(c)
         return out
@@ -340,11 +351,12 @@ class Service:
         return self.finish(pool, prof["pref"], user_id, [], query, k)
 
     def similar_products(self, product_id: int, k: int) -> list[Cand]:
-        row = self.q("""SELECT embedding::text, left(concat_ws('. ', name, 'Category: ' || category, left(description, 200)), 400)
+        row = self.q("""SELECT embedding::text, left(concat_ws('. ', name, 'Category: ' || category, left(description, 200)), 400), name
                           FROM recommender.products WHERE product_id = %s AND embedding IS NOT NULL""", (product_id,))
         if not row:
             return []
         centre, doc = _parse_vec(row[0][0]), row[0][1]
+        taken = (row[0][2].lower(),) if row[0][2] is not None else ()
         s = self.settings
         pool: dict[int, dict] = {}
         for i, sc in self.content(centre, max(s.content_candidates, k), [product_id]):
@@ -352,7 +364,7 @@ class Service:
         items = self.copurchase([product_id], s.collaborative_candidates)
         for (i, _), n in zip(items, normalize([x[1] for x in items])):
             pool.setdefault(i, {})["collab"] = n
-        return self.finish(pool, centre, None, [product_id], doc, k, cap=False)
+        return self.finish(pool, centre, None, [product_id], doc, k, cap=False, taken=taken)
 
     def frequently_bought_together(self, product_id: int, k: int) -> list[Cand]:
         co = self.copurchase([product_id], k * 3)

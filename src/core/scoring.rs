@@ -131,6 +131,36 @@ pub fn blend_rerank(scored: &mut [Scored], lambda: f64) {
     }
 }
 
+/// Stage 3's input: indexes (into `scored`, in hybrid order) of at most `n` candidates worth the
+/// reranker's time. A candidate the rules would drop whatever its rerank score (out of stock,
+/// already purchased, named like a `taken` product) is skipped, and of products with the same
+/// dedupe key only the best by hybrid score is reranked: the rules show one of them, so the model
+/// is spent on `n` distinct products instead of several copies of one.
+pub fn rerank_targets(
+    scored: &[Scored],
+    n: usize,
+    r: Rules,
+    taken: &std::collections::HashSet<String>,
+) -> Vec<usize> {
+    let mut names: std::collections::HashSet<&str> = Default::default();
+    let mut out = Vec::with_capacity(n.min(scored.len()));
+    for (i, s) in scored.iter().enumerate() {
+        if out.len() >= n {
+            break;
+        }
+        if !s.cand.in_stock || (s.cand.purchased && !r.allow_purchased) {
+            continue;
+        }
+        if let Some(key) = s.cand.dedupe_key.as_deref() {
+            if taken.contains(key) || !names.insert(key) {
+                continue;
+            }
+        }
+        out.push(i);
+    }
+    out
+}
+
 /// Stage 4: new-arrival boost, then walk the candidates by score and keep those that pass the
 /// rules (in stock, not already purchased unless allowed, at most `max_per_category` per
 /// category) until k are kept. Candidates removed by a rule are replaced by the next ones, so k
@@ -318,6 +348,30 @@ mod tests {
             out.iter().map(|s| s.cand.product_id).collect::<Vec<_>>(),
             vec![1, 3]
         );
+    }
+
+    #[test]
+    fn rerank_targets_skip_copies_and_unshowable() {
+        let mut a = cand(1, None, true, false, 1.0, 0.0, 0.0);
+        let mut b = cand(2, None, true, false, 0.9, 0.0, 0.0);
+        let c = cand(3, None, false, false, 0.8, 0.0, 0.0);
+        let mut d = cand(4, None, true, false, 0.7, 0.0, 0.0);
+        let e = cand(5, None, true, false, 0.6, 0.0, 0.0);
+        let f = cand(6, None, true, false, 0.5, 0.0, 0.0);
+        a.dedupe_key = Some("yogurt 32 oz".into());
+        b.dedupe_key = Some("yogurt 32 oz".into());
+        d.dedupe_key = Some("page product".into());
+        let scored = hybrid(vec![a, b, c, d, e, f], W);
+        let taken = ["page product".to_string()].into_iter().collect();
+        let ids = |v: Vec<usize>| {
+            v.iter()
+                .map(|&i| scored[i].cand.product_id)
+                .collect::<Vec<_>>()
+        };
+        // 2 copies 1's name, 3 is out of stock, 4 is named like the page's product.
+        assert_eq!(ids(rerank_targets(&scored, 10, R, &taken)), vec![1, 5, 6]);
+        assert_eq!(ids(rerank_targets(&scored, 2, R, &taken)), vec![1, 5]);
+        assert!(rerank_targets(&scored, 0, R, &taken).is_empty());
     }
 
     #[test]

@@ -301,11 +301,13 @@ impl<'a> Request<'a> {
         let taken = if exclude.is_empty() {
             Default::default()
         } else {
+            // Lower-cased like the candidates' dedupe keys.
             pairs_text(
-                "SELECT lower(name) FROM recommender.products WHERE product_id = ANY($1)",
+                "SELECT name FROM recommender.products WHERE product_id = ANY($1) AND name IS NOT NULL",
                 &[exclude.to_vec().into()],
             )?
             .into_iter()
+            .map(|n| n.to_lowercase())
             .collect()
         };
         Ok(Request {
@@ -398,13 +400,7 @@ fn score_pool(pool: &Pool, req: &mut Request) -> Result<Vec<Rec>> {
     // Stage 3 on the top N candidates that can be shown (reranking a product the rules drop
     // would waste the model's time).
     let (top_n, lambda) = gucs::rerank();
-    let showable: Vec<usize> = scored
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.cand.in_stock && (rules.allow_purchased || !s.cand.purchased))
-        .map(|(i, _)| i)
-        .take(top_n)
-        .collect();
+    let showable = scoring::rerank_targets(&scored, top_n, rules, &req.taken);
     if !showable.is_empty() {
         // Only candidates this request has not reranked yet go to the model.
         let new: Vec<usize> = showable
