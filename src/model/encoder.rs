@@ -213,6 +213,12 @@ pub struct LoadedModel {
     pub source: String,
     pub verified: bool,
     pub load_ms: f64,
+    /// Largest run (padded tokens) since the heap was last looked at, and whether this call
+    /// exceeded it or otherwise may have grown the heap: `model::settle_heap` reads the
+    /// allocator's statistics (~0.1 ms) only then, or every `SETTLE_EVERY`th call.
+    pub peak_tokens: usize,
+    pub heap_dirty: bool,
+    pub calls: u32,
 }
 
 /// Token ids of one batch, padded to its longest member.
@@ -357,6 +363,9 @@ impl LoadedModel {
             source: meta.source,
             verified,
             load_ms: t0.elapsed().as_secs_f64() * 1000.0,
+            peak_tokens: 0,
+            heap_dirty: true,
+            calls: 0,
         })
     }
 
@@ -403,6 +412,10 @@ impl LoadedModel {
         let label = format!("{} model {}", self.files.role, self.files.model.display());
         let fail = |e: String| RecError::external(format!("inference failed in {label}: {e}"), "");
         let shape = [b.rows as i64, b.seq as i64];
+        if b.rows * b.seq > self.peak_tokens {
+            self.peak_tokens = b.rows * b.seq;
+            self.heap_dirty = true;
+        }
         let mut inputs = Vec::with_capacity(3);
         for name in &self.input_names {
             let data = match name.as_str() {

@@ -92,6 +92,7 @@ pub fn embed(texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         if texts.len() >= BULK_TEXTS && !m.files.prepacked() {
             // The same files (already verified, identity unchanged), on a session with
             // pre-packed weights that lives for this call only.
+            m.heap_dirty = true;
             let mut bulk = LoadedModel::load(m.files.clone(), false, true)?;
             if bulk.ids == m.ids {
                 return embed_on(&mut bulk, texts, batch_size);
@@ -117,6 +118,9 @@ static HEAP_BASE: AtomicUsize = AtomicUsize::new(0);
 /// the per-call bulk session) is handed back to the OS instead of staying in glibc's free lists.
 const HEAP_SLACK: usize = 8 << 20;
 
+/// `settle_heap` looks at the heap at least once every this many model calls.
+const SETTLE_EVERY: u32 = 16;
+
 /// Heap in use: glibc's allocated chunks, mmapped ones included.
 fn heap_in_use() -> usize {
     // SAFETY: mallinfo2 only reads allocator statistics.
@@ -128,8 +132,15 @@ fn heap_in_use() -> usize {
 /// the last shrink (model loads not counted), runs the model once more on a two-token input with
 /// arena shrinkage: ONNX Runtime frees the arena's unused chunks only at the end of a run. Then,
 /// when more than `HEAP_SLACK` bytes are free (the arena shrunk, a per-call bulk session
-/// dropped), returns them to the OS. One `mallinfo2` per call unless it shrinks.
+/// dropped), returns them to the OS. `mallinfo2` walks the allocator's free lists (~0.1 ms), so
+/// this looks only after a call that ran a larger input than any since the last look or built a
+/// per-call session, and after every `SETTLE_EVERY`th call.
 fn settle_heap(m: &mut LoadedModel) -> Result<()> {
+    m.calls = m.calls.wrapping_add(1);
+    if !m.heap_dirty && m.calls % SETTLE_EVERY != 0 {
+        return Ok(());
+    }
+    m.heap_dirty = false;
     // SAFETY: mallinfo2 only reads allocator statistics.
     let mut mi = unsafe { libc::mallinfo2() };
     let now = mi.uordblks + mi.hblkhd;
@@ -144,6 +155,8 @@ fn settle_heap(m: &mut LoadedModel) -> Result<()> {
         mi = unsafe { libc::mallinfo2() };
         let after = mi.uordblks + mi.hblkhd;
         HEAP_BASE.store(after, Ordering::Relaxed);
+        // The arena is empty again: the next large run may regrow it.
+        m.peak_tokens = 0;
         pgrx::debug2!(
             "recommender: {} arena shrunk, heap in use {} -> {} MiB",
             m.files.role,

@@ -3,6 +3,7 @@
 //! 2. hybrid score (core::scoring),
 //! 3. rerank of the top N (cross-encoder, or the bi-encoder when none is installed),
 //! 4. business rules with refill (core::scoring).
+mod plans;
 pub mod profile;
 pub mod rerank;
 
@@ -122,7 +123,8 @@ fn collaborative(user_id: &str, n: usize) -> Result<Vec<(i64, f64, u8)>> {
 /// share a category by nature). Unknown or not yet embedded product: no rows.
 pub fn similar(product_id: i64, k: usize) -> Result<Vec<Rec>> {
     let row: Option<(Vec<f32>, String)> = Spi::connect(|c| {
-        let t = c.select(
+        let t = plans::select(
+            &c,
             "SELECT embedding::real[], recommender._rerank_doc(name, category, description)
                FROM recommender.products WHERE product_id = $1 AND embedding IS NOT NULL",
             None,
@@ -197,7 +199,7 @@ pub fn cart(items: &[i64], k: usize) -> Result<Vec<Rec>> {
 /// Products in the user's current cart (CART_ADD minus CART_REMOVE > 0).
 pub fn user_cart(user_id: &str) -> Result<Vec<i64>> {
     Spi::connect(|c| {
-        let t = c.select(
+        let t = plans::select(&c,
             "SELECT product_id FROM recommender.user_products WHERE user_id = $1 AND cart > 0 ORDER BY last_at DESC, product_id",
             None,
             &[user_id.into()],
@@ -336,6 +338,12 @@ fn finish(mut pool: Pool, mut req: Request) -> Result<Vec<Rec>> {
     let mut out = score_pool(&pool, &mut req)?;
     for round in 1..=3 {
         let Some(c) = centre else { break };
+        pgrx::debug1!(
+            "recommender: {} of {k} rows from {} candidates ({} reranked) before refill round {round}",
+            out.len(),
+            pool.sources.len(),
+            req.reranked.len()
+        );
         if out.len() >= k {
             break;
         }
@@ -448,7 +456,7 @@ pub fn popular(k: usize, exclude: &[i64], can_store: bool) -> Result<Vec<Rec>> {
     if top.len() < k {
         // No (or too little) recent activity: newest in-stock products.
         let newest: Vec<i64> = Spi::connect(|c| {
-            let t = c.select(
+            let t = plans::select(&c,
                 "SELECT product_id FROM recommender.products WHERE in_stock AND created_at <= recommender.clock()
                   ORDER BY created_at DESC, product_id LIMIT $1",
                 None,
@@ -654,9 +662,9 @@ fn copurchase_of(items: &[i64], n: usize) -> Result<Vec<(i64, f64)>> {
     )
 }
 
-fn pairs_text(sql: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<Vec<String>> {
+fn pairs_text(sql: &'static str, args: &[pgrx::datum::DatumWithOid]) -> Result<Vec<String>> {
     Spi::connect(|c| {
-        let t = c.select(sql, None, args)?;
+        let t = plans::select(&c, sql, None, args)?;
         let mut v = Vec::new();
         for r in t {
             v.extend(r.get::<String>(1)?);
@@ -668,17 +676,19 @@ fn pairs_text(sql: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<Vec<Strin
 /// The first column of the first row, read-only. (pgrx's `Spi::get_one*` go through
 /// `connect_mut`, which assigns a transaction id: an error on a hot standby.)
 fn one<T: FromDatum + IntoDatum>(
-    sql: &str,
+    sql: &'static str,
     args: &[pgrx::datum::DatumWithOid],
 ) -> Result<Option<T>> {
     Ok(Spi::connect(|c| {
-        c.select(sql, Some(1), args)?.first().get_one::<T>()
+        plans::select(&c, sql, Some(1), args)?
+            .first()
+            .get_one::<T>()
     })?)
 }
 
-fn pairs(sql: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<Vec<(i64, f64)>> {
+fn pairs(sql: &'static str, args: &[pgrx::datum::DatumWithOid]) -> Result<Vec<(i64, f64)>> {
     Spi::connect(|c| {
-        let t = c.select(sql, None, args)?;
+        let t = plans::select(&c, sql, None, args)?;
         let mut v = Vec::new();
         for r in t {
             v.push((
@@ -758,7 +768,7 @@ fn details(
         return Ok(HashMap::new());
     }
     Spi::connect(|c| {
-        let t = c.select(
+        let t = plans::select(&c,
             "SELECT p.product_id, p.external_id, p.name, p.category, p.price, p.image_url, p.in_stock,
                     (extract(epoch FROM recommender.clock() - p.created_at) / 86400.0)::float8,
                     CASE WHEN $2::real[] IS NULL OR p.embedding IS NULL THEN 0
@@ -803,7 +813,7 @@ fn details(
 /// the normalised mean of their embeddings.
 fn cart_centre(items: &[i64]) -> Result<(Vec<i64>, Vec<String>, Option<Vec<f32>>)> {
     let rows: Vec<(i64, Option<String>, Option<Vec<f32>>)> = Spi::connect(|c| {
-        let t = c.select(
+        let t = plans::select(&c,
             "SELECT product_id, name, embedding::real[] FROM recommender.products WHERE product_id = ANY($1) ORDER BY product_id",
             None,
             &[items.to_vec().into()],

@@ -47,6 +47,18 @@ fn query_of(top_categories: &[String], recent_names: &[String]) -> String {
 /// clock they were computed at.
 const REPLAY_CLOCK: &str = "nullif(current_setting('recommender.as_of', true), '')::timestamptz";
 
+/// The cached profile, valid only for the user's current interactions and weights.
+static CACHED_PROFILE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT preference::real[], top_categories, interaction_count, rerank_query, query_embedding::real[],
+                collab_ids IS NOT NULL AND collab_n = $5 AND collab_clock IS NOT DISTINCT FROM {REPLAY_CLOCK}
+                  AND collab_at > clock_timestamp() - make_interval(secs => $6),
+                collab_ids, collab_scores, collab_sources
+           FROM recommender.user_profiles
+          WHERE user_id = $1 AND last_interaction_id = $2 AND interaction_count = $3 AND weights_version = $4"
+    )
+});
+
 const WEIGHTS_VERSION: &str = "SELECT md5(string_agg(type::text || '=' || weight::text, ',' ORDER BY type)) FROM recommender.interaction_weights";
 
 /// The user's profile, rebuilt if stale. None: the user has no interactions (cold start).
@@ -73,15 +85,9 @@ pub fn get(user_id: &str) -> Result<Option<Profile>> {
 
     let (_, n_collab) = gucs::candidate_counts();
     let cached = Spi::connect(|c| {
-        let t = c.select(
-            &format!(
-                "SELECT preference::real[], top_categories, interaction_count, rerank_query, query_embedding::real[],
-                        collab_ids IS NOT NULL AND collab_n = $5 AND collab_clock IS NOT DISTINCT FROM {REPLAY_CLOCK}
-                          AND collab_at > clock_timestamp() - make_interval(secs => $6),
-                        collab_ids, collab_scores, collab_sources
-                   FROM recommender.user_profiles
-                  WHERE user_id = $1 AND last_interaction_id = $2 AND interaction_count = $3 AND weights_version = $4"
-            ),
+        let t = super::plans::select(
+            &c,
+            &CACHED_PROFILE,
             None,
             &[
                 user_id.into(),
@@ -158,7 +164,7 @@ pub fn rebuild(user_id: &str) -> Result<i64> {
 
 fn recent_names(user_id: &str) -> Result<Vec<String>> {
     Spi::connect(|c| {
-        let t = c.select(
+        let t = super::plans::select(&c,
             "SELECT p.name FROM recommender.user_products u JOIN recommender.products p USING (product_id)
               WHERE u.user_id = $1 AND u.weight > 0 AND u.last_at <= recommender.clock()
               ORDER BY u.last_at DESC, p.product_id LIMIT 3",
@@ -185,7 +191,7 @@ fn compute(user_id: &str, last_id: i64, version: &str) -> Result<Profile> {
         price: Option<f64>,
     }
     let rows: Vec<Row> = Spi::connect(|c| {
-        let t = c.select(
+        let t = super::plans::select(&c,
             "SELECT (extract(epoch FROM i.occurred_at) / 86400.0)::float8, w.weight, p.embedding::real[], p.category, p.price::float8
                FROM recommender.interactions i
                JOIN recommender.products p USING (product_id)

@@ -79,3 +79,20 @@ SELECT recommender.track('zoe', product_id, 'VIEW', occurred_at => '2024-02-02')
 SET recommender.as_of = '2024-03-01';
 SELECT external_product_id FROM recommender.homepage('zoe', 2) ORDER BY 1;
 RESET recommender.as_of;
+-- A backend keeps the plans of the pipeline's statements (src/pipeline/plans.rs). Dropping and
+-- creating the extension in the same session re-plans them against the new tables.
+SELECT count(*) AS similar FROM recommender.similar_products(
+  (SELECT product_id FROM recommender.products WHERE external_id = 'u-1'), 2);
+DROP EXTENSION recommender CASCADE;
+CREATE EXTENSION recommender;
+INSERT INTO recommender.products (external_id, name, description, category, price, stock)
+VALUES ('r-1', 'Espresso beans', 'Dark roast, 1 kg', 'Coffee', 19.90, 10),
+       ('r-2', 'Espresso cups', 'Porcelain, set of 2', 'Kitchen', 12.50, 3),
+       ('r-3', 'Green tea', 'Sencha, 100 g', 'Tea', 7.00, 5);
+INSERT INTO recommender.interactions (user_id, product_id, type, basket_id, occurred_at)
+SELECT 'zoe', product_id, 'PURCHASE', 'z-2', '2024-02-01' FROM recommender.products WHERE external_id IN ('r-1', 'r-2');
+SET recommender.as_of = '2024-03-01';
+SELECT external_product_id FROM recommender.homepage('zoe', 2) ORDER BY 1;
+SELECT external_product_id FROM recommender.similar_products(
+  (SELECT product_id FROM recommender.products WHERE external_id = 'r-1'), 2) ORDER BY 1;
+RESET recommender.as_of;
