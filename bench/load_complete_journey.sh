@@ -45,7 +45,12 @@ SELECT 'household-' || t.household_id, p.product_id, 'PURCHASE', t.quantity, t.s
 SQL
 fi
 log "cj: embedding (progress below)"
-t psql -q -v ON_ERROR_STOP=1 -d "$DB" -c "CALL recommender.refresh_embeddings(batch_size => 1024)"
+# Same session: model_info() counts the texts this backend ran through the model (products with
+# the text of an already embedded product copy its vector).
+t psql -q -v ON_ERROR_STOP=1 -At -d "$DB" -c "CALL recommender.refresh_embeddings(batch_size => 1024)" \
+  -c "SELECT format('texts through the model: %s for %s products (the rest copied from products with the same text)',
+                    texts_embedded, (SELECT count(*) FROM recommender.products))
+        FROM recommender.model_info() WHERE role = 'encoder'"
 psql -d "$DB" -c "SELECT (SELECT count(*) FROM recommender.products) products,
                          (SELECT count(*) FROM recommender.interactions) interactions,
                          (SELECT count(DISTINCT user_id) FROM recommender.interactions) users,

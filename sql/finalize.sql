@@ -34,6 +34,8 @@ CREATE INDEX products_embedding_hnsw ON recommender.products USING hnsw (embeddi
 CREATE INDEX products_stale ON recommender.products (product_id)
     WHERE embedding IS NULL OR embedded_hash IS DISTINCT FROM text_hash;
 CREATE INDEX products_category ON recommender.products (category);
+-- Products with the same text share one vector: re-embedding looks up a current one here first.
+CREATE INDEX products_embedded_hash ON recommender.products (embedded_hash) WHERE embedding IS NOT NULL;
 
 -- User data in extension tables is dumped by pg_dump.
 SELECT pg_catalog.pg_extension_config_dump('recommender.products', '');

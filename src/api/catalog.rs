@@ -1,4 +1,6 @@
 //! Catalogue embedding: the text template, its hash, and (re-)embedding of products.
+use std::collections::HashMap;
+
 use pgrx::prelude::*;
 
 use crate::core::text;
@@ -73,6 +75,15 @@ const STORE_BATCH: &str = "
       FROM unnest($1::bigint[], $2::bytea[]) WITH ORDINALITY AS u(id, h, i)
      WHERE p.product_id = u.id";
 
+/// Vectors already stored for some of these texts: another product with the same text whose
+/// embedding is current. Copied instead of running the model again (catalogues list one article
+/// many times: Complete Journey has 40,199 distinct texts for 92,331 products).
+const STORED_FOR: &str = "
+    SELECT DISTINCT ON (embedded_hash) embedded_hash, embedding::real[]
+      FROM recommender.products
+     WHERE embedded_hash = ANY($1) AND embedded_hash = text_hash AND embedding IS NOT NULL
+     ORDER BY embedded_hash, product_id";
+
 fn reembed_ids(ids: &[i64], force: bool) -> Result<i64> {
     if ids.is_empty() {
         return Ok(0);
@@ -93,9 +104,34 @@ fn reembed_ids(ids: &[i64], force: bool) -> Result<i64> {
         }
         let batch = crate::gucs::embed_batch_size().max(1) * 8;
         for chunk in stale.chunks(batch) {
-            let texts: Vec<&str> = chunk.iter().map(|r| r.1.as_str()).collect();
-            let vecs = model::embed(&texts)?;
-            let flat: Vec<f32> = vecs.into_iter().flatten().collect();
+            // `force` is how a new model is rolled out: then nothing stored is reused.
+            let mut stored: HashMap<Vec<u8>, Vec<f32>> = HashMap::new();
+            if !force {
+                let hashes: Vec<Vec<u8>> = chunk.iter().map(|r| r.2.clone()).collect();
+                for row in client.select(STORED_FOR, None, &[hashes.into()])? {
+                    if let (Some(h), Some(e)) = (row.get::<Vec<u8>>(1)?, row.get::<Vec<f32>>(2)?) {
+                        stored.insert(h, e);
+                    }
+                }
+            }
+            let texts: Vec<&str> = chunk
+                .iter()
+                .filter(|r| !stored.contains_key(&r.2))
+                .map(|r| r.1.as_str())
+                .collect();
+            let mut made = model::embed(&texts)?.into_iter();
+            let mut flat: Vec<f32> = Vec::with_capacity(chunk.len() * model::DIM);
+            for r in chunk {
+                match stored.get(&r.2) {
+                    Some(v) => flat.extend_from_slice(v),
+                    None => flat.extend(made.next().unwrap_or_default()),
+                }
+            }
+            pgrx::debug1!(
+                "recommender: {} product(s) embedded, {} copied from products with the same text",
+                texts.len(),
+                chunk.len() - texts.len()
+            );
             let ids: Vec<i64> = chunk.iter().map(|r| r.0).collect();
             let hashes: Vec<Vec<u8>> = chunk.iter().map(|r| r.2.clone()).collect();
             client.update(STORE_BATCH, None, &[ids.into(), hashes.into(), flat.into()])?;

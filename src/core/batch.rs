@@ -35,6 +35,23 @@ pub fn runs(sorted_lens: &[usize], max_rows: usize, max_tokens: usize) -> Vec<Ra
     out
 }
 
+/// The distinct values of `items` in first-seen order, and for each item the index of its value
+/// among them: identical texts are embedded once per call.
+pub fn distinct<'a>(items: &[&'a str]) -> (Vec<&'a str>, Vec<usize>) {
+    let mut seen: std::collections::HashMap<&'a str, usize> = Default::default();
+    let mut values = Vec::new();
+    let slots = items
+        .iter()
+        .map(|&t| {
+            *seen.entry(t).or_insert_with(|| {
+                values.push(t);
+                values.len() - 1
+            })
+        })
+        .collect();
+    (values, slots)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,6 +65,15 @@ mod tests {
         assert_eq!(runs(&[5, 5, 600, 700], 32, 1024), vec![0..2, 2..3, 3..4]);
         assert_eq!(runs(&[2000], 32, 1024), vec![0..1]);
         assert_eq!(runs(&[3, 3, 3], 0, 1024), vec![0..1, 1..2, 2..3]);
+    }
+
+    #[test]
+    fn distinct_keeps_first_seen_order() {
+        let (v, s) = distinct(&["b", "a", "b", "", "a"]);
+        assert_eq!(v, vec!["b", "a", ""]);
+        assert_eq!(s, vec![0, 1, 0, 2, 1]);
+        let (v, s) = distinct(&[]);
+        assert!(v.is_empty() && s.is_empty());
     }
 
     proptest! {

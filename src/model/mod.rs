@@ -82,11 +82,18 @@ fn runs_of<'a>(
 
 /// Embeds texts with the sentence encoder: tokenise (truncated at 256 tokens), sort by length,
 /// run in batches of at most `recommender.embed_batch_size` texts and 256 padded tokens,
-/// mean-pool and L2-normalise. Checks for query cancel between batches.
-pub fn embed(texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-    if texts.is_empty() {
+/// mean-pool and L2-normalise. Checks for query cancel between batches. Identical texts are run
+/// once.
+pub fn embed(all: &[&str]) -> Result<Vec<Vec<f32>>> {
+    if all.is_empty() {
         return Ok(Vec::new());
     }
+    let (texts, slots) = crate::core::batch::distinct(all);
+    let vecs = embed_distinct(&texts)?;
+    Ok(slots.into_iter().map(|i| vecs[i].clone()).collect())
+}
+
+fn embed_distinct(texts: &[&str]) -> Result<Vec<Vec<f32>>> {
     let batch_size = gucs::embed_batch_size();
     with_model(&ENCODER, "encoder", |m| {
         if texts.len() >= BULK_TEXTS && !m.files.prepacked() {

@@ -83,3 +83,23 @@ CALL recommender.refresh_embeddings();
 RESET client_min_messages;
 SELECT products, embedded, stale FROM recommender.sync_status WHERE source = '(direct)';
 DELETE FROM recommender.products WHERE category = 'Bulk';
+
+-- Products with the same text share one vector: only the first runs the model, the others copy
+-- its vector (within one statement too). force => true runs the model again.
+SELECT texts_embedded AS runs0 FROM recommender.model_info() WHERE role = 'encoder' \gset
+INSERT INTO recommender.products (external_id, name, description, category, price, stock)
+VALUES ('twin-1', 'Glass teapot', '1.2 l, borosilicate', 'Kitchen', 24.00, 5);
+INSERT INTO recommender.products (external_id, name, description, category, price, stock)
+VALUES ('twin-2', 'Glass teapot', '1.2 l, borosilicate', 'Kitchen', 24.00, 2),
+       ('twin-3', 'Glass teapot', '1.2 l, borosilicate', 'Kitchen', 24.00, 0),
+       ('twin-4', 'Glass teapot', '1.5 l, borosilicate', 'Kitchen', 24.00, 1),
+       ('twin-5', 'Glass teapot', '1.5 l, borosilicate', 'Kitchen', 24.00, 1);
+SELECT texts_embedded - :runs0 AS texts_through_model FROM recommender.model_info() WHERE role = 'encoder';
+SELECT count(DISTINCT embedding::text) AS vectors, bool_and(embedded_hash = text_hash) AS current
+  FROM recommender.products WHERE external_id LIKE 'twin-%' GROUP BY description ORDER BY description;
+SELECT recommender.embed_product(product_id, force => true) AS ran_model
+  FROM recommender.products WHERE external_id = 'twin-2';
+SELECT texts_embedded - :runs0 AS texts_through_model FROM recommender.model_info() WHERE role = 'encoder';
+SELECT (SELECT embedding FROM recommender.products WHERE external_id = 'twin-1')
+     = (SELECT embedding FROM recommender.products WHERE external_id = 'twin-2') AS same_vector;
+DELETE FROM recommender.products WHERE external_id LIKE 'twin-%';
