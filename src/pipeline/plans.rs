@@ -1,11 +1,11 @@
 //! The read path's statements, planned once per backend.
 //!
-//! `SpiClient::select` with a query text parses, analyses and plans the statement on every call:
-//! about 0.2 ms per statement, and a `similar_products` call with refill rounds runs sixteen of
-//! them. Here each statement text (with its argument types) is prepared once and kept with
-//! `SPI_keepplan`, so later calls go through Postgres' plan cache: the parse tree is reused, and
-//! the cache itself decides between custom and generic plans and re-plans after DDL or a change
-//! of `search_path`, as for any prepared statement.
+//! `SpiClient::select` with a query text parses, analyses and plans the statement on every call,
+//! and a `similar_products` call with refill rounds runs sixteen statements: keeping their plans
+//! took ~1 ms off such a call (BENCHMARKS.md). Each statement text (with its argument types) is
+//! prepared once and kept with `SPI_keepplan`, so later calls go through Postgres' plan cache: the
+//! parse tree is reused, and the cache itself decides between custom and generic plans and
+//! re-plans after DDL or a change of `search_path`, as for any prepared statement.
 use std::cell::RefCell;
 use std::collections::HashMap;
 
