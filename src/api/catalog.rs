@@ -104,11 +104,11 @@ fn reembed_ids(ids: &[i64], force: bool) -> Result<i64> {
         }
         let batch = crate::gucs::embed_batch_size().max(1) * 8;
         for chunk in stale.chunks(batch) {
+            let hashes: Vec<Vec<u8>> = chunk.iter().map(|r| r.2.clone()).collect();
             // `force` is how a new model is rolled out: then nothing stored is reused.
             let mut stored: HashMap<Vec<u8>, Vec<f32>> = HashMap::new();
             if !force {
-                let hashes: Vec<Vec<u8>> = chunk.iter().map(|r| r.2.clone()).collect();
-                for row in client.select(STORED_FOR, None, &[hashes.into()])? {
+                for row in client.select(STORED_FOR, None, &[hashes.clone().into()])? {
                     if let (Some(h), Some(e)) = (row.get::<Vec<u8>>(1)?, row.get::<Vec<f32>>(2)?) {
                         stored.insert(h, e);
                     }
@@ -133,7 +133,6 @@ fn reembed_ids(ids: &[i64], force: bool) -> Result<i64> {
                 chunk.len() - texts.len()
             );
             let ids: Vec<i64> = chunk.iter().map(|r| r.0).collect();
-            let hashes: Vec<Vec<u8>> = chunk.iter().map(|r| r.2.clone()).collect();
             client.update(STORE_BATCH, None, &[ids.into(), hashes.into(), flat.into()])?;
         }
         Ok(stale.len() as i64)

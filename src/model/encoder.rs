@@ -122,6 +122,14 @@ impl ModelFiles {
         })
     }
 
+    /// Whether `dir` holds a model file of any of the kinds `locate` looks for, and a tokenizer.
+    pub fn present(dir: &Path) -> bool {
+        ["model.packed.onnx", "model.ort", "model.onnx"]
+            .iter()
+            .any(|f| dir.join(f).is_file())
+            && dir.join("tokenizer.json").is_file()
+    }
+
     /// Identity of every file the session reads; a change in any of them means a reload.
     pub fn ids(&self) -> Option<Vec<FileId>> {
         let mut ids = vec![

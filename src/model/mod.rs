@@ -43,10 +43,10 @@ fn with_model<T>(
     if !fresh {
         // Drop the old session (and its mapping) before loading the new one.
         *guard = None;
-        let before = heap_in_use();
+        let (before, _) = heap();
         let m = LoadedModel::load(files, gucs::enable_checksums(), false)?;
         // What loading took is the model, not activations: it moves the base of `settle_heap`.
-        let after = heap_in_use();
+        let (after, _) = heap();
         let base = HEAP_BASE.load(Ordering::Relaxed);
         let base = if base == 0 {
             after
@@ -128,11 +128,11 @@ const HEAP_SLACK: usize = 8 << 20;
 /// `settle_heap` looks at the heap at least once every this many model calls.
 const SETTLE_EVERY: u32 = 16;
 
-/// Heap in use: glibc's allocated chunks, mmapped ones included.
-fn heap_in_use() -> usize {
+/// Heap in use (glibc's allocated chunks, mmapped ones included) and free in its lists.
+fn heap() -> (usize, usize) {
     // SAFETY: mallinfo2 only reads allocator statistics.
     let mi = unsafe { libc::mallinfo2() };
-    mi.uordblks + mi.hblkhd
+    (mi.uordblks + mi.hblkhd, mi.fordblks)
 }
 
 /// Ends a model call (`with_model`). When the heap in use grew by more than `ARENA_KEEP` since
@@ -148,9 +148,7 @@ fn settle_heap(m: &mut LoadedModel) -> Result<()> {
         return Ok(());
     }
     m.heap_dirty = false;
-    // SAFETY: mallinfo2 only reads allocator statistics.
-    let mut mi = unsafe { libc::mallinfo2() };
-    let now = mi.uordblks + mi.hblkhd;
+    let (now, mut free) = heap();
     let base = HEAP_BASE.load(Ordering::Relaxed);
     if base == 0 || now < base {
         HEAP_BASE.store(now, Ordering::Relaxed);
@@ -158,9 +156,8 @@ fn settle_heap(m: &mut LoadedModel) -> Result<()> {
         let toks = m.tokenize(vec![""])?;
         let b = m.batch(&[&toks[0]]);
         m.run(&b, true)?;
-        // SAFETY: as above.
-        mi = unsafe { libc::mallinfo2() };
-        let after = mi.uordblks + mi.hblkhd;
+        let (after, f) = heap();
+        free = f;
         HEAP_BASE.store(after, Ordering::Relaxed);
         // The arena is empty again: the next large run may regrow it.
         m.peak_tokens = 0;
@@ -171,7 +168,7 @@ fn settle_heap(m: &mut LoadedModel) -> Result<()> {
             after >> 20
         );
     }
-    if mi.fordblks > HEAP_SLACK {
+    if free > HEAP_SLACK {
         // SAFETY: malloc_trim only releases free pages.
         unsafe { libc::malloc_trim(0) };
     }
@@ -273,11 +270,7 @@ pub fn preload() -> Result<()> {
 
 /// Whether a cross-encoder is installed (its files exist); otherwise reranking uses the bi-encoder.
 pub fn cross_encoder_installed() -> bool {
-    let dir = std::path::PathBuf::from(gucs::cross_encoder_dir());
-    (dir.join("model.ort").is_file()
-        || dir.join("model.onnx").is_file()
-        || dir.join("model.packed.onnx").is_file())
-        && dir.join("tokenizer.json").is_file()
+    ModelFiles::present(std::path::Path::new(&gucs::cross_encoder_dir()))
 }
 
 /// Cross-encoder logits for (query, document) pairs: `[CLS] query [SEP] doc [SEP]` with

@@ -199,7 +199,8 @@ pub fn cart(items: &[i64], k: usize) -> Result<Vec<Rec>> {
 /// Products in the user's current cart (CART_ADD minus CART_REMOVE > 0).
 pub fn user_cart(user_id: &str) -> Result<Vec<i64>> {
     Spi::connect(|c| {
-        let t = plans::select(&c,
+        let t = plans::select(
+            &c,
             "SELECT product_id FROM recommender.user_products WHERE user_id = $1 AND cart > 0 ORDER BY last_at DESC, product_id",
             None,
             &[user_id.into()],
@@ -382,18 +383,17 @@ fn score_pool(pool: &Pool, req: &mut Request) -> Result<Vec<Rec>> {
         .copied()
         .filter(|id| !exclude.contains(id))
         .collect();
-    let mut det = std::mem::take(&mut req.det);
-    let mut pop = std::mem::take(&mut req.pop);
     let missing: Vec<i64> = ids
         .iter()
         .copied()
         .filter(|id| !req.looked_up.contains(id))
         .collect();
     if !missing.is_empty() {
-        det.extend(details(&missing, centre, user_id)?);
-        pop.extend(popularity(&missing)?);
+        req.det.extend(details(&missing, centre, user_id)?);
+        req.pop.extend(popularity(&missing)?);
         req.looked_up.extend(missing);
     }
+    let (det, pop) = (&req.det, &req.pop);
     let mut cands = Vec::with_capacity(ids.len());
     for id in &ids {
         let Some(d) = det.get(id) else { continue };
@@ -440,13 +440,10 @@ fn score_pool(pool: &Pool, req: &mut Request) -> Result<Vec<Rec>> {
     }
     let reranker = req.reranker;
     let kept = apply_rules_excluding(scored, req.k, rules, &req.taken);
-    let out = kept
+    Ok(kept
         .into_iter()
         .map(|s| det[&s.cand.product_id].1.rec(s, reranker))
-        .collect();
-    req.det = det;
-    req.pop = pop;
-    Ok(out)
+        .collect())
 }
 
 /// Cold start and fallbacks: popularity over the window, newest products when there is none.
@@ -456,7 +453,8 @@ pub fn popular(k: usize, exclude: &[i64], can_store: bool) -> Result<Vec<Rec>> {
     if top.len() < k {
         // No (or too little) recent activity: newest in-stock products.
         let newest: Vec<i64> = Spi::connect(|c| {
-            let t = plans::select(&c,
+            let t = plans::select(
+                &c,
                 "SELECT product_id FROM recommender.products WHERE in_stock AND created_at <= recommender.clock()
                   ORDER BY created_at DESC, product_id LIMIT $1",
                 None,
@@ -768,7 +766,8 @@ fn details(
         return Ok(HashMap::new());
     }
     Spi::connect(|c| {
-        let t = plans::select(&c,
+        let t = plans::select(
+            &c,
             "SELECT p.product_id, p.external_id, p.name, p.category, p.price, p.image_url, p.in_stock,
                     (extract(epoch FROM recommender.clock() - p.created_at) / 86400.0)::float8,
                     CASE WHEN $2::real[] IS NULL OR p.embedding IS NULL THEN 0
@@ -813,7 +812,8 @@ fn details(
 /// the normalised mean of their embeddings.
 fn cart_centre(items: &[i64]) -> Result<(Vec<i64>, Vec<String>, Option<Vec<f32>>)> {
     let rows: Vec<(i64, Option<String>, Option<Vec<f32>>)> = Spi::connect(|c| {
-        let t = plans::select(&c,
+        let t = plans::select(
+            &c,
             "SELECT product_id, name, embedding::real[] FROM recommender.products WHERE product_id = ANY($1) ORDER BY product_id",
             None,
             &[items.to_vec().into()],

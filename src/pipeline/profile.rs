@@ -164,7 +164,8 @@ pub fn rebuild(user_id: &str) -> Result<i64> {
 
 fn recent_names(user_id: &str) -> Result<Vec<String>> {
     Spi::connect(|c| {
-        let t = super::plans::select(&c,
+        let t = super::plans::select(
+            &c,
             "SELECT p.name FROM recommender.user_products u JOIN recommender.products p USING (product_id)
               WHERE u.user_id = $1 AND u.weight > 0 AND u.last_at <= recommender.clock()
               ORDER BY u.last_at DESC, p.product_id LIMIT 3",
@@ -191,7 +192,8 @@ fn compute(user_id: &str, last_id: i64, version: &str) -> Result<Profile> {
         price: Option<f64>,
     }
     let rows: Vec<Row> = Spi::connect(|c| {
-        let t = super::plans::select(&c,
+        let t = super::plans::select(
+            &c,
             "SELECT (extract(epoch FROM i.occurred_at) / 86400.0)::float8, w.weight, p.embedding::real[], p.category, p.price::float8
                FROM recommender.interactions i
                JOIN recommender.products p USING (product_id)

@@ -40,7 +40,8 @@ pub fn score(
         }
     };
     let embs: std::collections::HashMap<i64, Vec<f32>> = Spi::connect(|c| {
-        let t = super::plans::select(&c,
+        let t = super::plans::select(
+            &c,
             "SELECT product_id, embedding::real[] FROM recommender.products WHERE product_id = ANY($1) AND embedding IS NOT NULL",
             None,
             &[ids.to_vec().into()],
