@@ -120,7 +120,7 @@ COMMENT ON FUNCTION recommender.embed(text) IS
 CREATE FUNCTION recommender.embed(texts text[]) RETURNS vector(384)[]
 LANGUAGE sql VOLATILE STRICT PARALLEL RESTRICTED
 AS $$
-    SELECT coalesce(array_agg(e::vector(384) ORDER BY n), '{}')
+    SELECT coalesce(pg_catalog.array_agg(e::vector(384) ORDER BY n), '{}')
       FROM recommender._embed_many($1) WITH ORDINALITY AS t(e, n)
 $$;
 COMMENT ON FUNCTION recommender.embed(text[]) IS
@@ -128,6 +128,10 @@ COMMENT ON FUNCTION recommender.embed(text[]) IS
 
 -- Bulk (re-)embedding of every stale product, committing after each batch: a cancel, a
 -- statement_timeout or a crash loses at most the batch in flight, and rerunning continues.
+-- A procedure that commits cannot pin its search_path (SET clause): the two procedures call
+-- polymorphic functions as pg_catalog.<name> and every other function and operator with
+-- arguments of exactly its built-in types, so a look-alike in a schema on the caller's
+-- search_path is never a better match than the built-in (README "Privileges").
 CREATE PROCEDURE recommender.refresh_embeddings(batch_size integer DEFAULT 256, force boolean DEFAULT false)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -149,7 +153,7 @@ BEGIN
      WHERE force OR p.embedding IS NULL OR p.embedded_hash IS DISTINCT FROM p.text_hash;
     RAISE NOTICE 'recommender: % product(s) to embed', total;
     LOOP
-        SELECT array_agg(product_id ORDER BY product_id) INTO ids
+        SELECT pg_catalog.array_agg(product_id ORDER BY product_id) INTO ids
           FROM (SELECT p.product_id FROM recommender.products p
                  WHERE p.product_id > last_id
                    AND (force OR p.embedding IS NULL OR p.embedded_hash IS DISTINCT FROM p.text_hash)
@@ -158,17 +162,17 @@ BEGIN
         EXIT WHEN ids IS NULL;
         done := done + recommender._reembed(ids, force);
         DELETE FROM recommender.embedding_queue q WHERE q.product_id = ANY(ids);
-        last_id := ids[cardinality(ids)];
+        last_id := ids[pg_catalog.cardinality(ids)];
         COMMIT;
         IF clock_timestamp() - last_note >= interval '2 seconds' THEN
             secs := greatest(extract(epoch FROM clock_timestamp() - started), 0.001);
-            RAISE NOTICE 'recommender: embedded %/% products (% products/s)', done, total, round((done / secs)::numeric, 1);
+            RAISE NOTICE 'recommender: embedded %/% products (% products/s)', done, total, round((done::double precision / secs)::numeric, 1);
             last_note := clock_timestamp();
         END IF;
     END LOOP;
     secs := greatest(extract(epoch FROM clock_timestamp() - started), 0.001);
     RAISE NOTICE 'recommender: embedded %/% products in % s (% products/s)',
-        done, total, round(secs::numeric, 1), round((done / secs)::numeric, 1);
+        done, total, round(secs::numeric, 1), round((done::double precision / secs)::numeric, 1);
 END
 $$;
 COMMENT ON PROCEDURE recommender.refresh_embeddings(integer, boolean) IS
@@ -295,7 +299,7 @@ BEGIN
         COMMIT;
         IF clock_timestamp() - last_note >= interval '2 seconds' THEN
             secs := greatest(extract(epoch FROM clock_timestamp() - started), 0.001);
-            RAISE NOTICE 'recommender: processed %/% queued products (% products/s)', done, total, round((done / secs)::numeric, 1);
+            RAISE NOTICE 'recommender: processed %/% queued products (% products/s)', done, total, round((done::double precision / secs)::numeric, 1);
             last_note := clock_timestamp();
         END IF;
     END LOOP;
@@ -341,26 +345,57 @@ AS $$ SELECT CASE WHEN s BETWEEN -2147483648 AND 2147483647 THEN round(s)::integ
                   WHEN s > 2147483647 THEN 2147483647
                   WHEN s < -2147483648 THEN 0 END $$;
 
+-- How the sync code reads a mapped column of an app table as a built-in type: an expression over
+-- the column, built here once for every conversion the sync path makes (id, texts, price, stock,
+-- created_at, deletes). The app's table belongs to an app role, and so may the column's type
+-- with its casts, operators and domains; the sync trigger runs as the extension's owner
+-- (SECURITY DEFINER), so it must never evaluate any of them (README "Privileges").
+--   * a built-in type (oid below FirstNormalObjectId, 16384) is cast: a cast between built-in
+--     types can only have been created by a superuser;
+--   * any other type (enum, domain, composite, array, an extension's type) is printed by its
+--     output function through format('%s'), which uses no cast, and the text is read by the
+--     built-in target type's input function. Output functions of base types are C functions,
+--     which only a superuser can create; enums, domains, composites and arrays print through the
+--     built-in enum_out/record_out/array_out and their base types'. IS NULL is a null test, not
+--     an operator.
+-- target is one of a fixed set of built-in type names: the callers below pass literals.
+CREATE FUNCTION recommender._sync_read(source regclass, col name, target text) RETURNS text
+LANGUAGE sql STABLE
+AS $$
+SELECT CASE WHEN t.typ IS NULL OR t.typ < 16384::oid   -- a dropped column fails as "does not exist"
+            THEN pg_catalog.format('(%I)::pg_catalog.%s', col, target)
+            ELSE pg_catalog.format('(CASE WHEN (%1$I) IS NULL THEN NULL ELSE pg_catalog.format(''%%s'', %1$I) END)::pg_catalog.%2$s',
+                                   col, target) END
+  FROM (SELECT (SELECT a.atttypid FROM pg_catalog.pg_attribute a
+                 WHERE a.attrelid = source AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped) AS typ) t
+$$;
+
 -- The SELECT that maps a source relation (the table itself, or a trigger's transition table) to
 -- catalogue columns. Identifiers are quoted with format('%I'); the relation is a regclass's
--- own quoted output or a fixed transition-table name.
+-- own quoted output or a fixed transition-table name; every column is read by _sync_read.
 CREATE FUNCTION recommender._sync_select(s recommender.sync_sources, rel text) RETURNS text
 LANGUAGE sql STABLE
 AS $$
-SELECT format(
-    'SELECT DISTINCT ON (external_id) * FROM (SELECT (%I)::text AS external_id, coalesce((%I)::text, %L) AS name, '
+SELECT pg_catalog.format(
+    'SELECT DISTINCT ON (external_id) * FROM (SELECT %s AS external_id, coalesce(%s, %L) AS name, '
     '%s AS description, %s AS category, %s AS price, %s AS stock, %s AS image_url, %s AS created_at FROM %s) r '
     'WHERE external_id IS NOT NULL ORDER BY external_id',
-    s.id_column, s.name_column, '',
-    CASE WHEN s.description_column IS NULL THEN 'NULL::text' ELSE format('(%I)::text', s.description_column) END,
-    CASE WHEN s.category_column IS NULL THEN 'NULL::text' ELSE format('(%I)::text', s.category_column) END,
-    CASE WHEN s.price_column IS NULL THEN 'NULL::numeric'
-         ELSE format('recommender._clean_price((%I)::numeric)', s.price_column) END,
-    CASE WHEN s.stock_column IS NULL THEN 'NULL::integer'
-         WHEN s.stock_is_boolean THEN format('(CASE WHEN (%I) THEN 1 WHEN NOT (%I) THEN 0 END)', s.stock_column, s.stock_column)
-         ELSE format('recommender._clean_stock((%I)::numeric)', s.stock_column) END,
-    CASE WHEN s.image_url_column IS NULL THEN 'NULL::text' ELSE format('(%I)::text', s.image_url_column) END,
-    CASE WHEN s.created_at_column IS NULL THEN 'NULL::timestamptz' ELSE format('(%I)::timestamptz', s.created_at_column) END,
+    recommender._sync_read(s.source, s.id_column, 'text'),
+    recommender._sync_read(s.source, s.name_column, 'text'), '',
+    CASE WHEN s.description_column IS NULL THEN 'NULL::pg_catalog.text'
+         ELSE recommender._sync_read(s.source, s.description_column, 'text') END,
+    CASE WHEN s.category_column IS NULL THEN 'NULL::pg_catalog.text'
+         ELSE recommender._sync_read(s.source, s.category_column, 'text') END,
+    CASE WHEN s.price_column IS NULL THEN 'NULL::pg_catalog.numeric'
+         ELSE pg_catalog.format('recommender._clean_price(%s)', recommender._sync_read(s.source, s.price_column, 'numeric')) END,
+    CASE WHEN s.stock_column IS NULL THEN 'NULL::pg_catalog.int4'
+         WHEN s.stock_is_boolean THEN pg_catalog.format('(CASE WHEN %1$s THEN 1 WHEN NOT %1$s THEN 0 END)',
+                                                       recommender._sync_read(s.source, s.stock_column, 'bool'))
+         ELSE pg_catalog.format('recommender._clean_stock(%s)', recommender._sync_read(s.source, s.stock_column, 'numeric')) END,
+    CASE WHEN s.image_url_column IS NULL THEN 'NULL::pg_catalog.text'
+         ELSE recommender._sync_read(s.source, s.image_url_column, 'text') END,
+    CASE WHEN s.created_at_column IS NULL THEN 'NULL::pg_catalog.timestamptz'
+         ELSE recommender._sync_read(s.source, s.created_at_column, 'timestamptz') END,
     rel)
 $$;
 
@@ -386,16 +421,19 @@ $$;
 CREATE FUNCTION recommender._sync_delete_sql(s recommender.sync_sources, gone text, kept text) RETURNS text
 LANGUAGE sql STABLE
 AS $$
-SELECT format(
-    'DELETE FROM recommender.products p USING (SELECT (%1$I)::text AS external_id FROM %2$s %3$s) d '
+SELECT pg_catalog.format(
+    'DELETE FROM recommender.products p USING (SELECT %1$s AS external_id FROM %2$s %3$s) d '
     'WHERE p.source = $1 AND p.external_id = d.external_id',
-    s.id_column, gone,
-    CASE WHEN kept IS NULL THEN '' ELSE format('EXCEPT SELECT (%I)::text FROM %s', s.id_column, kept) END)
+    recommender._sync_read(s.source, s.id_column, 'text'), gone,
+    CASE WHEN kept IS NULL THEN ''
+         ELSE pg_catalog.format('EXCEPT SELECT %s FROM %s', recommender._sync_read(s.source, s.id_column, 'text'), kept) END)
 $$;
 
 -- One statement-level trigger function for every event on a synced table. SECURITY DEFINER so
--- that app roles writing their own table need no privileges on the catalogue; search_path is
--- pinned and every name below is schema-qualified.
+-- that app roles writing their own table need no privileges on the catalogue. It evaluates
+-- nothing the table's owner can define: every column is read through _sync_read, the statements
+-- it runs name only built-in and recommender objects, and its search_path is pinned (pg_catalog
+-- first). Writers may attach it to tables they own (sync_products as a recommender_writer).
 CREATE FUNCTION recommender._sync_trigger() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
@@ -524,7 +562,8 @@ BEGIN
 
     -- Initial load (or resync): upsert every row, drop catalogue rows the source no longer has.
     EXECUTE format('DELETE FROM recommender.products p WHERE p.source = $1 '
-                   'AND NOT EXISTS (SELECT 1 FROM %s t WHERE (t.%I)::text = p.external_id)', source, s.id_column)
+                   'AND NOT EXISTS (SELECT 1 FROM (SELECT %s AS external_id FROM %s) t WHERE t.external_id = p.external_id)',
+                   recommender._sync_read(source, s.id_column, 'text'), source)
         USING source;
     EXECUTE recommender._sync_upsert_sql(s, source::text) USING source;
     SELECT count(*) INTO n FROM recommender.products p WHERE p.source = sync_products.source;
@@ -675,13 +714,13 @@ CREATE TABLE recommender.product_daily (
 );
 CREATE INDEX product_daily_day ON recommender.product_daily (day);
 
--- Per user and product: summed weights and the last interaction (similar users, cart, history).
+-- Per user and product: summed weights and the last interaction (similar users, history).
+-- (0.1.0-0.4.0 also kept a cart count here; the cart is recommender._cart since 0.5.0.)
 CREATE TABLE recommender.user_products (
     user_id     text NOT NULL,
     product_id  bigint NOT NULL REFERENCES recommender.products ON DELETE CASCADE,
     weight      double precision NOT NULL,
     purchases   bigint NOT NULL,
-    cart        bigint NOT NULL,      -- CART_ADD minus CART_REMOVE quantity
     first_at    timestamptz NOT NULL,
     last_at     timestamptz NOT NULL,
     PRIMARY KEY (user_id, product_id)
@@ -753,16 +792,14 @@ SELECT ARRAY[
     ON CONFLICT (product_id, day) DO UPDATE
        SET weight = d.weight + EXCLUDED.weight, purchases = d.purchases + EXCLUDED.purchases$q$, rel, sign, live),
   format($q$
-    INSERT INTO recommender.user_products AS u (user_id, product_id, weight, purchases, cart, first_at, last_at)
+    INSERT INTO recommender.user_products AS u (user_id, product_id, weight, purchases, first_at, last_at)
     SELECT r.user_id, r.product_id, %2$s * sum(w.weight),
            %2$s * count(*) FILTER (WHERE r.type = 'PURCHASE'),
-           %2$s * coalesce(sum(CASE r.type WHEN 'CART_ADD' THEN r.quantity WHEN 'CART_REMOVE' THEN -r.quantity END), 0),
            min(r.occurred_at), max(r.occurred_at)
       FROM %1$s r JOIN recommender.interaction_weights w ON w.type = r.type%3$s
      GROUP BY 1, 2 ORDER BY 1, 2
     ON CONFLICT (user_id, product_id) DO UPDATE
        SET weight = u.weight + EXCLUDED.weight, purchases = u.purchases + EXCLUDED.purchases,
-           cart = u.cart + EXCLUDED.cart,
            first_at = least(u.first_at, EXCLUDED.first_at), last_at = greatest(u.last_at, EXCLUDED.last_at)$q$, rel, sign, live)
 ]
   FROM (SELECT CASE WHEN sign < 0
@@ -956,8 +993,9 @@ END
 $$;
 
 -- One recommendation row (any of the functions' row types) as the response's item object.
+-- STABLE, not IMMUTABLE: to_jsonb prints timestamps by the session's TimeZone.
 CREATE FUNCTION recommender._item(r anyelement) RETURNS jsonb
-LANGUAGE sql IMMUTABLE
+LANGUAGE sql STABLE
 AS $$
 SELECT jsonb_build_object('product_id', j->'product_id', 'external_product_id', j->'external_product_id',
                           'name', j->'name', 'category', j->'category', 'price', j->'price',
@@ -1183,9 +1221,28 @@ $$;
 COMMENT ON FUNCTION recommender.record_email_send(bigint, text, bigint[]) IS
     'Records an email send (its products are logged as impressions, context email) and returns the request id its links carry.';
 
--- Users whose cart has products added at least older_than before the clock and not bought since:
--- a product is in the cart when its last CART_ADD is newer than any CART_REMOVE or PURCHASE of it
--- and than the user's last PURCHASE of anything. Opted-out users are left out, and so are users
+-- A user's cart at a time, the one definition cart(user_id, k) and abandoned_carts() share: the
+-- products whose last cart event (CART_ADD, CART_REMOVE or PURCHASE of it) at or before `at` is
+-- a CART_ADD, added no earlier than the user's last PURCHASE of anything (a checkout empties the
+-- cart). Reads only the user's events since that purchase (index interactions_user).
+CREATE FUNCTION recommender._cart(user_id text, at timestamptz)
+RETURNS TABLE (product_id bigint, added_at timestamptz)
+LANGUAGE sql STABLE
+AS $$
+SELECT e.product_id, e.occurred_at
+  FROM (SELECT DISTINCT ON (i.product_id) i.product_id, i.type, i.occurred_at
+          FROM recommender.interactions i
+         WHERE i.user_id = $1 AND i.occurred_at <= $2
+           AND i.type IN ('CART_ADD', 'CART_REMOVE', 'PURCHASE')
+           AND i.occurred_at >= coalesce((SELECT max(b.occurred_at) FROM recommender.interactions b
+                                           WHERE b.user_id = $1 AND b.type = 'PURCHASE' AND b.occurred_at <= $2),
+                                         '-infinity')
+         ORDER BY i.product_id, i.occurred_at DESC, i.interaction_id DESC) e
+ WHERE e.type = 'CART_ADD'
+$$;
+
+-- Users whose cart (recommender._cart at the clock) has products added at least older_than
+-- before the clock. Opted-out users are left out, and so are users
 -- already emailed since their last cart addition (unless include_emailed). Each row carries the
 -- cart's value and k cart recommendations (recommender.cart). SECURITY DEFINER: it reads every
 -- user's interactions; granted to recommender_writer only.
@@ -1212,18 +1269,9 @@ BEGIN
         SELECT DISTINCT c.user_id FROM recommender.interactions c
          WHERE c.type = 'CART_ADD' AND c.occurred_at <= t
     ), carts AS (
-        SELECT u.user_id, array_agg(e.product_id ORDER BY e.occurred_at, e.product_id) AS ids, max(e.occurred_at) AS last_add
+        SELECT u.user_id, array_agg(e.product_id ORDER BY e.added_at, e.product_id) AS ids, max(e.added_at) AS last_add
           FROM users u
-          CROSS JOIN LATERAL (
-                SELECT DISTINCT ON (i.product_id) i.product_id, i.type, i.occurred_at
-                  FROM recommender.interactions i
-                 WHERE i.user_id = u.user_id AND i.occurred_at <= t
-                   AND i.type IN ('CART_ADD', 'CART_REMOVE', 'PURCHASE')
-                 ORDER BY i.product_id, i.occurred_at DESC, i.interaction_id DESC) e
-         WHERE e.type = 'CART_ADD'
-           AND NOT EXISTS (SELECT FROM recommender.interactions b
-                            WHERE b.user_id = u.user_id AND b.type = 'PURCHASE'
-                              AND b.occurred_at > e.occurred_at AND b.occurred_at <= t)
+          CROSS JOIN LATERAL recommender._cart(u.user_id, t) e
          GROUP BY u.user_id
     )
     SELECT c.user_id, c.ids,
@@ -1243,24 +1291,52 @@ $$;
 COMMENT ON FUNCTION recommender.abandoned_carts(interval, integer, boolean) IS
     'Users with products in the cart for at least older_than (clock) and no purchase since, not opted out, not emailed since; with k cart recommendations.';
 
+-- The functions that keep the caller's search_path (see "Function settings" below), with why.
+-- tests/sql/security.sql checks that every other function pins pg_catalog first.
+CREATE FUNCTION recommender._unpinned_functions() RETURNS regprocedure[]
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+SELECT ARRAY[
+    -- inlined into the pipeline's statements (per row)
+    'recommender.clock()', 'recommender._clean_price(numeric)', 'recommender._clean_stock(numeric)',
+    'recommender._rerank_doc(text, text, text)', 'recommender._item(anyelement)',
+    -- C, no SQL: the catalogue's generated text_hash column calls them per row
+    'recommender.product_text(text, text, text, double precision)', 'recommender._text_hash(text)',
+    -- this list itself
+    'recommender._unpinned_functions()'
+]::regprocedure[]
+$$;
+
 ------------------------------------------------------------------------------------------------
 -- Function settings
 ------------------------------------------------------------------------------------------------
--- Functions that use pgvector's type and operators pin their search_path to this schema and
--- vector's (wherever CREATE EXTENSION put it), so they work whatever the caller's search_path.
+-- The search_path of every function of the extension (README "Privileges"): pg_catalog first,
+-- and no schema that a role other than a superuser may create objects in, so that no function
+-- (SECURITY DEFINER above all) can be made to call a look-alike of a built-in (CVE-2018-1058).
+--   * Everything runs with pg_catalog, pg_temp: unqualified functions and operators (ln, sum,
+--     unnest, =, ...) resolve in pg_catalog only (pg_temp is never searched for them). The
+--     pipeline's statements name pgvector's type and operators with vector's schema
+--     (src/pipeline/plans.rs), wherever CREATE EXTENSION put it.
+--   * The two SQL embed() functions cast to vector(384) by name, so vector's schema follows
+--     pg_catalog there; their bodies call nothing else unqualified.
+--   * Left unpinned: SQL functions the planner inlines into the statements that call them (a SET
+--     clause would stop that) and C functions that run no SQL. Inside a pinned function they
+--     resolve names with its path; called directly they run with the caller's own rights.
+--   * Procedures cannot carry a SET clause (they COMMIT); theirs qualify polymorphic calls.
 DO $$
 DECLARE
     vs text := (SELECT n.nspname FROM pg_catalog.pg_extension e
                   JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector');
     f regprocedure;
 BEGIN
-    FOREACH f IN ARRAY ARRAY['recommender.embed(text)', 'recommender.embed(text[])',
-                             'recommender._reembed(bigint[], boolean)',
-                             'recommender.similar_products(bigint, integer)',
-                             'recommender.homepage(text, integer)', 'recommender.cart(bigint[], integer)',
-                             'recommender.cart(text, integer)', 'recommender.frequently_bought_together(bigint, integer)',
-                             'recommender.rerank(text, text[])', 'recommender.rebuild_user_profile(text)']::regprocedure[] LOOP
-        EXECUTE format('ALTER FUNCTION %s SET search_path = recommender, %I, pg_catalog, pg_temp', f, vs);
+    FOR f IN SELECT p.oid FROM pg_catalog.pg_proc p
+              WHERE p.pronamespace = 'recommender'::regnamespace AND p.prokind = 'f'
+                AND p.oid <> ALL (recommender._unpinned_functions())
+              ORDER BY p.oid LOOP
+        EXECUTE pg_catalog.format('ALTER FUNCTION %s SET search_path = pg_catalog, pg_temp', f);
+    END LOOP;
+    FOREACH f IN ARRAY ARRAY['recommender.embed(text)', 'recommender.embed(text[])']::regprocedure[] LOOP
+        EXECUTE pg_catalog.format('ALTER FUNCTION %s SET search_path = pg_catalog, %I, pg_temp', f, vs);
     END LOOP;
 END
 $$;
@@ -1336,8 +1412,8 @@ GRANT EXECUTE ON FUNCTION
     recommender.embed_product(bigint, boolean), recommender._reembed(bigint[], boolean),
     recommender.sync_products(regclass, name, name, name, name, name, name, name, name),
     recommender.unsync_products(regclass, boolean),
-    recommender._sync_check_column(regclass, name, text, text),
-    recommender._sync_select(recommender.sync_sources, text),
+    recommender._sync_check_column(regclass, name, text, text), recommender._sync_read(regclass, name, text),
+    recommender._sync_select(recommender.sync_sources, text), recommender._sync_trigger(),
     recommender._sync_upsert_sql(recommender.sync_sources, text),
     recommender._sync_delete_sql(recommender.sync_sources, text, text),
     recommender._clean_price(numeric), recommender._clean_stock(numeric)

@@ -791,6 +791,68 @@ mod tests {
     }
 
     #[pg_test]
+    fn a_bot_profile_reads_only_the_most_recent_interactions() {
+        seed_store();
+        // 50 coffee views, then 10,000 newer headphone views: the profile reads the newest 10,000
+        Spi::run(
+            "INSERT INTO recommender.interactions (user_id, product_id, type, occurred_at)
+             SELECT 'u_bot', p.product_id, 'VIEW', '2024-01-01'::timestamptz + g * interval '1 second'
+               FROM generate_series(1, 10050) g
+               JOIN recommender.products p ON p.external_id = CASE WHEN g <= 50 THEN 'c1' ELSE 'a1' END",
+        )
+        .unwrap();
+        Spi::run("SELECT * FROM recommender.homepage('u_bot', 3)").unwrap();
+        assert_eq!(
+            exts("SELECT top_categories::text FROM recommender.user_profiles WHERE user_id = 'u_bot'"),
+            "{Audio}"
+        );
+        // the cache key still counts every interaction, so the next call reuses the profile
+        assert_eq!(
+            count(
+                "SELECT interaction_count FROM recommender.user_profiles WHERE user_id = 'u_bot'"
+            ),
+            10050
+        );
+        Spi::run(
+            "UPDATE recommender.user_profiles SET rerank_query = 'kept' WHERE user_id = 'u_bot'",
+        )
+        .unwrap();
+        Spi::run("SELECT * FROM recommender.homepage('u_bot', 3)").unwrap();
+        assert_eq!(
+            exts("SELECT rerank_query FROM recommender.user_profiles WHERE user_id = 'u_bot'"),
+            "kept"
+        );
+    }
+
+    #[pg_test]
+    fn the_cart_is_one_definition_that_a_purchase_empties_at_the_clock() {
+        seed_store();
+        let cart = || {
+            exts("SELECT string_agg(p.external_id, ',' ORDER BY p.external_id)
+                    FROM recommender._cart('u_buyer', recommender.clock()) c JOIN recommender.products p USING (product_id)")
+        };
+        Spi::run(
+            "SELECT recommender.track('u_buyer', product_id, 'CART_ADD', occurred_at => '2024-02-20') FROM recommender.products WHERE external_id IN ('a1', 'm2');
+             SELECT recommender.track('u_buyer', product_id, 'PURCHASE', occurred_at => '2024-02-25') FROM recommender.products WHERE external_id = 'c1';
+             SELECT recommender.track('u_buyer', product_id, 'CART_ADD', occurred_at => '2024-02-27') FROM recommender.products WHERE external_id = 'm1';",
+        )
+        .unwrap();
+        // at 2024-03-01 the checkout of 02-25 emptied the cart of 02-20: only m1 is in it
+        assert_eq!(cart(), "m1");
+        let abandoned = exts("SELECT string_agg(p.external_id, ',' ORDER BY p.external_id)
+                                FROM recommender.abandoned_carts(interval '1 hour', 0) a, unnest(a.product_ids) u(id)
+                                JOIN recommender.products p ON p.product_id = u.id WHERE a.user_id = 'u_buyer'");
+        assert_eq!(abandoned, "m1");
+        // cart(user_id, k) centres on m1 and never shows it
+        let r = exts("SELECT string_agg(external_product_id, ',' ORDER BY position) FROM recommender.cart('u_buyer', 5)");
+        assert!(!r.split(',').any(|x| x == "m1"), "cart item returned: {r}");
+        // the clock: on 02-22 the cart held a1 and m2
+        Spi::run("SET recommender.as_of = '2024-02-22'").unwrap();
+        assert_eq!(cart(), "a1,m2");
+        Spi::run("SET recommender.as_of = '2024-03-01 00:00+00'").unwrap();
+    }
+
+    #[pg_test]
     fn aggregates_match_a_full_rebuild() {
         seed_store();
         Spi::run("DELETE FROM recommender.interactions WHERE user_id = 'u_other2' AND product_id = (SELECT product_id FROM recommender.products WHERE external_id = 'm1')").unwrap();
@@ -798,7 +860,7 @@ mod tests {
             .unwrap();
         let snap = "SELECT md5(string_agg(x, ';' ORDER BY x)) FROM (
                       SELECT format('d%s/%s/%s/%s', product_id, day, weight, purchases) x FROM recommender.product_daily WHERE weight <> 0 OR purchases <> 0
-                      UNION ALL SELECT format('u%s/%s/%s/%s/%s', user_id, product_id, weight, purchases, cart) FROM recommender.user_products WHERE weight <> 0 OR purchases <> 0 OR cart <> 0
+                      UNION ALL SELECT format('u%s/%s/%s/%s', user_id, product_id, weight, purchases) FROM recommender.user_products WHERE weight <> 0 OR purchases <> 0
                       UNION ALL SELECT format('c%s/%s/%s', product_a, product_b, baskets) FROM recommender.copurchase WHERE baskets <> 0) s";
         let incremental = exts(snap);
         Spi::run("SET client_min_messages = warning; SELECT recommender.refresh_aggregates()")

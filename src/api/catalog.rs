@@ -84,10 +84,19 @@ const STORED_FOR: &str = "
      WHERE embedded_hash = ANY($1) AND embedded_hash = text_hash AND embedding IS NOT NULL
      ORDER BY embedded_hash, product_id";
 
+/// Embeds `ids` a chunk at a time (8 × `recommender.embed_batch_size` products): only one chunk's
+/// texts are held at once, so a statement that changes a million synced rows costs one chunk's
+/// memory, not every text (README "Sync and re-embedding").
 fn reembed_ids(ids: &[i64], force: bool) -> Result<i64> {
-    if ids.is_empty() {
-        return Ok(0);
+    let chunk = crate::gucs::embed_batch_size().max(1) * 8;
+    let mut done = 0;
+    for part in ids.chunks(chunk) {
+        done += reembed_chunk(part, force)?;
     }
+    Ok(done)
+}
+
+fn reembed_chunk(ids: &[i64], force: bool) -> Result<i64> {
     Spi::connect_mut(|client| {
         let rows = client.update(SELECT_STALE, None, &[ids.to_vec().into(), force.into()])?;
         let mut stale: Vec<(i64, String, Vec<u8>)> = Vec::new();
@@ -102,39 +111,36 @@ fn reembed_ids(ids: &[i64], force: bool) -> Result<i64> {
         if stale.is_empty() {
             return Ok(0);
         }
-        let batch = crate::gucs::embed_batch_size().max(1) * 8;
-        for chunk in stale.chunks(batch) {
-            let hashes: Vec<Vec<u8>> = chunk.iter().map(|r| r.2.clone()).collect();
-            // `force` is how a new model is rolled out: then nothing stored is reused.
-            let mut stored: HashMap<Vec<u8>, Vec<f32>> = HashMap::new();
-            if !force {
-                for row in client.select(STORED_FOR, None, &[hashes.clone().into()])? {
-                    if let (Some(h), Some(e)) = (row.get::<Vec<u8>>(1)?, row.get::<Vec<f32>>(2)?) {
-                        stored.insert(h, e);
-                    }
+        let hashes: Vec<Vec<u8>> = stale.iter().map(|r| r.2.clone()).collect();
+        // `force` is how a new model is rolled out: then nothing stored is reused.
+        let mut stored: HashMap<Vec<u8>, Vec<f32>> = HashMap::new();
+        if !force {
+            for row in client.select(STORED_FOR, None, &[hashes.clone().into()])? {
+                if let (Some(h), Some(e)) = (row.get::<Vec<u8>>(1)?, row.get::<Vec<f32>>(2)?) {
+                    stored.insert(h, e);
                 }
             }
-            let texts: Vec<&str> = chunk
-                .iter()
-                .filter(|r| !stored.contains_key(&r.2))
-                .map(|r| r.1.as_str())
-                .collect();
-            let mut made = model::embed(&texts)?.into_iter();
-            let mut flat: Vec<f32> = Vec::with_capacity(chunk.len() * model::DIM);
-            for r in chunk {
-                match stored.get(&r.2) {
-                    Some(v) => flat.extend_from_slice(v),
-                    None => flat.extend(made.next().unwrap_or_default()),
-                }
-            }
-            pgrx::debug1!(
-                "recommender: {} product(s) embedded, {} copied from products with the same text",
-                texts.len(),
-                chunk.len() - texts.len()
-            );
-            let ids: Vec<i64> = chunk.iter().map(|r| r.0).collect();
-            client.update(STORE_BATCH, None, &[ids.into(), hashes.into(), flat.into()])?;
         }
+        let texts: Vec<&str> = stale
+            .iter()
+            .filter(|r| !stored.contains_key(&r.2))
+            .map(|r| r.1.as_str())
+            .collect();
+        let mut made = model::embed(&texts)?.into_iter();
+        let mut flat: Vec<f32> = Vec::with_capacity(stale.len() * model::DIM);
+        for r in &stale {
+            match stored.get(&r.2) {
+                Some(v) => flat.extend_from_slice(v),
+                None => flat.extend(made.next().unwrap_or_default()),
+            }
+        }
+        pgrx::debug1!(
+            "recommender: {} product(s) embedded, {} copied from products with the same text",
+            texts.len(),
+            stale.len() - texts.len()
+        );
+        let ids: Vec<i64> = stale.iter().map(|r| r.0).collect();
+        client.update(STORE_BATCH, None, &[ids.into(), hashes.into(), flat.into()])?;
         Ok(stale.len() as i64)
     })
 }

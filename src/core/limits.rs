@@ -15,6 +15,11 @@ pub const MAX_TOKENS: usize = 256;
 /// work above that belongs in `CALL recommender.refresh_embeddings()`, which commits per batch.
 pub const MAX_ARRAY: usize = 10_000;
 
+/// Most recent interactions a user profile is built from (per user, at the clock). With the
+/// default decay of 30 days an older interaction weighs almost nothing once a user has this many;
+/// a bot with millions of interactions costs no more than this to profile.
+pub const PROFILE_INTERACTIONS: usize = 10_000;
+
 /// Why an argument is refused: the message and the hint of a 22023 error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadArg {

@@ -196,14 +196,19 @@ pub fn cart(items: &[i64], k: usize) -> Result<Vec<Rec>> {
     finish(pool, req)
 }
 
-/// Products in the user's current cart (CART_ADD minus CART_REMOVE > 0).
+/// Products in the user's cart at the clock (`recommender._cart`, the definition
+/// `abandoned_carts` uses too), most recently added first; at most `MAX_ARRAY` of them.
 pub fn user_cart(user_id: &str) -> Result<Vec<i64>> {
     Spi::connect(|c| {
         let t = plans::select(
             &c,
-            "SELECT product_id FROM recommender.user_products WHERE user_id = $1 AND cart > 0 ORDER BY last_at DESC, product_id",
+            "SELECT product_id FROM recommender._cart($1, recommender.clock())
+              ORDER BY added_at DESC, product_id LIMIT $2",
             None,
-            &[user_id.into()],
+            &[
+                user_id.into(),
+                (crate::core::limits::MAX_ARRAY as i64).into(),
+            ],
         )?;
         let mut v = Vec::new();
         for r in t {
@@ -575,9 +580,9 @@ fn content_neighbours_in(
         ]
     };
     let near = pairs(
-        "SELECT product_id, 1 - (embedding <=> $1::real[]::vector) FROM recommender.products
+        "SELECT product_id, 1 - (embedding OPERATOR(@vector@.<=>) $1::real[]::@vector@.vector) FROM recommender.products
           WHERE in_stock AND NOT (product_id = ANY($3)) AND (category IS NULL OR NOT (category = ANY($4)))
-          ORDER BY embedding <=> $1::real[]::vector LIMIT $2",
+          ORDER BY embedding OPERATOR(@vector@.<=>) $1::real[]::@vector@.vector LIMIT $2",
         &args(),
     )?;
     if near.len() >= n {
@@ -596,10 +601,10 @@ fn content_neighbours_in(
     }
     // `+ 0` makes the ORDER BY expression unusable for the index: an exact sort.
     pairs(
-        "SELECT product_id, 1 - (embedding <=> $1::real[]::vector) FROM recommender.products
+        "SELECT product_id, 1 - (embedding OPERATOR(@vector@.<=>) $1::real[]::@vector@.vector) FROM recommender.products
           WHERE in_stock AND embedding IS NOT NULL AND NOT (product_id = ANY($3))
             AND (category IS NULL OR NOT (category = ANY($4)))
-          ORDER BY (embedding <=> $1::real[]::vector) + 0, product_id LIMIT $2",
+          ORDER BY (embedding OPERATOR(@vector@.<=>) $1::real[]::@vector@.vector) + 0, product_id LIMIT $2",
         &args(),
     )
 }
@@ -771,7 +776,7 @@ fn details(
             "SELECT p.product_id, p.external_id, p.name, p.category, p.price, p.image_url, p.in_stock,
                     (extract(epoch FROM recommender.clock() - p.created_at) / 86400.0)::float8,
                     CASE WHEN $2::real[] IS NULL OR p.embedding IS NULL THEN 0
-                         ELSE 1 - (p.embedding <=> $2::real[]::vector) END::float8,
+                         ELSE 1 - (p.embedding OPERATOR(@vector@.<=>) $2::real[]::@vector@.vector) END::float8,
                     EXISTS (SELECT 1 FROM recommender.user_products u
                              WHERE u.user_id = $3 AND u.product_id = p.product_id AND u.purchases > 0),
                     recommender._rerank_doc(p.name, p.category, p.description)

@@ -21,6 +21,32 @@ thread_local! {
     static PLANS: RefCell<HashMap<Key, &'static OwnedPreparedStatement>> = RefCell::new(HashMap::new());
 }
 
+/// Stands for pgvector's schema (quoted) in a statement: `$1::real[]::@vector@.vector`,
+/// `OPERATOR(@vector@.<=>)`. The pipeline's functions run with `search_path = pg_catalog,
+/// pg_temp` (README "Privileges"): no schema that another role may create objects in is ever
+/// searched, so pgvector's type and operators are named with the schema CREATE EXTENSION put
+/// them in.
+const VECTOR_SCHEMA: &str = "@vector@";
+
+/// `sql` with [`VECTOR_SCHEMA`] replaced, when it has it.
+fn qualified(c: &SpiClient<'_>, sql: &str) -> SpiResult<String> {
+    if !sql.contains(VECTOR_SCHEMA) {
+        return Ok(sql.to_string());
+    }
+    let schema = c
+        .select(
+            "SELECT pg_catalog.quote_ident(n.nspname::pg_catalog.text)
+               FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+              WHERE e.extname = 'vector'",
+            None,
+            &[],
+        )?
+        .first()
+        .get_one::<String>()?
+        .unwrap_or_else(|| "vector".into());
+    Ok(sql.replace(VECTOR_SCHEMA, &schema))
+}
+
 /// `c.select(sql, limit, args)` through the backend's kept plan for `sql`.
 pub fn select<'c>(
     c: &SpiClient<'c>,
@@ -35,8 +61,9 @@ pub fn select<'c>(
         Some(s) => s,
         None => {
             let oids: Vec<PgOid> = key.1.iter().map(|&o| PgOid::from(o)).collect();
+            let text = qualified(c, sql)?;
             let s: &'static OwnedPreparedStatement =
-                Box::leak(Box::new(c.prepare(sql, &oids)?.keep()));
+                Box::leak(Box::new(c.prepare(text.as_str(), &oids)?.keep()));
             PLANS.with(|p| p.borrow_mut().insert(key, s));
             s
         }

@@ -11,6 +11,7 @@
 //! sets, and a new or deleted interaction changes the key.
 use pgrx::prelude::*;
 
+use crate::core::limits::PROFILE_INTERACTIONS;
 use crate::core::pooling::normalize;
 use crate::core::scoring::decay;
 use crate::error::{RecError, Result};
@@ -134,7 +135,7 @@ pub fn get(user_id: &str) -> Result<Option<Profile>> {
         }
         return Ok(Some(p));
     }
-    Ok(Some(compute(user_id, last_id, &version)?))
+    Ok(Some(compute(user_id, last_id, count, &version)?))
 }
 
 /// Rebuilds one profile now (live clock) and returns its interaction count.
@@ -146,12 +147,12 @@ pub fn rebuild(user_id: &str) -> Result<i64> {
         });
     }
     let version = Spi::get_one::<String>(WEIGHTS_VERSION)?.unwrap_or_default();
-    let last = Spi::get_one_with_args::<i64>(
-        "SELECT max(interaction_id) FROM recommender.interactions WHERE user_id = $1 AND occurred_at <= recommender.clock()",
+    let (last, count) = Spi::get_two_with_args::<i64, i64>(
+        "SELECT max(interaction_id), count(*) FROM recommender.interactions WHERE user_id = $1 AND occurred_at <= recommender.clock()",
         &[user_id.into()],
     )?;
     match last {
-        Some(l) => Ok(compute(user_id, l, &version)?.interaction_count),
+        Some(l) => Ok(compute(user_id, l, count.unwrap_or(0), &version)?.interaction_count),
         None => {
             Spi::run_with_args(
                 "DELETE FROM recommender.user_profiles WHERE user_id = $1",
@@ -182,7 +183,10 @@ fn recent_names(user_id: &str) -> Result<Vec<String>> {
     })
 }
 
-fn compute(user_id: &str, last_id: i64, version: &str) -> Result<Profile> {
+/// Builds the profile from the user's `PROFILE_INTERACTIONS` most recent interactions at the
+/// clock (older ones weigh exp(−age/τ) less: a user with millions of interactions, a bot, costs
+/// no more than that). `count` is the cache key's count of all of them.
+fn compute(user_id: &str, last_id: i64, count: i64, version: &str) -> Result<Profile> {
     let (_, tau) = gucs::windows();
     struct Row {
         days: f64,
@@ -198,9 +202,10 @@ fn compute(user_id: &str, last_id: i64, version: &str) -> Result<Profile> {
                FROM recommender.interactions i
                JOIN recommender.products p USING (product_id)
                LEFT JOIN recommender.interaction_weights w ON w.type = i.type
-              WHERE i.user_id = $1 AND i.occurred_at <= recommender.clock()",
+              WHERE i.user_id = $1 AND i.occurred_at <= recommender.clock()
+              ORDER BY i.occurred_at DESC, i.interaction_id DESC LIMIT $2",
             None,
-            &[user_id.into()],
+            &[user_id.into(), (PROFILE_INTERACTIONS as i64).into()],
         )?;
         let mut v = Vec::new();
         for r in t {
@@ -248,14 +253,13 @@ fn compute(user_id: &str, last_id: i64, version: &str) -> Result<Profile> {
             .then(a.0.cmp(&b.0))
     });
     let top: Vec<String> = cats.into_iter().take(3).map(|c| c.0).collect();
-    let count = rows.len() as i64;
     let query = query_of(&top, &recent_names(user_id)?);
     if super::can_write() {
         Spi::run_with_args(
             "INSERT INTO recommender.user_profiles AS u
                     (user_id, preference, top_categories, price_min, price_max, interaction_count,
                      last_interaction_id, last_interaction_at, weights_version, computed_at, rerank_query)
-             VALUES ($1, $2::real[]::vector, $3, $4, $5, $6, $7,
+             VALUES ($1, $2::real[], $3, $4, $5, $6, $7,
                      (SELECT occurred_at FROM recommender.interactions WHERE interaction_id = $7), $8, now(), $9)
              ON CONFLICT (user_id) DO UPDATE SET
                 preference = EXCLUDED.preference, top_categories = EXCLUDED.top_categories,
@@ -323,7 +327,7 @@ pub fn store_query_embedding(user_id: &str, v: &[f32]) -> Result<()> {
         return Ok(());
     }
     Spi::run_with_args(
-        "UPDATE recommender.user_profiles SET query_embedding = $2::real[]::vector WHERE user_id = $1",
+        "UPDATE recommender.user_profiles SET query_embedding = $2::real[] WHERE user_id = $1",
         &[user_id.into(), v.to_vec().into()],
     )?;
     Ok(())
