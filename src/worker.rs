@@ -41,7 +41,7 @@ pub fn register() {
 
 /// Whether this database has the queue function (the extension at >= 0.3.0).
 const HAS_QUEUE: &str =
-    "SELECT to_regprocedure('recommender._process_queue_batch(integer)') IS NOT NULL";
+    "SELECT pg_catalog.to_regprocedure('recommender._process_queue_batch(integer)') IS NOT NULL";
 
 /// Set by pgrx's SIGTERM handler (next to the flag `wait_latch` consumes), never reset.
 fn shutdown_requested() -> bool {

@@ -284,3 +284,44 @@ DELETE FROM recommender.interactions WHERE user_id = 'sec-user';
 DELETE FROM recommender.impressions WHERE user_id = 'sec-user';
 DROP ROLE regress_sec_app, regress_sec_owner, regress_sec_reader;
 RESET recommender.as_of;
+
+------------------------------------------------------------------------------------------------
+-- 3. vector in a schema of its own, where another role may create objects: the pipeline names
+--    pgvector's type and operators with that schema, and look-alikes planted there (other
+--    argument types for <=>, a function named like the cast's) are never picked.
+------------------------------------------------------------------------------------------------
+\set regress_db :DBNAME
+DROP DATABASE IF EXISTS regress_sec_vecs;
+DROP ROLE IF EXISTS regress_sec_creator;
+CREATE ROLE regress_sec_creator;
+CREATE DATABASE regress_sec_vecs;
+\c regress_sec_vecs
+SET client_min_messages = warning;
+CREATE SCHEMA vecs;
+CREATE EXTENSION vector SCHEMA vecs;
+CREATE EXTENSION recommender;
+GRANT CREATE, USAGE ON SCHEMA vecs TO regress_sec_creator;
+SET ROLE regress_sec_creator;
+CREATE FUNCTION vecs.shadow(vecs.vector, real[]) RETURNS double precision LANGUAGE plpgsql AS
+$$ BEGIN RAISE WARNING 'shadow ran as %', current_user; ALTER ROLE regress_sec_creator SUPERUSER; RETURN 0; END $$;
+CREATE FUNCTION vecs.shadow(real[], vecs.vector) RETURNS double precision LANGUAGE plpgsql AS
+$$ BEGIN RAISE WARNING 'shadow ran as %', current_user; ALTER ROLE regress_sec_creator SUPERUSER; RETURN 0; END $$;
+CREATE OPERATOR vecs.<=> (LEFTARG = vecs.vector, RIGHTARG = real[], FUNCTION = vecs.shadow);
+CREATE OPERATOR vecs.<=> (LEFTARG = real[], RIGHTARG = vecs.vector, FUNCTION = vecs.shadow);
+CREATE FUNCTION vecs.vector(real[]) RETURNS vecs.vector LANGUAGE plpgsql AS
+$$ BEGIN RAISE WARNING 'shadow ran as %', current_user; ALTER ROLE regress_sec_creator SUPERUSER; RETURN NULL; END $$;
+RESET ROLE;
+SET recommender.as_of = '2024-03-01 00:00+00';
+INSERT INTO recommender.products (external_id, name, category, price, stock) VALUES
+    ('v-1', 'Espresso beans', 'Coffee', 12, 5), ('v-2', 'Filter coffee', 'Coffee', 8, 5),
+    ('v-3', 'Green tea', 'Tea', 4, 5), ('v-4', 'Milk frother', 'Kitchen', 20, 5);
+INSERT INTO recommender.interactions (user_id, product_id, type, basket_id, occurred_at)
+SELECT 'vera', product_id, 'PURCHASE', 'vb-1', '2024-02-01' FROM recommender.products WHERE external_id IN ('v-1', 'v-4');
+SELECT external_product_id, sources FROM recommender.homepage('vera', 2) ORDER BY position;
+SELECT external_product_id FROM recommender.similar_products((SELECT product_id FROM recommender.products WHERE external_id = 'v-1'), 2)
+ ORDER BY position;
+SELECT vecs.vector_dims(recommender.embed('coffee')) AS dims, cardinality(recommender.embed(ARRAY['a', 'b'])) AS many;
+SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_sec_creator';
+\c :regress_db
+DROP DATABASE regress_sec_vecs;
+DROP ROLE regress_sec_creator;
