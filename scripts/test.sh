@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # `make test`: the whole suite on a real PostgreSQL 15 + pgvector + the real MiniLM weights.
+#   0. lints: cargo fmt --check, cargo clippy -D warnings
 #   1. pure-Rust unit tests of src/core (no Postgres)
 #   2. cargo pgrx test pg15 (#[pg_test]s inside a backend)
 #   3. the SQL regression suite (tests/sql, tests/expected) against the project's own cluster,
@@ -15,6 +16,12 @@ mkdir -p "$RUN"
 LOG="$RUN/test.log"
 : > "$LOG"
 cd "$ROOT"
+
+# Lints first: formatting, and clippy with warnings as errors on every target of the feature
+# set the tests build (allowances carry their reason where they are declared).
+log "lints: cargo fmt --check, cargo clippy -D warnings"
+cargo fmt --all -- --check 2>&1 | tee -a "$LOG" || die "cargo fmt --check failed: run cargo fmt"
+cargo clippy --all-targets --features pg_test -- -D warnings 2>&1 | tee -a "$LOG" || die "cargo clippy reports warnings"
 
 log "test layer 1/5: pure-Rust unit tests (cargo test --lib core)"
 cargo test --lib core 2>&1 | tee -a "$LOG"

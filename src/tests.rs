@@ -492,7 +492,7 @@ mod tests {
         );
         let runs = count("SELECT model_runs FROM recommender.model_info()") - runs_before;
         assert!(
-            runs >= 1 && runs <= 10,
+            (1..=10).contains(&runs),
             "100 texts should take a few batched runs, took {runs}"
         );
     }

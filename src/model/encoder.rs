@@ -242,6 +242,9 @@ impl LoadedModel {
     /// Loads a model. `prepack`: let ONNX Runtime pre-pack the weight matrices for its GEMM
     /// kernels: about 1.75x faster inference for about 40 MiB of private memory per session
     /// (BENCHMARKS.md), so only bulk work uses it (see `model::embed`).
+    // The session builder's closures return ort's own error type, large by its design: boxing it
+    // here would only move the allocation.
+    #[allow(clippy::result_large_err)]
     pub fn load(files: ModelFiles, check: bool, prepack: bool) -> Result<LoadedModel> {
         let t0 = Instant::now();
         let ids = files.ids().ok_or_else(|| {

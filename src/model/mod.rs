@@ -144,7 +144,7 @@ fn heap() -> (usize, usize) {
 /// per-call session, and after every `SETTLE_EVERY`th call.
 fn settle_heap(m: &mut LoadedModel) -> Result<()> {
     m.calls = m.calls.wrapping_add(1);
-    if !m.heap_dirty && m.calls % SETTLE_EVERY != 0 {
+    if !m.heap_dirty && !m.calls.is_multiple_of(SETTLE_EVERY) {
         return Ok(());
     }
     m.heap_dirty = false;

@@ -124,7 +124,7 @@ fn collaborative(user_id: &str, n: usize) -> Result<Vec<(i64, f64, u8)>> {
 pub fn similar(product_id: i64, k: usize) -> Result<Vec<Rec>> {
     let row: Option<(Vec<f32>, String)> = Spi::connect(|c| {
         let t = plans::select(
-            &c,
+            c,
             "SELECT embedding::real[], recommender._rerank_doc(name, category, description)
                FROM recommender.products WHERE product_id = $1 AND embedding IS NOT NULL",
             None,
@@ -167,7 +167,11 @@ pub fn similar(product_id: i64, k: usize) -> Result<Vec<Rec>> {
 /// Items to add to a cart: neighbours of the cart's mean embedding plus co-purchase, never the
 /// cart's own items.
 pub fn cart(items: &[i64], k: usize) -> Result<Vec<Rec>> {
-    let (found, names, centre) = cart_centre(items)?;
+    let CartCentre {
+        found,
+        names,
+        centre,
+    } = cart_centre(items)?;
     if found.is_empty() {
         return popular(k, items, false);
     }
@@ -201,7 +205,7 @@ pub fn cart(items: &[i64], k: usize) -> Result<Vec<Rec>> {
 pub fn user_cart(user_id: &str) -> Result<Vec<i64>> {
     Spi::connect(|c| {
         let t = plans::select(
-            &c,
+            c,
             "SELECT product_id FROM recommender._cart($1, recommender.clock())
               ORDER BY added_at DESC, product_id LIMIT $2",
             None,
@@ -427,16 +431,15 @@ fn score_pool(pool: &Pool, req: &mut Request) -> Result<Vec<Rec>> {
                 .map(|&i| det[&scored[i].cand.product_id].1.doc.clone())
                 .collect();
             let ids: Vec<i64> = new.iter().map(|&i| scored[i].cand.product_id).collect();
-            let (scores, which, made) =
-                rerank::score(req.query, req.query_vec.as_deref(), &docs, &ids)?;
-            req.reranker = which;
-            if let Some(v) = made {
+            let r = rerank::score(req.query, req.query_vec.as_deref(), &docs, &ids)?;
+            req.reranker = r.reranker;
+            if let Some(v) = r.query_vec {
                 if let Some(u) = user_id {
                     profile::store_query_embedding(u, &v)?;
                 }
                 req.query_vec = Some(v);
             }
-            req.reranked.extend(ids.into_iter().zip(scores));
+            req.reranked.extend(ids.into_iter().zip(r.scores));
         }
         for &i in &showable {
             scored[i].rerank = req.reranked.get(&scored[i].cand.product_id).copied();
@@ -459,7 +462,7 @@ pub fn popular(k: usize, exclude: &[i64], can_store: bool) -> Result<Vec<Rec>> {
         // No (or too little) recent activity: newest in-stock products.
         let newest: Vec<i64> = Spi::connect(|c| {
             let t = plans::select(
-                &c,
+                c,
                 "SELECT product_id FROM recommender.products WHERE in_stock AND created_at <= recommender.clock()
                   ORDER BY created_at DESC, product_id LIMIT $1",
                 None,
@@ -667,7 +670,7 @@ fn copurchase_of(items: &[i64], n: usize) -> Result<Vec<(i64, f64)>> {
 
 fn pairs_text(sql: &'static str, args: &[pgrx::datum::DatumWithOid]) -> Result<Vec<String>> {
     Spi::connect(|c| {
-        let t = plans::select(&c, sql, None, args)?;
+        let t = plans::select(c, sql, None, args)?;
         let mut v = Vec::new();
         for r in t {
             v.extend(r.get::<String>(1)?);
@@ -683,15 +686,13 @@ fn one<T: FromDatum + IntoDatum>(
     args: &[pgrx::datum::DatumWithOid],
 ) -> Result<Option<T>> {
     Ok(Spi::connect(|c| {
-        plans::select(&c, sql, Some(1), args)?
-            .first()
-            .get_one::<T>()
+        plans::select(c, sql, Some(1), args)?.first().get_one::<T>()
     })?)
 }
 
 fn pairs(sql: &'static str, args: &[pgrx::datum::DatumWithOid]) -> Result<Vec<(i64, f64)>> {
     Spi::connect(|c| {
-        let t = plans::select(&c, sql, None, args)?;
+        let t = plans::select(c, sql, None, args)?;
         let mut v = Vec::new();
         for r in t {
             v.push((
@@ -772,7 +773,7 @@ fn details(
     }
     Spi::connect(|c| {
         let t = plans::select(
-            &c,
+            c,
             "SELECT p.product_id, p.external_id, p.name, p.category, p.price, p.image_url, p.in_stock,
                     (extract(epoch FROM recommender.clock() - p.created_at) / 86400.0)::float8,
                     CASE WHEN $2::real[] IS NULL OR p.embedding IS NULL THEN 0
@@ -813,12 +814,20 @@ fn details(
     })
 }
 
-/// Resolves cart ids: the ones that exist (others are reported in a NOTICE), their names, and
-/// the normalised mean of their embeddings.
-fn cart_centre(items: &[i64]) -> Result<(Vec<i64>, Vec<String>, Option<Vec<f32>>)> {
+/// A cart's resolved items.
+struct CartCentre {
+    /// The ids that exist (others are reported in a NOTICE).
+    found: Vec<i64>,
+    /// Up to five of their names (the reranker's query).
+    names: Vec<String>,
+    /// The normalised mean of their embeddings.
+    centre: Option<Vec<f32>>,
+}
+
+fn cart_centre(items: &[i64]) -> Result<CartCentre> {
     let rows: Vec<(i64, Option<String>, Option<Vec<f32>>)> = Spi::connect(|c| {
         let t = plans::select(
-            &c,
+            c,
             "SELECT product_id, name, embedding::real[] FROM recommender.products WHERE product_id = ANY($1) ORDER BY product_id",
             None,
             &[items.to_vec().into()],
@@ -858,9 +867,9 @@ fn cart_centre(items: &[i64]) -> Result<(Vec<i64>, Vec<String>, Option<Vec<f32>>
         acc.iter_mut().zip(e).for_each(|(a, &x)| *a += x as f64);
     }
     let names = rows.iter().filter_map(|r| r.1.clone()).take(5).collect();
-    Ok((
+    Ok(CartCentre {
         found,
         names,
-        any.then(|| crate::core::pooling::normalize(&acc)),
-    ))
+        centre: any.then(|| crate::core::pooling::normalize(&acc)),
+    })
 }

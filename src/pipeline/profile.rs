@@ -87,7 +87,7 @@ pub fn get(user_id: &str) -> Result<Option<Profile>> {
     let (_, n_collab) = gucs::candidate_counts();
     let cached = Spi::connect(|c| {
         let t = super::plans::select(
-            &c,
+            c,
             &CACHED_PROFILE,
             None,
             &[
@@ -166,7 +166,7 @@ pub fn rebuild(user_id: &str) -> Result<i64> {
 fn recent_names(user_id: &str) -> Result<Vec<String>> {
     Spi::connect(|c| {
         let t = super::plans::select(
-            &c,
+            c,
             "SELECT p.name FROM recommender.user_products u JOIN recommender.products p USING (product_id)
               WHERE u.user_id = $1 AND u.weight > 0 AND u.last_at <= recommender.clock()
               ORDER BY u.last_at DESC, p.product_id LIMIT 3",
@@ -197,7 +197,7 @@ fn compute(user_id: &str, last_id: i64, count: i64, version: &str) -> Result<Pro
     }
     let rows: Vec<Row> = Spi::connect(|c| {
         let t = super::plans::select(
-            &c,
+            c,
             "SELECT (extract(epoch FROM i.occurred_at) / 86400.0)::float8, w.weight, p.embedding::real[], p.category, p.price::float8
                FROM recommender.interactions i
                JOIN recommender.products p USING (product_id)

@@ -11,26 +11,35 @@ use crate::model;
 pub const CROSS: &str = "cross-encoder";
 pub const BI: &str = "bi-encoder";
 
+/// What [`score`] found.
+pub struct Reranked {
+    /// One score in [0, 1] per document.
+    pub scores: Vec<f64>,
+    /// `CROSS` or `BI`.
+    pub reranker: &'static str,
+    /// The query's bi-encoder embedding when it was computed here (so the caller can keep it).
+    pub query_vec: Option<Vec<f32>>,
+}
+
 /// Scores catalogue products (`ids`, with their short documents `docs`) against `query`. The
 /// bi-encoder path reuses the products' stored embeddings and `query_vec` when given: at most one
-/// model run, for the query. Returns the scores, the reranker, and the query's embedding when it
-/// was computed here (so the caller can keep it).
+/// model run, for the query.
 pub fn score(
     query: &str,
     query_vec: Option<&[f32]>,
     docs: &[String],
     ids: &[i64],
-) -> Result<(Vec<f64>, &'static str, Option<Vec<f32>>)> {
+) -> Result<Reranked> {
     if model::cross_encoder_installed() {
         let refs: Vec<&str> = docs.iter().map(String::as_str).collect();
-        return Ok((
-            model::cross_scores(query, &refs)?
+        return Ok(Reranked {
+            scores: model::cross_scores(query, &refs)?
                 .into_iter()
                 .map(sigmoid)
                 .collect(),
-            CROSS,
-            None,
-        ));
+            reranker: CROSS,
+            query_vec: None,
+        });
     }
     let (q, made) = match query_vec {
         Some(v) => (v.to_vec(), None),
@@ -41,7 +50,7 @@ pub fn score(
     };
     let embs: std::collections::HashMap<i64, Vec<f32>> = Spi::connect(|c| {
         let t = super::plans::select(
-            &c,
+            c,
             "SELECT product_id, embedding::real[] FROM recommender.products WHERE product_id = ANY($1) AND embedding IS NOT NULL",
             None,
             &[ids.to_vec().into()],
@@ -62,7 +71,11 @@ pub fn score(
                 .unwrap_or(0.0)
         })
         .collect();
-    Ok((scores, BI, made))
+    Ok(Reranked {
+        scores,
+        reranker: BI,
+        query_vec: made,
+    })
 }
 
 /// `recommender.rerank(query, documents)`: arbitrary texts, so the bi-encoder embeds them too.
