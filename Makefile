@@ -1,11 +1,11 @@
 # The two commands (see README): `make demo` and `make test`. Both run as root on a fresh
 # Debian 12 machine, install what is missing, and are quick the second time.
-.PHONY: demo test setup install start stop psql models bench bench-embed bench-queue bench-analytics evaluate soak clean
+.PHONY: demo test setup install package start stop psql models bench bench-embed bench-queue bench-analytics evaluate soak clean
 
-demo:            ## set up everything, load the electronics store, print similar products
+demo:            ## set up everything, load the electronics store, print similar products (PG=16 or 18: that major)
 	bash scripts/demo.sh
 
-test:            ## every test layer: unit, cargo pgrx test, SQL regression
+test:            ## lints and every test layer, on PostgreSQL 15, 16 and 18 (PG=NN: that major only)
 	bash scripts/test.sh
 
 setup:           ## Debian packages, cargo-pgrx, pgvector, ONNX Runtime, model files
@@ -14,17 +14,20 @@ setup:           ## Debian packages, cargo-pgrx, pgvector, ONNX Runtime, model f
 models:          ## (re)materialise the model files and ONNX Runtime
 	bash models/materialize.sh
 
-install:         ## build and install the extension (release)
-	bash scripts/install-extension.sh
+install:         ## build and install the extension, ONNX Runtime and the model files (PG=16, or PG_CONFIG=/path/to/pg_config)
+	bash scripts/setup.sh && bash scripts/install-extension.sh
 
-start:           ## start the project's cluster (127.0.0.1:28815)
+package:         ## dist/postgresql-NN-recommender_<version>-1_amd64.deb for PostgreSQL 15 (PG=16, 18: that major)
+	bash scripts/package.sh
+
+start:           ## start the project's cluster (127.0.0.1:28815; PG=16: 28916, PG=18: 28918)
 	bash scripts/cluster.sh start
 
 stop:            ## stop it
 	bash scripts/cluster.sh stop
 
 psql:            ## psql into the demo database
-	psql -h 127.0.0.1 -p 28815 -U postgres recommender_demo
+	bash scripts/cluster.sh psql -d recommender_demo
 
 bench:           ## Complete Journey in full: latency vs the peer service, memory, pgbench, evaluation -> BENCHMARKS.md
 	bash bench/run.sh
@@ -45,4 +48,4 @@ soak:            ## 5 minutes of pgbench (8 clients) on a copy of the demo store
 	bash bench/soak.sh
 
 clean: stop      ## remove the cluster, caches and build output
-	rm -rf .run target
+	rm -rf .run target dist

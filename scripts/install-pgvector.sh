@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
-# pgvector 0.8.0 for PostgreSQL 15, built from Debian trixie's *source* package (bookworm has no package).
+# pgvector 0.8.0 for PostgreSQL 15, built from Debian trixie's *source* package (bookworm has no package);
+# the other majors' builds bring their own.
 # Uses a private apt configuration so the system's apt sources stay untouched.
 source "$(dirname "$0")/lib.sh"
 
 sharedir="$("$PG_CONFIG" --sharedir)"
+# 16 and 18 come with pgvector built for them (0.8.5 and 0.8.6, in their wheels); trixie's 0.8.0
+# predates PostgreSQL 18.
+if [ "$PG" != 15 ]; then
+  [ -f "$sharedir/extension/vector.control" ] && [ -f "$("$PG_CONFIG" --pkglibdir)/vector.so" ] \
+    || die "PostgreSQL $PG has no pgvector in $sharedir: rerun scripts/install-postgres.sh"
+  exit 0
+fi
 if grep -qs "default_version = '$PGVECTOR_VERSION'" "$sharedir/extension/vector.control" \
    && [ -f "$("$PG_CONFIG" --pkglibdir)/vector.so" ]; then
   exit 0

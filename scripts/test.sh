@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make test`: the whole suite on a real PostgreSQL 15 + pgvector + the real MiniLM weights.
+# `make test`: the whole suite on real PostgreSQL + pgvector + the real MiniLM weights.
 #   0. lints: cargo fmt --check, cargo clippy -D warnings
 #   1. pure-Rust unit tests of src/core (no Postgres)
 #   2. cargo pgrx test pg15 (#[pg_test]s inside a backend)
@@ -9,13 +9,19 @@
 #      restart
 #   5. operations tests (tests/operations.sh): a server of its own with the queue worker and
 #      pg_cron preloaded, SIGHUP/SIGTERM, and a streaming hot standby
+#      and the package: make package's .deb for 15, installed with dpkg into a fresh cluster
+#   6. every other major (PG_MAJORS in scripts/lib.sh: 16, 18): layers 2 and 3 on it
+# `make test PG=16` (or 18, 15) runs the lints, layer 1 and that major's layers only (all five on 15).
+if [ -n "${PG:-}" ]; then only=$PG; else only=""; fi
 source "$(dirname "$0")/lib.sh"
 
-"$ROOT/scripts/setup.sh"
+if [ -n "$only" ]; then majors=("$only"); else read -r -a majors <<<"$PG_MAJORS"; fi
+"$ROOT/scripts/setup.sh" "${majors[@]}"
 mkdir -p "$RUN"
 LOG="$RUN/test.log"
 : > "$LOG"
 cd "$ROOT"
+declare -A took
 
 # Lints first: formatting, and clippy with warnings as errors on every target of the feature
 # set the tests build (allowances carry their reason where they are declared).
@@ -25,52 +31,43 @@ cargo clippy --all-targets --features pg_test -- -D warnings 2>&1 | tee -a "$LOG
 
 log "test layer 1/5: pure-Rust unit tests (cargo test --lib core)"
 cargo test --lib core 2>&1 | tee -a "$LOG"
+unit=$(grep -E '^test result: ok\.' "$LOG" | head -1 | sed -E 's/.* ([0-9]+) passed.*/\1/')
 
-log "test layer 2/5: cargo pgrx test pg15"
-# pgrx initdb's its own cluster here; it must belong to postgres and its path must stay short
-# (the unix socket lives in it).
-PGRX_DATA="/tmp/recommender-pgrx-test"
-mkdir -p "$PGRX_DATA" && chown postgres:postgres "$PGRX_DATA"
-# `cargo pgrx test` installs its test build over the release one: forget the release stamp, and
-# stop the project's cluster so none of its backends has the library mapped while it is replaced.
-rm -f "$RUN/installed-extension.sha256"
-"$ROOT/scripts/cluster.sh" stop
-cargo pgrx test pg15 --runas postgres --pgdata "$PGRX_DATA" 2>&1 | tee -a "$LOG"
-
-log "test layer 3/5: SQL regression suite"
 # Released SQL scripts are never edited: they are what existing installations were created or
 # updated with.
-(cd "$ROOT" && sha256sum --quiet -c tests/released-sql.sha256) || die "a released SQL script was edited (tests/released-sql.sha256)"
-"$ROOT/scripts/install-extension.sh"
-"$ROOT/scripts/cluster.sh" start
-OUT="$RUN/regress"
-rm -rf "$OUT" && mkdir -p "$OUT"
-tests=$(grep -v '^#' tests/schedule | xargs)
-set +e
-/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress \
-  --bindir="$PG_BIN" --inputdir="$ROOT/tests" --outputdir="$OUT" \
-  --host=127.0.0.1 --port="$PGPORT" --user=postgres --dbname=recommender_regress $tests 2>&1 | tee -a "$LOG"
-rc=${PIPESTATUS[0]}
-set -e
-if [ "$rc" != 0 ]; then
-  [ -f "$OUT/regression.diffs" ] && head -200 "$OUT/regression.diffs"
-  die "SQL regression suite failed (diffs: $OUT/regression.diffs)"
-fi
+sha256sum --quiet -c tests/released-sql.sha256 || die "a released SQL script was edited (tests/released-sql.sha256)"
 
-log "test layer 4/5: fault tests"
-bash "$ROOT/tests/faults.sh" 2>&1 | tee -a "$LOG"
-[ "${PIPESTATUS[0]}" = 0 ] || die "fault tests failed"
+pg=0
+reg=0
+for m in "${majors[@]}"; do
+  t0=$SECONDS
+  log "test layer 2/5: cargo pgrx test pg$m"
+  PG=$m "$ROOT/scripts/pgrx-test.sh" 2>&1 | tee "$RUN/pgrx-test-pg$m.log" | tee -a "$LOG"
+  n=$(grep -E '^test result: ok\.' "$RUN/pgrx-test-pg$m.log" | sed -E 's/.* ([0-9]+) passed.*/\1/' | awk '{s += $1} END {print s + 0}')
+  pg=$((pg + n))
 
-log "test layer 5/5: operations tests (queue worker, pg_cron, hot standby)"
-bash "$ROOT/tests/operations.sh" 2>&1 | tee -a "$LOG"
-[ "${PIPESTATUS[0]}" = 0 ] || die "operations tests failed"
+  log "test layer 3/5: SQL regression suite on PostgreSQL $m"
+  PG=$m "$ROOT/scripts/regress.sh" 2>&1 | tee -a "$LOG"
+  reg=$((reg + $(grep -v '^#' tests/schedule | wc -w)))
 
-# the first cargo summary is layer 1; the rest (lib + doc tests) are layer 2
-counts=$(grep -E '^test result: ok\.' "$LOG" | sed -E 's/.* ([0-9]+) passed.*/\1/')
-unit=$(head -1 <<<"$counts")
-pg=$(tail -n +2 <<<"$counts" | awk '{s += $1} END {print s + 0}')
-reg=$(wc -w <<<"$tests")
-checks=$(grep -c '^ok - ' "$LOG")
+  if [ "$m" = 15 ]; then
+    log "test layer 4/5: fault tests"
+    PG=15 bash "$ROOT/tests/faults.sh" 2>&1 | tee -a "$LOG"
+
+    log "test layer 5/5: operations tests (queue worker, pg_cron, hot standby)"
+    PG=15 bash "$ROOT/tests/operations.sh" 2>&1 | tee -a "$LOG"
+
+    log "package: the PostgreSQL 15 .deb in a server that has never seen the build tree"
+    PG=15 bash "$ROOT/tests/package.sh" 2>&1 | tee -a "$LOG"
+  else
+    # free the memory of this major's cluster for the next one
+    PG=$m "$ROOT/scripts/cluster.sh" stop
+  fi
+  took[$m]=$((SECONDS - t0))
+done
+
+checks=$(grep -c '^ok - ' "$LOG" || true)
 echo
+for m in "${majors[@]}"; do echo "PostgreSQL $m: layers 2-$([ "$m" = 15 ] && echo 5 || echo 3) in ${took[$m]} s"; done
 echo "layers: unit $unit, pg_test $pg, regression $reg, fault and operations checks $checks"
 echo "total: $((unit + pg + reg + checks)) passed, 0 failed"

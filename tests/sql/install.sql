@@ -1,6 +1,8 @@
 -- Installing: vector comes along through CASCADE.
 CREATE EXTENSION recommender CASCADE;
-SELECT extname, extversion FROM pg_extension WHERE extname IN ('vector', 'recommender') ORDER BY 1;
+-- (pgvector's patch release differs by PostgreSQL major: 0.8.0 on 15, 0.8.5 on 16, 0.8.6 on 18.)
+SELECT extname, CASE extname WHEN 'vector' THEN left(extversion, 3) ELSE extversion END AS extversion
+  FROM pg_extension WHERE extname IN ('vector', 'recommender') ORDER BY 1;
 -- The public surface (internal helpers start with an underscore).
 SELECT p.oid::regprocedure AS function,
        CASE p.provolatile WHEN 'i' THEN 'immutable' WHEN 's' THEN 'stable' ELSE 'volatile' END AS volatility,
