@@ -1,6 +1,6 @@
 # The two commands (see README): `make demo` and `make test`. Both run as root on a fresh
 # Debian 12 machine, install what is missing, and are quick the second time.
-.PHONY: demo test setup install package start stop psql models bench bench-embed bench-queue bench-analytics evaluate soak clean
+.PHONY: demo test setup install package start stop psql models bench bench-embed bench-queue bench-analytics bench-majors evaluate soak clean
 
 demo:            ## set up everything, load the electronics store, print similar products (PG=16 or 18: that major)
 	bash scripts/demo.sh
@@ -40,6 +40,9 @@ bench-queue:     ## bulk UPDATE of 10,000 products: sync vs deferred embedding (
 
 bench-analytics: ## recommendation_performance and abandoned_carts over 1M impressions (a copy of the demo store)
 	bash bench/analytics_bench.sh
+
+bench-majors:    ## homepage latency on make demo's store, once per PostgreSQL major (15, 16, 18)
+	bash bench/majors.sh
 
 evaluate:        ## offline evaluation on Complete Journey (time split, HR/Recall/NDCG@10 vs baselines)
 	bash bench/evaluate.sh

@@ -3,7 +3,7 @@
 # PostgreSQL project's (apt.postgresql.org) packages of PostgreSQL NN:
 #   /usr/lib/postgresql/NN/lib/recommender.so, .../lib/recommender/libonnxruntime.so.1.32.0
 #   /usr/share/postgresql/NN/extension/recommender.control, recommender--*.sql
-#   /usr/share/postgresql/NN/recommender/models/ (all-MiniLM-L6-v2, manifest with sha256)
+#   /usr/share/postgresql/NN/recommender/models/ (all-MiniLM-L6-v2 as model.ort, manifest with sha256)
 # The extension is built against this machine's PostgreSQL NN (scripts/install-extension.sh) and
 # its files are taken from the directories that build installed into, so what the package holds
 # is what make test tested. Output: dist/postgresql-NN-recommender_<version>-1_amd64.deb
@@ -26,7 +26,11 @@ for m in "${majors[@]}"; do
   cp "$lib/recommender.so" "$stage/usr/lib/postgresql/$m/lib/"
   cp -r "$lib/recommender" "$stage/usr/lib/postgresql/$m/lib/"
   cp "$share"/extension/recommender.control "$share"/extension/recommender--*.sql "$stage/usr/share/postgresql/$m/extension/"
-  cp -r "$share/recommender/models" "$stage/usr/share/postgresql/$m/recommender/"
+  # The model as model.ort (memory-mapped, for the bundled ONNX Runtime) with its tokenizer and
+  # manifest; not the pre-packed copy (model.packed.*: stamped with the building machine's CPU)
+  # nor model.onnx (the loader prefers model.ort).
+  (cd "$share/recommender" && find models -type f ! -name 'model.packed.*' ! -name model.onnx) |
+    while read -r f; do install -D -m 644 "$share/recommender/$f" "$stage/usr/share/postgresql/$m/recommender/$f"; done
   cp "$ROOT/README.md" "$stage/usr/share/doc/$name/"
   size=$(du -sk "$stage/usr" | cut -f1)
   cat > "$stage/DEBIAN/control" <<CONTROL

@@ -23,11 +23,14 @@ LOG="$RUN/test.log"
 cd "$ROOT"
 declare -A took
 
-# Lints first: formatting, and clippy with warnings as errors on every target of the feature
+# Lints first: formatting, and clippy with warnings as errors on every target of each feature
 # set the tests build (allowances carry their reason where they are declared).
-log "lints: cargo fmt --check, cargo clippy -D warnings"
+log "lints: cargo fmt --check, cargo clippy -D warnings (features: $(printf 'pg%s ' "${majors[@]}"))"
 cargo fmt --all -- --check 2>&1 | tee -a "$LOG" || die "cargo fmt --check failed: run cargo fmt"
-cargo clippy --all-targets --features pg_test -- -D warnings 2>&1 | tee -a "$LOG" || die "cargo clippy reports warnings"
+for m in "${majors[@]}"; do
+  cargo clippy --all-targets --no-default-features --features "pg$m pg_test" -- -D warnings 2>&1 | tee -a "$LOG" \
+    || die "cargo clippy reports warnings (features pg$m pg_test)"
+done
 
 log "test layer 1/5: pure-Rust unit tests (cargo test --lib core)"
 cargo test --lib core 2>&1 | tee -a "$LOG"
@@ -69,5 +72,5 @@ done
 checks=$(grep -c '^ok - ' "$LOG" || true)
 echo
 for m in "${majors[@]}"; do echo "PostgreSQL $m: layers 2-$([ "$m" = 15 ] && echo 5 || echo 3) in ${took[$m]} s"; done
-echo "layers: unit $unit, pg_test $pg, regression $reg, fault and operations checks $checks"
+echo "layers: unit $unit, pg_test $pg, regression $reg, fault, operations and package checks $checks"
 echo "total: $((unit + pg + reg + checks)) passed, 0 failed"
