@@ -33,7 +33,7 @@ for m in "${majors[@]}"; do
 done
 
 log "test layer 1/5: pure-Rust unit tests (cargo test --lib core)"
-cargo test --lib core 2>&1 | tee -a "$LOG"
+cargo test --lib --no-default-features --features "pg${majors[0]}" core 2>&1 | tee -a "$LOG"
 unit=$(grep -E '^test result: ok\.' "$LOG" | head -1 | sed -E 's/.* ([0-9]+) passed.*/\1/')
 
 # Released SQL scripts are never edited: they are what existing installations were created or
