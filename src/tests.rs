@@ -791,6 +791,38 @@ mod tests {
     }
 
     #[pg_test]
+    fn frequently_bought_together_shows_one_product_per_name_and_never_the_pages_name() {
+        seed_store();
+        // copies under other ids: of the page's product, and of its co-purchase partner (bought
+        // with it in a basket of its own)
+        Spi::run(
+            "INSERT INTO recommender.products (external_id, name, description, category, price, stock, created_at) VALUES
+              ('c1-copy','Dark roast whole bean coffee','Fair trade arabica beans','Coffee',14.5,10,'2023-01-01'),
+              ('m1-copy','Whole milk','1 litre bottle','Dairy',1.2,50,'2023-01-01');
+             INSERT INTO recommender.interactions (user_id, product_id, type, basket_id, occurred_at)
+             SELECT 'u_copy', product_id, 'PURCHASE', 'b-copy', '2024-02-09' FROM recommender.products
+              WHERE external_id IN ('c1', 'm1-copy');",
+        )
+        .unwrap();
+        let names = exts(
+            "SELECT string_agg(lower(name), '|' ORDER BY position) FROM recommender.frequently_bought_together(
+               (SELECT product_id FROM recommender.products WHERE external_id = 'c1'), 6)",
+        );
+        let list: Vec<&str> = names.split('|').collect();
+        assert_eq!(list.len(), 6, "k rows: {names}");
+        assert!(
+            !list.contains(&"dark roast whole bean coffee"),
+            "the page's own name came back: {names}"
+        );
+        let distinct: std::collections::HashSet<&&str> = list.iter().collect();
+        assert_eq!(
+            distinct.len(),
+            list.len(),
+            "a name came back twice: {names}"
+        );
+    }
+
+    #[pg_test]
     fn a_bot_profile_reads_only_the_most_recent_interactions() {
         seed_store();
         // 50 coffee views, then 10,000 newer headphone views: the profile reads the newest 10,000
