@@ -10,7 +10,7 @@ ROUNDS=${ROUNDS:-5}
 for m in $PG_MAJORS; do
   log "bench-majors: PostgreSQL $m: make demo's store"
   PG=$m bash "$ROOT/scripts/demo.sh" >/dev/null
-  port=$(PG=$m bash -c 'source "$0/scripts/lib.sh"; echo "$PGPORT"' "$ROOT")
+  port=$(major_var "$m" PGPORT)
   line=$(psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres -d recommender_demo <<SQL
 SET client_min_messages = warning;
 SET recommender.as_of = '2018-01-01';
@@ -40,6 +40,6 @@ SELECT format('%s calls, reranker %s: p50 %s / p95 %s / p99 %s ms', count(*),
   FROM timings;
 SQL
 )
-  echo "PostgreSQL $($(PG=$m bash -c 'source "$0/scripts/lib.sh"; echo "$PG_CONFIG"' "$ROOT") --version | cut -d' ' -f2): $line"
+  echo "PostgreSQL $("$(major_var "$m" PG_CONFIG)" --version | cut -d' ' -f2): $line"
   PG=$m bash "$ROOT/scripts/cluster.sh" stop
 done

@@ -50,8 +50,10 @@ run_for() {
   local m=$1; shift
   if [ -n "$USER_PG_CONFIG" ]; then env -u PG PG_CONFIG="$USER_PG_CONFIG" "$@"; else PG=$m "$@"; fi
 }
-# pg_config_of MAJOR: its pg_config.
-pg_config_of() { run_for "$1" bash -c 'source "$0/scripts/lib.sh"; echo "$PG_CONFIG"' "$ROOT"; }
+# major_var MAJOR VAR: what this file sets VAR to for that major (its default location).
+major_var() { PG=$1 bash -c 'source "$0/scripts/lib.sh"; echo "${!1}"' "$ROOT" "$2"; }
+# pg_config_of MAJOR: its pg_config (with your own PG_CONFIG, that one).
+pg_config_of() { if [ -n "$USER_PG_CONFIG" ]; then echo "$USER_PG_CONFIG"; else major_var "$1" PG_CONFIG; fi; }
 # Per-major state: 15 keeps the historical names, the others a suffix.
 if [ "$PG" = 15 ]; then PG_SUFFIX=""; else PG_SUFFIX="-pg$PG"; fi
 PGRX_VERSION=0.18.1

@@ -42,7 +42,7 @@ done
 if $need_init; then
   args=()
   for m in $PG_MAJORS; do
-    c=$(PG=$m bash -c 'source "$0/scripts/lib.sh"; echo "$PG_CONFIG"' "$ROOT")
+    c=$(major_var "$m" PG_CONFIG)
     [ -n "$USER_PG_CONFIG" ] && [ "$m" = "$PG" ] && continue
     [ -x "$c" ] && args+=("--pg$m" "$c")
   done
