@@ -20,12 +20,11 @@ pkg="$ROOT/target/release/recommender-pg$PG"
   mkdir -p "$(dirname "$dst")"
   cp "$pkg/$f" "$dst.tmp.$$" && chmod 644 "$dst.tmp.$$" && mv -f "$dst.tmp.$$" "$dst"
 done
-# Released base scripts (sql/recommender--<old>.sql) let `CREATE EXTENSION ... VERSION '<old>'`
-# install an older version that `ALTER EXTENSION UPDATE` then upgrades; pgrx copies only the
-# upgrade scripts (sql/recommender--<old>--<new>.sql).
+# Released scripts: the base of an older version (sql/install/recommender--<old>.sql) lets
+# `CREATE EXTENSION ... VERSION '<old>'` install it, and the upgrade scripts
+# (sql/upgrade/recommender--<old>--<new>.sql) are what `ALTER EXTENSION UPDATE` runs.
 sharedir=$("$PG_CONFIG" --sharedir)
-for f in "$ROOT"/sql/recommender--*.sql; do
-  case "$(basename "$f")" in *--*--*) continue ;; esac
+for f in "$ROOT"/sql/install/recommender--*.sql "$ROOT"/sql/upgrade/recommender--*.sql; do
   dst="$sharedir/extension/$(basename "$f")"
   cp "$f" "$dst.tmp.$$" && chmod 644 "$dst.tmp.$$" && mv -f "$dst.tmp.$$" "$dst"
 done

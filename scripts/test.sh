@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: the whole suite on real PostgreSQL + pgvector + the real MiniLM weights.
 #   0. lints: cargo fmt --check, cargo clippy -D warnings
-#   1. pure-Rust unit tests of src/core (no Postgres)
+#   1. pure-Rust unit tests of crates/core (no Postgres, no pg_config)
 #   2. cargo pgrx test pg15 (#[pg_test]s inside a backend)
 #   3. the SQL regression suite (tests/sql, tests/expected) against the project's own cluster,
 #      including an install of the previous release and ALTER EXTENSION UPDATE
@@ -27,13 +27,15 @@ declare -A took
 # set the tests build (allowances carry their reason where they are declared).
 log "lints: cargo fmt --check, cargo clippy -D warnings (features: $(printf 'pg%s ' "${majors[@]}"))"
 cargo fmt --all -- --check 2>&1 | tee -a "$LOG" || die "cargo fmt --check failed: run cargo fmt"
+cargo clippy -p recommender-core --all-targets -- -D warnings 2>&1 | tee -a "$LOG" \
+  || die "cargo clippy reports warnings (recommender-core)"
 for m in "${majors[@]}"; do
   cargo clippy --all-targets --no-default-features --features "pg$m pg_test" -- -D warnings 2>&1 | tee -a "$LOG" \
     || die "cargo clippy reports warnings (features pg$m pg_test)"
 done
 
-log "test layer 1/5: pure-Rust unit tests (cargo test --lib core)"
-cargo test --lib --no-default-features --features "pg${majors[0]}" core 2>&1 | tee -a "$LOG"
+log "test layer 1/5: pure-Rust unit tests (cargo test -p recommender-core)"
+cargo test -p recommender-core 2>&1 | tee -a "$LOG"
 unit=$(grep -E '^test result: ok\.' "$LOG" | head -1 | sed -E 's/.* ([0-9]+) passed.*/\1/')
 
 # Released SQL scripts are never edited: they are what existing installations were created or

@@ -88,8 +88,8 @@ impl<T> OrRaise<T> for Result<T> {
     }
 }
 
-impl From<crate::core::limits::BadArg> for RecError {
-    fn from(e: crate::core::limits::BadArg) -> Self {
+impl From<recommender_core::limits::BadArg> for RecError {
+    fn from(e: recommender_core::limits::BadArg) -> Self {
         RecError::invalid(e.message, e.hint)
     }
 }

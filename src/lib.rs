@@ -1,7 +1,8 @@
 //! `recommender`: an e-commerce recommendation pipeline inside PostgreSQL.
 //!
-//! This file only wires the pieces together: module magic, `_PG_init` (GUCs) and the SQL files.
-//! - `core`: pure Rust (no pgrx): text template, pooling, argument rules. Unit-tested without Postgres.
+//! This file only wires the pieces together: module magic, `_PG_init` (GUCs) and the SQL units.
+//! - `recommender_core` (crates/core): pure Rust, no pgrx: text template, pooling, scoring and
+//!   rules, limits. Unit-tested without Postgres.
 //! - `model`: per-backend ONNX Runtime sessions, loaded lazily on first use.
 //! - `api`: the `#[pg_extern]` entry points, thin.
 //! - `pipeline`: the recommendation stages over SPI.
@@ -9,7 +10,6 @@
 use pgrx::prelude::*;
 
 pub mod api;
-pub mod core;
 pub mod error;
 pub mod gucs;
 pub mod model;
@@ -18,6 +18,72 @@ pub mod worker;
 
 ::pgrx::pg_module_magic!(name, version);
 
+// The SQL, one unit per topic (sql/<unit>.sql), in the order each needs the one before: a unit's
+// LANGUAGE sql functions are checked against the objects they name when they are created.
+// Released scripts live in sql/install and sql/upgrade and are never edited.
+extension_sql_file!(
+    "../sql/catalogue.sql",
+    name = "catalogue",
+    requires = [
+        api::catalog::product_text,
+        api::catalog::text_hash,
+        api::catalog::reembed
+    ]
+);
+extension_sql_file!(
+    "../sql/embedding.sql",
+    name = "embedding",
+    requires = [
+        "catalogue",
+        api::embed::embed_one,
+        api::embed::embed_many,
+        api::catalog::reembed
+    ]
+);
+extension_sql_file!(
+    "../sql/queue.sql",
+    name = "queue",
+    requires = ["embedding", api::catalog::reembed]
+);
+extension_sql_file!("../sql/sync.sql", name = "sync", requires = ["queue"]);
+extension_sql_file!(
+    "../sql/catalogue_views.sql",
+    name = "catalogue_views",
+    requires = ["sync"]
+);
+extension_sql_file!(
+    "../sql/interactions.sql",
+    name = "interactions",
+    requires = ["catalogue_views"]
+);
+extension_sql_file!(
+    "../sql/tracking.sql",
+    name = "tracking",
+    requires = ["interactions"]
+);
+extension_sql_file!(
+    "../sql/json.sql",
+    name = "json",
+    requires = [
+        "tracking",
+        api::recommend::homepage,
+        api::recommend::cart_items,
+        api::recommend::cart_user,
+        api::recommend::frequently_bought_together,
+        api::similar::similar_products
+    ]
+);
+extension_sql_file!(
+    "../sql/impressions.sql",
+    name = "impressions",
+    requires = ["json"]
+);
+extension_sql_file!(
+    "../sql/email.sql",
+    name = "email",
+    requires = ["impressions"]
+);
+// Function settings and privileges, over everything above.
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 /// Registers the GUCs and, under shared_preload_libraries, the queue workers. Loads no model:
@@ -29,7 +95,7 @@ pub extern "C-unwind" fn _PG_init() {
 }
 
 #[cfg(any(test, feature = "pg_test"))]
-mod tests;
+pub mod testing;
 
 /// Required by `cargo pgrx test`.
 #[cfg(test)]

@@ -3,9 +3,9 @@ use std::collections::HashMap;
 
 use pgrx::prelude::*;
 
-use crate::core::text;
 use crate::error::{OrRaise, RecError, Result};
 use crate::model;
+use recommender_core::text;
 
 /// The text a product is embedded from (template in README "Embedded text"). IMMUTABLE: pure
 /// string formatting, used by the catalogue's generated `text_hash` column.

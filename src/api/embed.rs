@@ -2,9 +2,9 @@
 //! that cast these `real[]` results to `vector(384)`.
 use pgrx::prelude::*;
 
-use crate::core::limits::check_array;
 use crate::error::{OrRaise, RecError};
 use crate::model;
+use recommender_core::limits::check_array;
 
 /// One text -> its 384-d embedding as real[]. STABLE: the result depends on the installed model
 /// files, which can change between statements, so it is not IMMUTABLE.

@@ -8,3 +8,6 @@ pub mod embed;
 pub mod info;
 pub mod recommend;
 pub mod similar;
+
+#[cfg(any(test, feature = "pg_test"))]
+mod tests;

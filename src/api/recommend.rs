@@ -2,10 +2,10 @@
 //! maintenance. Thin: validate, call `pipeline`, shape rows.
 use pgrx::prelude::*;
 
-use crate::core::limits::{check_array, check_k};
-use crate::core::scoring::source;
 use crate::error::{OrRaise, RecError};
 use crate::pipeline::{self, Rec};
+use recommender_core::limits::{check_array, check_k};
+use recommender_core::scoring::source;
 
 /// Declares a `#[pg_extern]` returning the recommendation row shape (pgrx needs the tuple spelled
 /// out in the signature, so a macro writes it once for all contexts).

@@ -1,9 +1,9 @@
 //! `recommender.similar_products(product_id, k)`: the product-page context of the pipeline.
 use pgrx::prelude::*;
 
-use crate::core::limits::check_k;
 use crate::error::{OrRaise, RecError};
 use crate::pipeline;
+use recommender_core::limits::check_k;
 
 /// Products like `product_id`, as a product page shows them: content neighbours (HNSW) blended
 /// with co-purchase partners and popularity, reranked against the product's text, in stock only,

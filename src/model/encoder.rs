@@ -15,8 +15,8 @@ use ort::value::Tensor;
 use sha2::{Digest, Sha256};
 use tokenizers::{EncodeInput, Tokenizer, TruncationParams};
 
-use crate::core::limits::MAX_TOKENS;
 use crate::error::{RecError, Result, SETUP_HINT};
+use recommender_core::limits::MAX_TOKENS;
 
 use super::manifest::{verify, Manifest};
 use super::runtime;

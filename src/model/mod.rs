@@ -8,10 +8,10 @@ pub mod runtime;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use crate::core::pooling::mean_pool_normalize;
-use crate::core::text::encoder_input;
 use crate::error::{RecError, Result};
 use crate::gucs;
+use recommender_core::pooling::mean_pool_normalize;
+use recommender_core::text::encoder_input;
 
 use encoder::{LoadedModel, ModelFiles};
 
@@ -75,7 +75,7 @@ fn runs_of<'a>(
     batch_size: usize,
 ) -> impl Iterator<Item = &'a [usize]> {
     let lens: Vec<usize> = order.iter().map(|&i| toks[i].0.len()).collect();
-    crate::core::batch::runs(&lens, batch_size, crate::core::batch::MAX_RUN_TOKENS)
+    recommender_core::batch::runs(&lens, batch_size, recommender_core::batch::MAX_RUN_TOKENS)
         .into_iter()
         .map(move |r| &order[r])
 }
@@ -88,7 +88,7 @@ pub fn embed(all: &[&str]) -> Result<Vec<Vec<f32>>> {
     if all.is_empty() {
         return Ok(Vec::new());
     }
-    let (texts, slots) = crate::core::batch::distinct(all);
+    let (texts, slots) = recommender_core::batch::distinct(all);
     let vecs = embed_distinct(&texts)?;
     Ok(slots.into_iter().map(|i| vecs[i].clone()).collect())
 }
@@ -204,7 +204,7 @@ fn embed_on(m: &mut LoadedModel, texts: &[&str], batch_size: usize) -> Result<Ve
             // An export with pooling inside: [batch, dim].
             [rows, dim] if *rows as usize == b.rows => data
                 .chunks(*dim as usize)
-                .map(|r| crate::core::pooling::normalize(&r.iter().map(|&x| x as f64).collect::<Vec<_>>()))
+                .map(|r| recommender_core::pooling::normalize(&r.iter().map(|&x| x as f64).collect::<Vec<_>>()))
                 .collect(),
             other => {
                 return Err(RecError::external(
@@ -314,3 +314,6 @@ pub fn cross_scores(query: &str, docs: &[&str]) -> Result<Vec<f64>> {
         Ok(out)
     })
 }
+
+#[cfg(any(test, feature = "pg_test"))]
+mod tests;

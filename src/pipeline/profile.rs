@@ -11,12 +11,14 @@
 //! sets, and a new or deleted interaction changes the key.
 use pgrx::prelude::*;
 
-use crate::core::limits::PROFILE_INTERACTIONS;
-use crate::core::pooling::normalize;
-use crate::core::scoring::decay;
+use super::db::can_write;
+use super::plans;
 use crate::error::{RecError, Result};
 use crate::gucs;
 use crate::model::DIM;
+use recommender_core::limits::PROFILE_INTERACTIONS;
+use recommender_core::pooling::weighted_mean;
+use recommender_core::scoring::decay;
 
 #[derive(Debug, Clone, Default)]
 pub struct Profile {
@@ -86,7 +88,7 @@ pub fn get(user_id: &str) -> Result<Option<Profile>> {
 
     let (_, n_collab) = gucs::candidate_counts();
     let cached = Spi::connect(|c| {
-        let t = super::plans::select(
+        let t = plans::select(
             c,
             &CACHED_PROFILE,
             None,
@@ -140,7 +142,7 @@ pub fn get(user_id: &str) -> Result<Option<Profile>> {
 
 /// Rebuilds one profile now (live clock) and returns its interaction count.
 pub fn rebuild(user_id: &str) -> Result<i64> {
-    if !super::can_write() {
+    if !can_write() {
         return Err(RecError::ReadOnly {
             message: "rebuild_user_profile() stores a profile and cannot run on a standby or in a read-only transaction".into(),
             hint: "homepage() computes the profile without storing it there; rebuild on the primary.".into(),
@@ -165,7 +167,7 @@ pub fn rebuild(user_id: &str) -> Result<i64> {
 
 fn recent_names(user_id: &str) -> Result<Vec<String>> {
     Spi::connect(|c| {
-        let t = super::plans::select(
+        let t = plans::select(
             c,
             "SELECT p.name FROM recommender.user_products u JOIN recommender.products p USING (product_id)
               WHERE u.user_id = $1 AND u.weight > 0 AND u.last_at <= recommender.clock()
@@ -196,7 +198,7 @@ fn compute(user_id: &str, last_id: i64, count: i64, version: &str) -> Result<Pro
         price: Option<f64>,
     }
     let rows: Vec<Row> = Spi::connect(|c| {
-        let t = super::plans::select(
+        let t = plans::select(
             c,
             "SELECT (extract(epoch FROM i.occurred_at) / 86400.0)::float8, w.weight, p.embedding::real[], p.category, p.price::float8
                FROM recommender.interactions i
@@ -223,29 +225,23 @@ fn compute(user_id: &str, last_id: i64, count: i64, version: &str) -> Result<Pro
         .iter()
         .map(|r| r.days)
         .fold(f64::NEG_INFINITY, f64::max);
-    let mut acc = vec![0f64; DIM];
     let mut cats: std::collections::HashMap<String, f64> = Default::default();
     let (mut pmin, mut pmax) = (f64::INFINITY, f64::NEG_INFINITY);
-    for r in &rows {
-        // ages relative to the newest interaction: the clock cancels out after normalising
-        let wd = r.w * decay(newest - r.days, tau);
-        if let Some(e) = r.emb.as_ref().filter(|e| e.len() == DIM) {
-            acc.iter_mut()
-                .zip(e)
-                .for_each(|(a, &x)| *a += wd * x as f64);
+    // ages relative to the newest interaction: the clock cancels out after normalising
+    let wd = |r: &Row| r.w * decay(newest - r.days, tau);
+    for r in rows.iter().filter(|r| wd(r) > 0.0) {
+        if let Some(c) = &r.cat {
+            *cats.entry(c.clone()).or_default() += wd(r);
         }
-        if wd > 0.0 {
-            if let Some(c) = &r.cat {
-                *cats.entry(c.clone()).or_default() += wd;
-            }
-            if let Some(p) = r.price {
-                pmin = pmin.min(p);
-                pmax = pmax.max(p);
-            }
+        if let Some(p) = r.price {
+            pmin = pmin.min(p);
+            pmax = pmax.max(p);
         }
     }
-    let norm_ok = acc.iter().any(|x| *x != 0.0);
-    let preference = norm_ok.then(|| normalize(&acc));
+    let vectors = rows
+        .iter()
+        .filter_map(|r| r.emb.as_deref().map(|e| (wd(r), e)));
+    let preference = weighted_mean(vectors, DIM);
     let mut cats: Vec<(String, f64)> = cats.into_iter().collect();
     cats.sort_by(|a, b| {
         b.1.partial_cmp(&a.1)
@@ -254,7 +250,7 @@ fn compute(user_id: &str, last_id: i64, count: i64, version: &str) -> Result<Pro
     });
     let top: Vec<String> = cats.into_iter().take(3).map(|c| c.0).collect();
     let query = query_of(&top, &recent_names(user_id)?);
-    if super::can_write() {
+    if can_write() {
         Spi::run_with_args(
             "INSERT INTO recommender.user_profiles AS u
                     (user_id, preference, top_categories, price_min, price_max, interaction_count,
@@ -295,7 +291,7 @@ fn compute(user_id: &str, last_id: i64, count: i64, version: &str) -> Result<Pro
 /// Keeps a user's collaborative candidates with the profile (homepage is VOLATILE; it may write),
 /// unless the server cannot take a write here (standby, read-only transaction).
 pub fn store_collab(user_id: &str, collab: &[(i64, f64, u8)], n: usize) -> Result<()> {
-    if !super::can_write() {
+    if !can_write() {
         return Ok(());
     }
     Spi::run_with_args(
@@ -323,7 +319,7 @@ pub fn store_collab(user_id: &str, collab: &[(i64, f64, u8)], n: usize) -> Resul
 /// Keeps the bi-encoder embedding of the user's rerank query with the profile, when the server
 /// can take a write here.
 pub fn store_query_embedding(user_id: &str, v: &[f32]) -> Result<()> {
-    if !super::can_write() {
+    if !can_write() {
         return Ok(());
     }
     Spi::run_with_args(

@@ -3,10 +3,10 @@
 //! sigmoid(logit) for the cross-encoder, (cosine + 1) / 2 for the bi-encoder.
 use pgrx::prelude::*;
 
-use crate::core::pooling::cosine;
-use crate::core::scoring::sigmoid;
 use crate::error::{RecError, Result};
 use crate::model;
+use recommender_core::pooling::cosine;
+use recommender_core::scoring::sigmoid;
 
 pub const CROSS: &str = "cross-encoder";
 pub const BI: &str = "bi-encoder";

@@ -41,6 +41,20 @@ pub fn normalize(v: &[f64]) -> Vec<f32> {
     }
 }
 
+/// The L2-normalised weighted sum of `vectors` (pairs of weight and vector), `dim` wide: a cart's
+/// centre (every weight 1) and a user's preference (decayed interaction weights). Vectors of
+/// another width are skipped; `None` when nothing contributes (no vectors, or a zero sum).
+pub fn weighted_mean<'a>(
+    vectors: impl IntoIterator<Item = (f64, &'a [f32])>,
+    dim: usize,
+) -> Option<Vec<f32>> {
+    let mut acc = vec![0f64; dim];
+    for (w, v) in vectors.into_iter().filter(|(_, v)| v.len() == dim) {
+        acc.iter_mut().zip(v).for_each(|(a, &x)| *a += w * x as f64);
+    }
+    acc.iter().any(|x| *x != 0.0).then(|| normalize(&acc))
+}
+
 /// Cosine similarity of two vectors (0 when either is zero).
 pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
     let (mut dot, mut na, mut nb) = (0f64, 0f64, 0f64);
@@ -58,6 +72,17 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn weighted_mean_normalises_skips_other_widths_and_empty() {
+        let a = [1.0f32, 0.0];
+        let b = [0.0f32, 1.0];
+        let c = [5.0f32, 5.0, 5.0];
+        let m = weighted_mean([(3.0, &a[..]), (4.0, &b[..]), (9.0, &c[..])], 2).unwrap();
+        assert!((m[0] - 0.6).abs() < 1e-6 && (m[1] - 0.8).abs() < 1e-6);
+        assert_eq!(weighted_mean(std::iter::empty(), 2), None);
+        assert_eq!(weighted_mean([(1.0, &a[..]), (-1.0, &a[..])], 2), None);
+    }
+
     use super::*;
 
     #[test]

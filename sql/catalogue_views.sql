@@ -1,0 +1,57 @@
+-- recommender, unit "catalogue_views" (src/lib.rs wires the units and their order).
+-- Views over the catalogue and the queue: embedding status, stale products.
+
+CREATE VIEW recommender.sync_status AS
+SELECT coalesce(coalesce(s.source, p.source)::text, '(direct)') AS source,
+       s.source IS NOT NULL                          AS synced,
+       coalesce(p.products, 0)                       AS products,
+       coalesce(p.embedded, 0)                       AS embedded,
+       coalesce(p.stale, 0)                          AS stale,
+       coalesce(p.out_of_stock, 0)                   AS out_of_stock,
+       p.last_change,
+       p.last_embedded,
+       s.synced_at,
+       coalesce(q.pending, 0)                        AS pending,
+       coalesce(q.failing, 0)                        AS failing,
+       q.last_error,
+       q.last_error_at
+  FROM recommender.sync_sources s
+  FULL JOIN (SELECT source,
+                    count(*)                                                                       AS products,
+                    count(*) FILTER (WHERE embedding IS NOT NULL AND embedded_hash = text_hash)    AS embedded,
+                    count(*) FILTER (WHERE embedding IS NULL OR embedded_hash IS DISTINCT FROM text_hash) AS stale,
+                    count(*) FILTER (WHERE NOT in_stock)                                           AS out_of_stock,
+                    max(updated_at)                                                                AS last_change,
+                    max(embedded_at)                                                               AS last_embedded
+               FROM recommender.products
+              GROUP BY source) p ON p.source = s.source
+  LEFT JOIN (SELECT pr.source,
+                    count(*)                                 AS pending,
+                    count(*) FILTER (WHERE q.attempts > 0)   AS failing,
+                    (array_agg(q.last_error ORDER BY q.last_error_at DESC)
+                         FILTER (WHERE q.last_error IS NOT NULL))[1] AS last_error,
+                    max(q.last_error_at)                     AS last_error_at
+               FROM recommender.embedding_queue q
+               JOIN recommender.products pr USING (product_id)
+              GROUP BY pr.source) q ON q.source IS NOT DISTINCT FROM coalesce(s.source, p.source);
+COMMENT ON VIEW recommender.sync_status IS
+    'Per source table: products in the catalogue, embedded, stale (waiting for the model), out of stock; queued (pending), failing, and the newest queue error.';
+
+-- Every stale product: since when, whether it is queued, and why it failed if it did.
+CREATE VIEW recommender.staleness AS
+SELECT p.product_id,
+       p.external_id,
+       coalesce(p.source::text, '(direct)')               AS source,
+       p.name,
+       p.updated_at                                       AS changed_at,
+       clock_timestamp() - p.updated_at                   AS stale_for,
+       q.product_id IS NOT NULL                           AS queued,
+       coalesce(q.attempts, 0)                            AS attempts,
+       q.next_attempt_at,
+       q.last_error,
+       q.last_error_at
+  FROM recommender.products p
+  LEFT JOIN recommender.embedding_queue q USING (product_id)
+ WHERE p.embedding IS NULL OR p.embedded_hash IS DISTINCT FROM p.text_hash;
+COMMENT ON VIEW recommender.staleness IS
+    'Products whose embedding is missing or older than their text: how long, queued or not, failed attempts and the last error.';

@@ -1,0 +1,301 @@
+//! Every setting of the extension, declared once in the table below: name, default, range,
+//! context, unit and descriptions. The `settings!` macro turns each row into its static and its
+//! registration; typed accessors follow. README.md's settings table shows the same defaults to
+//! users, and a pg_test compares it with pg_settings.
+use std::ffi::{CStr, CString};
+
+use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
+
+use recommender_core::limits;
+
+/// The long description of the pipeline's tuning knobs.
+const AB_TEST: &CStr = c"USERSET: an A/B test can SET LOCAL it.";
+
+/// One row per setting: `STATIC: kind = default; name, context[, [min, max]][, UNIT]; short,
+/// long;` (kind: bool, int, real, string, enum).
+macro_rules! settings {
+    ($($stat:ident: $kind:ident = $default:expr; $name:literal, $ctx:ident $(, [$min:expr, $max:expr])? $(, $unit:ident)?;
+        $short:literal, $long:expr;)*) => {
+        $(static $stat: GucSetting<settings!(@ty $kind)> = GucSetting::<settings!(@ty $kind)>::new($default);)*
+
+        /// Registers every row of the table.
+        fn define_table() {
+            $(settings!(@define $kind, $name, $short, $long, &$stat, GucContext::$ctx,
+                        GucFlags::default() $(| GucFlags::$unit)? $(, $min, $max)?);)*
+        }
+    };
+    (@ty bool) => { bool };
+    (@ty int) => { i32 };
+    (@ty real) => { f64 };
+    (@ty string) => { Option<CString> };
+    (@ty enum) => { EmbeddingMode };
+    (@define bool, $n:expr, $s:expr, $l:expr, $v:expr, $c:expr, $f:expr) => {
+        GucRegistry::define_bool_guc($n, $s, $l, $v, $c, $f)
+    };
+    (@define string, $n:expr, $s:expr, $l:expr, $v:expr, $c:expr, $f:expr) => {
+        GucRegistry::define_string_guc($n, $s, $l, $v, $c, $f)
+    };
+    (@define enum, $n:expr, $s:expr, $l:expr, $v:expr, $c:expr, $f:expr) => {
+        GucRegistry::define_enum_guc($n, $s, $l, $v, $c, $f)
+    };
+    (@define int, $n:expr, $s:expr, $l:expr, $v:expr, $c:expr, $f:expr, $min:expr, $max:expr) => {
+        GucRegistry::define_int_guc($n, $s, $l, $v, $min, $max, $c, $f)
+    };
+    (@define real, $n:expr, $s:expr, $l:expr, $v:expr, $c:expr, $f:expr, $min:expr, $max:expr) => {
+        GucRegistry::define_float_guc($n, $s, $l, $v, $min, $max, $c, $f)
+    };
+}
+
+settings! {
+    MODEL_DIR: string = None; c"recommender.model_dir", Suset;
+        c"Directory holding manifest.json and the encoder/ and cross-encoder/ model folders.",
+        c"Empty means <sharedir>/recommender/models, where models/materialize.sh installs them. Superuser only: it decides which files a backend loads.";
+    ONNXRUNTIME_LIBRARY: string = None; c"recommender.onnxruntime_library", Suset;
+        c"Absolute path of libonnxruntime.so (ONNX Runtime >= 1.31).",
+        c"Empty means $libdir/recommender/libonnxruntime.so.1.32.0. Read once per backend, at the first model use; a change applies to new sessions. Superuser only.";
+    ENABLE_CHECKSUMS: bool = true; c"recommender.enable_checksums", Suset;
+        c"Verify model files against the sha256 in the installed manifest.json before loading them.",
+        c"A truncated or replaced model file is refused instead of producing wrong vectors. Costs one read of the file per backend and load.";
+    EMBED_BATCH_SIZE: int = 32; c"recommender.embed_batch_size", Userset, [1, limits::MAX_EMBED_BATCH as i32];
+        c"Texts per encoder run in bulk embedding.",
+        c"Larger batches amortise per-run overhead, and texts are sorted by length so padding stays small.";
+    ENABLE_SYNC_EMBEDDING: bool = true; c"recommender.enable_sync_embedding", Userset;
+        c"Embed changed products inside the writing statement (on) or leave them stale for refresh_embeddings() (off).",
+        c"On, a product is searchable as soon as its write commits. Turn it off for large imports and run CALL recommender.refresh_embeddings() afterwards.";
+    AS_OF: string = None; c"recommender.as_of", Userset;
+        c"The pipeline's clock: a timestamptz, or empty for now().",
+        c"Decay, popularity windows, the new-arrival boost and which interactions count (those at or before the clock) all read it, so evaluation on historical data can SET it.";
+    CROSS_ENCODER_DIR: string = None; c"recommender.cross_encoder_dir", Suset;
+        c"Directory holding the cross-encoder's model.onnx (or .ort) and tokenizer.json.",
+        c"Empty means <model_dir>/cross-encoder. When no cross-encoder is installed, reranking uses the bi-encoder. Superuser only.";
+    WEIGHT_CONTENT: real = 0.5; c"recommender.weight_content", Userset, [0.0, 10.0];
+        c"alpha: weight of content similarity in the hybrid score.",
+        AB_TEST;
+    WEIGHT_COLLABORATIVE: real = 0.3; c"recommender.weight_collaborative", Userset, [0.0, 10.0];
+        c"beta: weight of collaborative signals (similar users, co-purchase).",
+        AB_TEST;
+    WEIGHT_POPULARITY: real = 0.2; c"recommender.weight_popularity", Userset, [0.0, 10.0];
+        c"gamma: weight of popularity over recommender.popularity_window_days.",
+        AB_TEST;
+    CONTENT_CANDIDATES: int = 50; c"recommender.content_candidates", Userset, [0, 1000];
+        c"Candidates taken from the HNSW index (stage 1).",
+        AB_TEST;
+    COLLABORATIVE_CANDIDATES: int = 50; c"recommender.collaborative_candidates", Userset, [0, 1000];
+        c"Candidates from similar users and co-purchase (stage 1).",
+        AB_TEST;
+    COLLABORATIVE_CACHE_SECONDS: int = 600; c"recommender.collaborative_cache_seconds", Userset, [0, 86400];
+        c"How long a user's collaborative candidates (similar users, co-purchase) are reused from the profile cache; 0 recomputes them on every call.",
+        AB_TEST;
+    RERANK_TOP_N: int = 20; c"recommender.rerank_top_n", Userset, [0, 200];
+        c"How many top hybrid candidates the reranker scores (stage 3); 0 turns reranking off.",
+        AB_TEST;
+    RERANK_WEIGHT: real = 0.5; c"recommender.rerank_weight", Userset, [0.0, 1.0];
+        c"lambda: final score = (1 - lambda) * hybrid + lambda * rerank.",
+        AB_TEST;
+    ENABLE_RERANK: bool = true; c"recommender.enable_rerank", Userset;
+        c"Run stage 3 (cross-encoder, or bi-encoder when none is installed).",
+        c"Off skips stage 3 whatever recommender.rerank_top_n says.";
+    MAX_PER_CATEGORY: int = 3; c"recommender.max_per_category", Userset, [1, 1000];
+        c"Business rule: at most this many results per category.",
+        AB_TEST;
+    NEW_ARRIVAL_DAYS: int = 30; c"recommender.new_arrival_days", Userset, [0, 3650];
+        c"Products created less than this many days before the clock get the new-arrival boost.",
+        AB_TEST;
+    NEW_ARRIVAL_BOOST: real = 0.1; c"recommender.new_arrival_boost", Userset, [0.0, 10.0];
+        c"Relative boost of new arrivals: score * (1 + boost).",
+        AB_TEST;
+    ENABLE_REPURCHASE: bool = true; c"recommender.enable_repurchase", Userset;
+        c"Allow products the user already bought to be recommended again.",
+        c"Repeat buying is normal in groceries. Cart contents are always excluded from cart().";
+    POPULARITY_WINDOW_DAYS: int = 30; c"recommender.popularity_window_days", Userset, [1, 3650];
+        c"Popularity counts interactions of this many days before the clock.",
+        AB_TEST;
+    DECAY_DAYS: real = 30.0; c"recommender.decay_days", Userset, [0.1, 3650.0];
+        c"Interaction weights decay by exp(-age_days / decay_days) in preference vectors.",
+        AB_TEST;
+    EMBEDDING_MODE: enum = EmbeddingMode::Sync; c"recommender.embedding_mode", Userset;
+        c"sync: embed changed products inside the writing statement; deferred: only queue them.",
+        c"deferred makes catalogue writes fast: changed products go to recommender.embedding_queue, which the background worker (recommender.worker_databases) or CALL recommender.process_queue() drains. Read by the catalogue triggers of the writing session.";
+    QUEUE_BATCH_SIZE: int = 64; c"recommender.queue_batch_size", Userset, [1, 10000];
+        c"Products embedded per transaction when the embedding queue is drained.",
+        c"Small batches keep a cancel or SIGTERM short (about half a second of model time at the default) and a failed batch delays few products.";
+    QUEUE_RETRY_SECONDS: int = 30; c"recommender.queue_retry_seconds", Userset, [0, 3600], UNIT_S;
+        c"Delay before a queued product whose embedding failed is tried again; doubles per failure, at most 1 hour.",
+        c"Failed products are retried one at a time, so one bad product cannot hold back a batch twice.";
+    WORKER_NAPTIME_MS: int = 1000; c"recommender.worker_naptime", Sighup, [10, 3_600_000], UNIT_MS;
+        c"How long the queue worker sleeps when the queue is empty.",
+        c"A new value applies at the next reload (SIGHUP).";
+    LOG_IMPRESSIONS: bool = false; c"recommender.log_impressions", Userset;
+        c"Record what the *_json recommendation functions return in recommender.impressions.",
+        c"On, every product a JSON response shows is logged with the response's request_id, context, user and position; clicks tracked with that request_id then count in recommender.recommendation_performance. A no-op with a NOTICE on a standby or in a read-only transaction.";
+    ATTRIBUTION_DAYS: int = 7; c"recommender.attribution_days", Userset, [1, 365];
+        c"A purchase of a clicked product by the same user within this many days counts as a conversion of the click.",
+        c"Read by the recommender.recommendation_performance view when it is queried.";
+}
+
+/// `recommender.worker_databases` is the one setting outside the table: it can only be defined
+/// while shared_preload_libraries is processed (see `init`).
+static WORKER_DATABASES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+
+/// `recommender.embedding_mode`: when a changed product is embedded.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, pgrx::PostgresGucEnum)]
+pub enum EmbeddingMode {
+    /// inside the writing statement
+    #[name = c"sync"]
+    Sync,
+    /// queued in recommender.embedding_queue for the worker or process_queue()
+    #[name = c"deferred"]
+    Deferred,
+}
+
+/// The ONNX Runtime file the setup script installs, under `$libdir/recommender/`.
+pub const ORT_LIBRARY_FILE: &str = "libonnxruntime.so.1.32.0";
+
+pub fn init() {
+    define_table();
+    // A server-start setting can only be defined while shared_preload_libraries is processed;
+    // loaded later (no worker possible), the library leaves it undefined.
+    // SAFETY: a plain flag of the postmaster, read in _PG_init.
+    if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
+        GucRegistry::define_string_guc(
+            c"recommender.worker_databases",
+            c"Comma-separated databases in which a background worker drains recommender.embedding_queue.",
+            c"Empty starts no worker. Read at server start, and only when recommender is in shared_preload_libraries: one worker per database.",
+            &WORKER_DATABASES,
+            GucContext::Postmaster,
+            GucFlags::default(),
+        );
+    }
+    // SAFETY: called from _PG_init with a static NUL-terminated string; warns about and removes
+    // misspelled recommender.* placeholders.
+    unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"recommender".as_ptr()) };
+}
+
+fn string_setting(setting: &GucSetting<Option<CString>>) -> Option<String> {
+    setting
+        .get()
+        .map(|s| s.to_string_lossy().trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// `recommender.model_dir`, or `<sharedir>/recommender/models` when empty.
+pub fn model_dir() -> String {
+    string_setting(&MODEL_DIR).unwrap_or_else(|| format!("{}/recommender/models", share_dir()))
+}
+
+/// `recommender.onnxruntime_library`, or `$libdir/recommender/<ORT_LIBRARY_FILE>` when empty.
+pub fn onnxruntime_library() -> String {
+    string_setting(&ONNXRUNTIME_LIBRARY)
+        .unwrap_or_else(|| format!("{}/recommender/{ORT_LIBRARY_FILE}", pkglib_dir()))
+}
+
+/// `recommender.enable_checksums`.
+pub fn enable_checksums() -> bool {
+    ENABLE_CHECKSUMS.get()
+}
+
+/// `recommender.embed_batch_size`.
+pub fn embed_batch_size() -> usize {
+    EMBED_BATCH_SIZE.get().max(1) as usize
+}
+
+/// `recommender.enable_sync_embedding`.
+pub fn enable_sync_embedding() -> bool {
+    ENABLE_SYNC_EMBEDDING.get()
+}
+
+/// `recommender.worker_databases`, split (empty: no worker).
+pub fn worker_databases() -> Vec<String> {
+    string_setting(&WORKER_DATABASES)
+        .map(|s| {
+            s.split(',')
+                .map(|d| d.trim().to_string())
+                .filter(|d| !d.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `recommender.worker_naptime`. (embedding_mode, queue_batch_size,
+/// queue_retry_seconds, log_impressions and attribution_days are read by the SQL that uses them.)
+pub fn worker_naptime() -> std::time::Duration {
+    std::time::Duration::from_millis(WORKER_NAPTIME_MS.get() as u64)
+}
+
+fn share_dir() -> String {
+    let mut buf = vec![0 as std::ffi::c_char; pgrx::pg_sys::MAXPGPATH as usize];
+    // SAFETY: my_exec_path is a NUL-terminated global set at backend start; get_share_path writes
+    // at most MAXPGPATH bytes into buf.
+    unsafe {
+        pgrx::pg_sys::get_share_path(
+            std::ptr::addr_of!(pgrx::pg_sys::my_exec_path) as *const std::ffi::c_char,
+            buf.as_mut_ptr(),
+        );
+        CStr::from_ptr(buf.as_ptr()).to_string_lossy().into_owned()
+    }
+}
+
+fn pkglib_dir() -> String {
+    // SAFETY: pkglib_path is a NUL-terminated global filled at backend start.
+    unsafe {
+        CStr::from_ptr(std::ptr::addr_of!(pgrx::pg_sys::pkglib_path) as *const std::ffi::c_char)
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
+/// `recommender.cross_encoder_dir`, or `<model_dir>/cross-encoder` when empty.
+pub fn cross_encoder_dir() -> String {
+    string_setting(&CROSS_ENCODER_DIR).unwrap_or_else(|| format!("{}/cross-encoder", model_dir()))
+}
+
+/// Stage weights α, β, γ.
+pub fn weights() -> recommender_core::scoring::Weights {
+    recommender_core::scoring::Weights {
+        alpha: WEIGHT_CONTENT.get(),
+        beta: WEIGHT_COLLABORATIVE.get(),
+        gamma: WEIGHT_POPULARITY.get(),
+    }
+}
+
+/// Business rules.
+pub fn rules() -> recommender_core::scoring::Rules {
+    recommender_core::scoring::Rules {
+        max_per_category: MAX_PER_CATEGORY.get().max(1) as usize,
+        new_arrival_days: NEW_ARRIVAL_DAYS.get() as f64,
+        new_arrival_boost: NEW_ARRIVAL_BOOST.get(),
+        allow_purchased: ENABLE_REPURCHASE.get(),
+    }
+}
+
+/// Candidate counts (content, collaborative).
+pub fn candidate_counts() -> (usize, usize) {
+    (
+        CONTENT_CANDIDATES.get().max(0) as usize,
+        COLLABORATIVE_CANDIDATES.get().max(0) as usize,
+    )
+}
+
+/// Seconds a user's collaborative candidates are reused. They follow the user's
+/// own interactions exactly (the profile key) but other users' new interactions only after this.
+pub fn collaborative_cache_seconds() -> i32 {
+    COLLABORATIVE_CACHE_SECONDS.get().max(0)
+}
+
+/// Rerank size (0 when enable_rerank = off) and blend weight λ.
+pub fn rerank() -> (usize, f64) {
+    let n = if ENABLE_RERANK.get() {
+        RERANK_TOP_N.get().max(0) as usize
+    } else {
+        0
+    };
+    (n, RERANK_WEIGHT.get())
+}
+
+/// Popularity window and decay constant, in days.
+pub fn windows() -> (i32, f64) {
+    (POPULARITY_WINDOW_DAYS.get(), DECAY_DAYS.get())
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+mod tests;

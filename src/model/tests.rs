@@ -1,0 +1,239 @@
+//! `#[pg_test]`s of the models: MiniLM against its fp32 reference, batching, bad texts, the
+//! backend's threads, missing or refused model files, the cross-encoder's reference scores.
+#[pgrx::pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    use recommender_core::pooling::cosine;
+
+    use crate::testing::*;
+
+    const REFERENCE: &str = include_str!("../../tests/fixtures/minilm-reference.json");
+    const CE_REFERENCE: &str = include_str!("../../tests/fixtures/cross-encoder-reference.json");
+
+    #[pg_test]
+    fn embeddings_match_fp32_reference() {
+        let r: serde_json::Value = serde_json::from_str(REFERENCE).unwrap();
+        let sentences = r["sentences"].as_array().unwrap();
+        let expected = r["embeddings"].as_array().unwrap();
+        assert_eq!(sentences.len(), 21);
+        for (s, e) in sentences.iter().zip(expected) {
+            let want: Vec<f32> = e
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect();
+            let got = embed(s.as_str().unwrap());
+            assert_eq!(got.len(), 384);
+            let c = cosine(&got, &want);
+            assert!(c >= 0.9999, "cosine {c} for {s}");
+        }
+        let a = embed(r["published_check"]["a"].as_str().unwrap());
+        let b = embed(r["published_check"]["b"].as_str().unwrap());
+        let c = cosine(&a, &b);
+        assert!((c - 0.7553).abs() <= 0.001, "published pair cosine {c}");
+    }
+
+    #[pg_test]
+    fn batch_embedding_equals_single() {
+        let r: serde_json::Value = serde_json::from_str(REFERENCE).unwrap();
+        let sentences: Vec<String> = r["sentences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect();
+        // padded batch vs one-by-one: the mask must make padding invisible
+        let n = Spi::get_one_with_args::<i64>(
+            "SELECT count(*) FROM unnest(recommender.embed($1::text[])) WITH ORDINALITY AS b(v, i)
+              JOIN unnest($1::text[]) WITH ORDINALITY AS s(t, j) ON i = j
+             WHERE 1 - (v <=> recommender.embed(t)) > 0.99999",
+            &[sentences.clone().into()],
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(n, 21);
+        // 84 texts take the bulk path (a session with pre-packed weights): the same vectors
+        let r4: Vec<String> = sentences.iter().cycle().take(84).cloned().collect();
+        let n = Spi::get_one_with_args::<i64>(
+            "SELECT count(*) FROM unnest(recommender.embed($1::text[])) WITH ORDINALITY AS b(v, i)
+              JOIN unnest($1::text[]) WITH ORDINALITY AS s(t, j) ON i = j
+             WHERE 1 - (v <=> recommender.embed(t)) > 0.99999",
+            &[r4.into()],
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(n, 84);
+        assert_eq!(
+            count("SELECT cardinality(recommender.embed(ARRAY['a', NULL, 'b']))"),
+            3
+        );
+        assert!(
+            Spi::get_one::<bool>("SELECT (recommender.embed(ARRAY['a', NULL]))[2] IS NULL")
+                .unwrap()
+                .unwrap()
+        );
+        assert_eq!(
+            count("SELECT coalesce(cardinality(recommender.embed('{}'::text[])), 0)"),
+            0
+        );
+    }
+
+    #[pg_test]
+    fn null_empty_and_huge_text() {
+        assert!(
+            Spi::get_one::<bool>("SELECT recommender.embed(NULL::text) IS NULL")
+                .unwrap()
+                .unwrap()
+        );
+        let norm = Spi::get_one::<f64>("SELECT vector_norm(recommender.embed(''))")
+            .unwrap()
+            .unwrap();
+        assert!((norm - 1.0).abs() < 1e-5);
+        // 1 MB text: cut before tokenising, embedded without error
+        let norm = Spi::get_one::<f64>(
+            "SELECT vector_norm(recommender.embed(repeat('lorem ipsum ', 90000)))",
+        )
+        .unwrap()
+        .unwrap();
+        assert!((norm - 1.0).abs() < 1e-5);
+        let c = Spi::get_one::<f64>("SELECT 1 - (recommender.embed('héllo wörld 👋 שלום') <=> recommender.embed('héllo wörld 👋 שלום'))").unwrap().unwrap();
+        assert!(c > 0.99999);
+    }
+
+    /// ONNX Runtime runs with one intra-op and one inter-op thread and tokenizers without its
+    /// rayon pool: batch embedding must not leave a thread pool behind in the backend.
+    #[pg_test]
+    fn backend_keeps_no_thread_pool() {
+        Spi::run("SELECT recommender.embed(ARRAY['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'])")
+            .unwrap();
+        let threads = std::fs::read_dir("/proc/self/task").unwrap().count();
+        assert!(
+            threads <= 2,
+            "backend has {threads} threads after embedding"
+        );
+    }
+
+    #[pg_test]
+    fn missing_model_dir_is_58p01_and_session_survives() {
+        Spi::run("SET recommender.model_dir = '/nonexistent/recommender-models'").unwrap();
+        assert_eq!(sqlstate_of("SELECT recommender.embed('x')"), "58P01");
+        // writes still succeed; the product is left stale with a WARNING
+        seed_catalogue();
+        assert_eq!(
+            count("SELECT count(*) FROM recommender.products WHERE embedding IS NULL"),
+            6
+        );
+        assert_eq!(
+            count("SELECT stale FROM recommender.sync_status WHERE source = '(direct)'"),
+            6
+        );
+        Spi::run("RESET recommender.model_dir").unwrap();
+        assert_eq!(
+            count("SELECT count(*) FROM (SELECT recommender.embed('x')) s"),
+            1
+        );
+    }
+
+    #[pg_test]
+    fn missing_onnxruntime_library_is_58p01() {
+        Spi::run("SET recommender.onnxruntime_library = '/nonexistent/libonnxruntime.so'").unwrap();
+        assert_eq!(sqlstate_of("SELECT recommender.embed('x')"), "58P01");
+        Spi::run("SET recommender.onnxruntime_library = 'relative/libonnxruntime.so'").unwrap();
+        assert_eq!(sqlstate_of("SELECT recommender.embed('x')"), "22023");
+    }
+
+    /// A model dir whose manifest disagrees with the files: refused with 38000.
+    #[pg_test]
+    fn wrong_checksum_is_refused() {
+        let real = crate::gucs::model_dir();
+        let dir = format!("/tmp/recommender-badsum-{}", std::process::id());
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(format!("{dir}/encoder")).unwrap();
+        for f in ["model.ort", "tokenizer.json"] {
+            std::os::unix::fs::symlink(format!("{real}/encoder/{f}"), format!("{dir}/encoder/{f}"))
+                .unwrap();
+        }
+        let size = std::fs::metadata(format!("{real}/encoder/model.ort"))
+            .unwrap()
+            .len();
+        std::fs::write(
+            format!("{dir}/manifest.json"),
+            format!(
+                r#"{{"files": {{"encoder/model.ort": {{"sha256": "{}", "size": {size}}}}}}}"#,
+                "0".repeat(64)
+            ),
+        )
+        .unwrap();
+        Spi::run(&format!("SET recommender.model_dir = '{dir}'")).unwrap();
+        assert_eq!(sqlstate_of("SELECT recommender.embed('x')"), "38000");
+        // with verification off the same files load
+        Spi::run("SET recommender.enable_checksums = off").unwrap();
+        assert_eq!(sqlstate_of("SELECT recommender.embed('x')"), "00000");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[pg_test]
+    fn model_info_reports_verified_encoder() {
+        embed("warm up");
+        let (loaded, verified) = Spi::get_two::<bool, bool>(
+            "SELECT loaded, checksum_verified FROM recommender.model_info()",
+        )
+        .unwrap();
+        assert_eq!(loaded, Some(true));
+        assert_eq!(verified, Some(true));
+        assert_eq!(
+            Spi::get_one::<String>("SELECT name FROM recommender.model_info()")
+                .unwrap()
+                .as_deref(),
+            Some("all-MiniLM-L6-v2")
+        );
+    }
+
+    #[pg_test]
+    fn warmup_loads_the_encoder() {
+        assert_eq!(
+            count("SELECT count(*) FROM recommender.warmup() WHERE model = 'encoder' AND loaded"),
+            1
+        );
+        assert!(
+            Spi::get_one::<bool>("SELECT loaded FROM recommender.model_info()")
+                .unwrap()
+                .unwrap()
+        );
+    }
+
+    #[pg_test]
+    fn cross_encoder_matches_reference() {
+        Spi::run(&format!(
+            "SET recommender.cross_encoder_dir = '{}'",
+            test_cross_encoder_dir()
+        ))
+        .unwrap();
+        let r: serde_json::Value = serde_json::from_str(CE_REFERENCE).unwrap();
+        for p in r["pairs"].as_array().unwrap() {
+            let (q, d) = (
+                p["query"].as_str().unwrap(),
+                p["document"].as_str().unwrap(),
+            );
+            let (score, which) = Spi::get_two_with_args::<f64, String>(
+                "SELECT score, reranker FROM recommender.rerank($1, ARRAY[$2])",
+                &[q.into(), d.into()],
+            )
+            .unwrap();
+            let want = recommender_core::scoring::sigmoid(p["logit"].as_f64().unwrap());
+            assert_eq!(which.as_deref(), Some("cross-encoder"));
+            assert!(
+                (score.unwrap() - want).abs() < 1e-5,
+                "{q} / {d}: {score:?} vs {want}"
+            );
+        }
+        // the pipeline uses it too, and says so
+        seed_store();
+        assert_eq!(
+            exts("SELECT DISTINCT reranker FROM recommender.homepage('u_coffee', 3)"),
+            "cross-encoder"
+        );
+    }
+}

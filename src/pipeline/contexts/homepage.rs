@@ -1,0 +1,46 @@
+//! The home page: the user's preference vector (`profile`) against the catalogue, plus the
+//! user's collaborative candidates, through every stage.
+use recommender_core::scoring::source;
+
+use super::cold_start::popular;
+use crate::error::Result;
+use crate::gucs;
+use crate::pipeline::candidates::{collaborative, content, Pool};
+use crate::pipeline::stages::{finish, Request};
+use crate::pipeline::{profile, Rec};
+
+/// The user's home page: the full pipeline, or popularity for a user without history.
+pub fn homepage(user_id: &str, k: usize) -> Result<Vec<Rec>> {
+    let Some(prof) = profile::get(user_id)?.filter(|p| p.preference.is_some()) else {
+        return popular(k, &[], true);
+    };
+    let pref = prof.preference.clone().unwrap_or_default();
+    let (n_content, n_collab) = gucs::candidate_counts();
+    let mut pool = Pool::default();
+    for (id, s) in content::neighbours(&pref, n_content.max(k), &[])? {
+        pool.content.insert(id, s);
+        pool.add(id, source::CONTENT);
+    }
+    let collab = match prof.collab {
+        Some(c) => c,
+        None if n_collab > 0 => {
+            let c = collaborative(user_id, n_collab)?;
+            profile::store_collab(user_id, &c, n_collab)?;
+            c
+        }
+        None => Vec::new(),
+    };
+    for (id, s, src) in collab {
+        pool.add_collab(id, s, src);
+    }
+    let req = Request::new(
+        Some(&pref),
+        Some(user_id),
+        &[],
+        &prof.query,
+        prof.query_embedding.clone(),
+        k,
+        gucs::rules(),
+    )?;
+    finish(pool, req)
+}

@@ -1,0 +1,58 @@
+//! The SPI helpers of the read path: every statement goes through a kept plan (`plans`), and
+//! none of them assigns a transaction id, so all of them run on a hot standby.
+use pgrx::prelude::*;
+
+use super::plans;
+use crate::error::Result;
+
+/// Whether this call may keep what it computed in the caches (profile, collaborative candidates,
+/// rerank query embedding, popularity): not on a hot standby and not in a read-only transaction.
+/// Otherwise every call computes afresh and writes nothing.
+pub fn can_write() -> bool {
+    // SAFETY: reads of backend-global state, inside a transaction.
+    unsafe { !pg_sys::RecoveryInProgress() && !pg_sys::XactReadOnly }
+}
+
+/// The first column of the first row, read-only. (pgrx's `Spi::get_one*` go through
+/// `connect_mut`, which assigns a transaction id: an error on a hot standby.)
+pub(crate) fn one<T: FromDatum + IntoDatum>(
+    sql: &'static str,
+    args: &[pgrx::datum::DatumWithOid],
+) -> Result<Option<T>> {
+    Ok(Spi::connect(|c| {
+        plans::select(c, sql, Some(1), args)?.first().get_one::<T>()
+    })?)
+}
+
+/// Rows of (product, score).
+pub(crate) fn pairs(
+    sql: &'static str,
+    args: &[pgrx::datum::DatumWithOid],
+) -> Result<Vec<(i64, f64)>> {
+    Spi::connect(|c| {
+        let t = plans::select(c, sql, None, args)?;
+        let mut v = Vec::new();
+        for r in t {
+            v.push((
+                r.get::<i64>(1)?.unwrap_or(0),
+                r.get::<f64>(2)?.unwrap_or(0.0),
+            ));
+        }
+        Ok(v)
+    })
+}
+
+/// The first column of every row, as text.
+pub(crate) fn pairs_text(
+    sql: &'static str,
+    args: &[pgrx::datum::DatumWithOid],
+) -> Result<Vec<String>> {
+    Spi::connect(|c| {
+        let t = plans::select(c, sql, None, args)?;
+        let mut v = Vec::new();
+        for r in t {
+            v.extend(r.get::<String>(1)?);
+        }
+        Ok(v)
+    })
+}

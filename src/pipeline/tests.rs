@@ -1,0 +1,358 @@
+//! `#[pg_test]`s of the pipeline, on a store whose right answers are known by construction
+//! (`testing::seed_store`): every context, the rules, weights, the clock, profiles and aggregates.
+#[pgrx::pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    use crate::testing::*;
+
+    #[pg_test]
+    fn coffee_buyer_gets_coffee_first() {
+        seed_store();
+        let top = exts("SELECT string_agg(category, ',' ORDER BY position) FROM recommender.homepage('u_coffee', 3)");
+        assert!(top.starts_with("Coffee"), "coffee buyer got {top}");
+        let names = exts("SELECT string_agg(name, ';' ORDER BY position) FROM recommender.homepage('u_coffee', 8)");
+        assert!(
+            !names.contains("Decaf"),
+            "out-of-stock product returned: {names}"
+        );
+        // the cache: one profile, built from the 3 interactions before the clock
+        Spi::run("RESET recommender.as_of").unwrap();
+        Spi::run("SELECT * FROM recommender.homepage('u_coffee', 3)").unwrap();
+        assert_eq!(count("SELECT interaction_count FROM recommender.user_profiles WHERE user_id = 'u_coffee'"), 3);
+    }
+
+    #[pg_test]
+    fn profile_cache_keeps_collaborative_candidates_and_query_embedding() {
+        seed_store();
+        let q = "SELECT string_agg(product_id || ':' || round(score::numeric, 6) || ':' || sources, ',' ORDER BY position) FROM recommender.homepage('u_coffee', 6)";
+        let first = exts(q);
+        assert_eq!(
+            count("SELECT count(*) FROM recommender.user_profiles WHERE user_id = 'u_coffee'
+                     AND collab_ids IS NOT NULL AND query_embedding IS NOT NULL AND rerank_query <> ''"),
+            1
+        );
+        // served from the cache: the same rows
+        assert_eq!(exts(q), first);
+        // recomputed on every call: still the same rows
+        Spi::run("SET recommender.collaborative_cache_seconds = 0").unwrap();
+        assert_eq!(exts(q), first);
+        // a new interaction of the user rebuilds the profile and drops what was kept with it
+        Spi::run("SELECT recommender.track('u_coffee', (SELECT min(product_id) FROM recommender.products), 'VIEW', occurred_at => '2024-01-01')").unwrap();
+        Spi::run("SELECT count(*) FROM recommender.homepage('u_coffee', 6)").unwrap();
+        assert_eq!(
+            count("SELECT interaction_count FROM recommender.user_profiles WHERE user_id = 'u_coffee'"),
+            4
+        );
+    }
+
+    #[pg_test]
+    fn rules_cap_categories_and_fill_k() {
+        seed_store();
+        Spi::run("SET recommender.max_per_category = 1").unwrap();
+        assert_eq!(
+            count("SELECT count(*) FROM recommender.homepage('u_coffee', 5)"),
+            5
+        );
+        assert_eq!(count("SELECT max(n) FROM (SELECT count(*) n FROM recommender.homepage('u_coffee', 5) GROUP BY category) s"), 1);
+        // a tiny candidate pool, all coffee: the refill fetches neighbours from other categories
+        Spi::run(
+            "SET recommender.content_candidates = 1; SET recommender.collaborative_candidates = 0",
+        )
+        .unwrap();
+        assert_eq!(
+            count("SELECT count(*) FROM recommender.homepage('u_coffee', 5)"),
+            5
+        );
+        assert_eq!(
+            count("SELECT count(DISTINCT category) FROM recommender.homepage('u_coffee', 5)"),
+            5
+        );
+        Spi::run(
+            "RESET recommender.content_candidates; RESET recommender.collaborative_candidates",
+        )
+        .unwrap();
+        Spi::run("SET recommender.max_per_category = 3").unwrap();
+        // every in-stock product (15), no duplicates, when k is large
+        assert_eq!(
+            count("SELECT count(DISTINCT product_id) FROM recommender.homepage('u_coffee', 1000)"),
+            13
+        );
+        Spi::run("SET recommender.enable_repurchase = off").unwrap();
+        assert_eq!(
+            count("SELECT count(*) FROM recommender.homepage('u_coffee', 1000) WHERE external_product_id IN ('c1', 'c2')"),
+            0
+        );
+    }
+
+    #[pg_test]
+    fn weights_change_the_order() {
+        seed_store();
+        Spi::run("SET recommender.weight_content = 0; SET recommender.weight_collaborative = 0; SET recommender.weight_popularity = 1; SET recommender.enable_rerank = off").unwrap();
+        // c1 is the most popular product in the window (3 purchases)
+        assert_eq!(
+            exts("SELECT external_product_id FROM recommender.homepage('u_coffee', 1)"),
+            "c1"
+        );
+        Spi::run("SET recommender.weight_content = 1; SET recommender.weight_popularity = 0; SET recommender.new_arrival_boost = 0")
+            .unwrap();
+        let by_content = exts("SELECT string_agg(external_product_id, ',' ORDER BY position) FROM recommender.homepage('u_coffee', 3)");
+        let scores_desc = Spi::get_one::<bool>(
+            "SELECT bool_and(content_score <= coalesce(prev, content_score) + 1e-12) FROM
+               (SELECT content_score, lag(content_score) OVER (ORDER BY position) prev FROM recommender.homepage('u_coffee', 6)) s",
+        )
+        .unwrap()
+        .unwrap();
+        assert!(
+            scores_desc,
+            "with only alpha the order must follow content scores ({by_content})"
+        );
+    }
+
+    #[pg_test]
+    fn cold_start_and_clock() {
+        seed_store();
+        let src =
+            exts("SELECT string_agg(DISTINCT sources, ',') FROM recommender.homepage('nobody', 5)");
+        assert_eq!(src, "popular");
+        assert_eq!(
+            exts("SELECT external_product_id FROM recommender.homepage('nobody', 1)"),
+            "c1"
+        );
+        // u_late's purchase is after the clock: a cold-start user at 2024-03-01
+        assert_eq!(
+            exts("SELECT string_agg(DISTINCT sources, ',') FROM recommender.homepage('u_late', 3)"),
+            "popular"
+        );
+        Spi::run("SET recommender.as_of = '2024-07-01'").unwrap();
+        assert!(exts(
+            "SELECT string_agg(DISTINCT sources, ',') FROM recommender.homepage('u_late', 3)"
+        )
+        .contains("content"));
+        assert!(
+            Spi::get_one::<bool>("SELECT recommender.clock() = '2024-07-01'::timestamptz")
+                .unwrap()
+                .unwrap()
+        );
+    }
+
+    #[pg_test]
+    fn new_arrivals_get_the_boost() {
+        seed_store();
+        // k3 was created 5 days before the clock
+        Spi::run("SET recommender.new_arrival_boost = 0; SET recommender.max_per_category = 100")
+            .unwrap();
+        let p0 = count("SELECT position FROM recommender.homepage('u_coffee', 1000) WHERE external_product_id = 'k3'");
+        Spi::run("SET recommender.new_arrival_boost = 2").unwrap();
+        let p1 = count("SELECT position FROM recommender.homepage('u_coffee', 1000) WHERE external_product_id = 'k3'");
+        assert!(p1 < p0, "boost moved k3 from {p0} to {p1}");
+    }
+
+    #[pg_test]
+    fn co_purchase_comes_back_from_frequently_bought_together() {
+        seed_store();
+        let fbt = exts(
+            "SELECT string_agg(external_product_id || ':' || source, ',' ORDER BY position)
+               FROM recommender.frequently_bought_together((SELECT product_id FROM recommender.products WHERE external_id = 'c1'), 4)",
+        );
+        assert!(
+            fbt.starts_with("m1:co_purchase,k1:co_purchase"),
+            "got {fbt}"
+        );
+        assert!(
+            fbt.contains(":similarity"),
+            "too little data must fall back to similarity: {fbt}"
+        );
+        assert_eq!(count("SELECT baskets FROM recommender.copurchase c JOIN recommender.products a ON a.product_id = c.product_a JOIN recommender.products b ON b.product_id = c.product_b WHERE a.external_id = 'c1' AND b.external_id = 'm1'"), 2);
+    }
+
+    #[pg_test]
+    fn cart_never_returns_cart_items() {
+        seed_store();
+        let ids =
+            "ARRAY[(SELECT product_id FROM recommender.products WHERE external_id = 'c1'), -5]";
+        let r = exts(&format!("SELECT string_agg(external_product_id, ',' ORDER BY position) FROM recommender.cart({ids}, 5)"));
+        assert!(!r.split(',').any(|x| x == "c1"), "cart item returned: {r}");
+        let src = exts(&format!(
+            "SELECT sources FROM recommender.cart({ids}, 5) WHERE external_product_id = 'm1'"
+        ));
+        assert!(
+            src.contains("co_purchase"),
+            "co-purchased milk should be there: {r} / {src}"
+        );
+        // a user's cart from CART_ADD / CART_REMOVE
+        Spi::run(
+            "SELECT recommender.track('u_cart', product_id, 'CART_ADD', occurred_at => '2024-02-28') FROM recommender.products WHERE external_id IN ('a1', 'm2');
+             SELECT recommender.track('u_cart', product_id, 'CART_REMOVE', occurred_at => '2024-02-28') FROM recommender.products WHERE external_id = 'm2';",
+        )
+        .unwrap();
+        let r = exts("SELECT string_agg(external_product_id, ',' ORDER BY position) FROM recommender.cart('u_cart', 5)");
+        assert!(!r.split(',').any(|x| x == "a1"), "cart item returned: {r}");
+        assert!(exts("SELECT category FROM recommender.cart('u_cart', 1)") == "Audio");
+    }
+
+    #[pg_test]
+    fn frequently_bought_together_shows_one_product_per_name_and_never_the_pages_name() {
+        seed_store();
+        // copies under other ids: of the page's product, and of its co-purchase partner (bought
+        // with it in a basket of its own)
+        Spi::run(
+            "INSERT INTO recommender.products (external_id, name, description, category, price, stock, created_at) VALUES
+              ('c1-copy','Dark roast whole bean coffee','Fair trade arabica beans','Coffee',14.5,10,'2023-01-01'),
+              ('m1-copy','Whole milk','1 litre bottle','Dairy',1.2,50,'2023-01-01');
+             INSERT INTO recommender.interactions (user_id, product_id, type, basket_id, occurred_at)
+             SELECT 'u_copy', product_id, 'PURCHASE', 'b-copy', '2024-02-09' FROM recommender.products
+              WHERE external_id IN ('c1', 'm1-copy');",
+        )
+        .unwrap();
+        let names = exts(
+            "SELECT string_agg(lower(name), '|' ORDER BY position) FROM recommender.frequently_bought_together(
+               (SELECT product_id FROM recommender.products WHERE external_id = 'c1'), 6)",
+        );
+        let list: Vec<&str> = names.split('|').collect();
+        assert_eq!(list.len(), 6, "k rows: {names}");
+        assert!(
+            !list.contains(&"dark roast whole bean coffee"),
+            "the page's own name came back: {names}"
+        );
+        let distinct: std::collections::HashSet<&&str> = list.iter().collect();
+        assert_eq!(
+            distinct.len(),
+            list.len(),
+            "a name came back twice: {names}"
+        );
+    }
+
+    #[pg_test]
+    fn a_bot_profile_reads_only_the_most_recent_interactions() {
+        seed_store();
+        // 50 coffee views, then 10,000 newer headphone views: the profile reads the newest 10,000
+        Spi::run(
+            "INSERT INTO recommender.interactions (user_id, product_id, type, occurred_at)
+             SELECT 'u_bot', p.product_id, 'VIEW', '2024-01-01'::timestamptz + g * interval '1 second'
+               FROM generate_series(1, 10050) g
+               JOIN recommender.products p ON p.external_id = CASE WHEN g <= 50 THEN 'c1' ELSE 'a1' END",
+        )
+        .unwrap();
+        Spi::run("SELECT * FROM recommender.homepage('u_bot', 3)").unwrap();
+        assert_eq!(
+            exts("SELECT top_categories::text FROM recommender.user_profiles WHERE user_id = 'u_bot'"),
+            "{Audio}"
+        );
+        // the cache key still counts every interaction, so the next call reuses the profile
+        assert_eq!(
+            count(
+                "SELECT interaction_count FROM recommender.user_profiles WHERE user_id = 'u_bot'"
+            ),
+            10050
+        );
+        Spi::run(
+            "UPDATE recommender.user_profiles SET rerank_query = 'kept' WHERE user_id = 'u_bot'",
+        )
+        .unwrap();
+        Spi::run("SELECT * FROM recommender.homepage('u_bot', 3)").unwrap();
+        assert_eq!(
+            exts("SELECT rerank_query FROM recommender.user_profiles WHERE user_id = 'u_bot'"),
+            "kept"
+        );
+    }
+
+    #[pg_test]
+    fn the_cart_is_one_definition_that_a_purchase_empties_at_the_clock() {
+        seed_store();
+        let cart = || {
+            exts("SELECT string_agg(p.external_id, ',' ORDER BY p.external_id)
+                    FROM recommender._cart('u_buyer', recommender.clock()) c JOIN recommender.products p USING (product_id)")
+        };
+        Spi::run(
+            "SELECT recommender.track('u_buyer', product_id, 'CART_ADD', occurred_at => '2024-02-20') FROM recommender.products WHERE external_id IN ('a1', 'm2');
+             SELECT recommender.track('u_buyer', product_id, 'PURCHASE', occurred_at => '2024-02-25') FROM recommender.products WHERE external_id = 'c1';
+             SELECT recommender.track('u_buyer', product_id, 'CART_ADD', occurred_at => '2024-02-27') FROM recommender.products WHERE external_id = 'm1';",
+        )
+        .unwrap();
+        // at 2024-03-01 the checkout of 02-25 emptied the cart of 02-20: only m1 is in it
+        assert_eq!(cart(), "m1");
+        let abandoned = exts("SELECT string_agg(p.external_id, ',' ORDER BY p.external_id)
+                                FROM recommender.abandoned_carts(interval '1 hour', 0) a, unnest(a.product_ids) u(id)
+                                JOIN recommender.products p ON p.product_id = u.id WHERE a.user_id = 'u_buyer'");
+        assert_eq!(abandoned, "m1");
+        // cart(user_id, k) centres on m1 and never shows it
+        let r = exts("SELECT string_agg(external_product_id, ',' ORDER BY position) FROM recommender.cart('u_buyer', 5)");
+        assert!(!r.split(',').any(|x| x == "m1"), "cart item returned: {r}");
+        // the clock: on 02-22 the cart held a1 and m2
+        Spi::run("SET recommender.as_of = '2024-02-22'").unwrap();
+        assert_eq!(cart(), "a1,m2");
+        Spi::run("SET recommender.as_of = '2024-03-01 00:00+00'").unwrap();
+    }
+
+    #[pg_test]
+    fn aggregates_match_a_full_rebuild() {
+        seed_store();
+        Spi::run("DELETE FROM recommender.interactions WHERE user_id = 'u_other2' AND product_id = (SELECT product_id FROM recommender.products WHERE external_id = 'm1')").unwrap();
+        Spi::run("UPDATE recommender.interactions SET basket_id = 'b1' WHERE basket_id = 'b2'")
+            .unwrap();
+        let snap = "SELECT md5(string_agg(x, ';' ORDER BY x)) FROM (
+                      SELECT format('d%s/%s/%s/%s', product_id, day, weight, purchases) x FROM recommender.product_daily WHERE weight <> 0 OR purchases <> 0
+                      UNION ALL SELECT format('u%s/%s/%s/%s', user_id, product_id, weight, purchases) FROM recommender.user_products WHERE weight <> 0 OR purchases <> 0
+                      UNION ALL SELECT format('c%s/%s/%s', product_a, product_b, baskets) FROM recommender.copurchase WHERE baskets <> 0) s";
+        let incremental = exts(snap);
+        Spi::run("SET client_min_messages = warning; SELECT recommender.refresh_aggregates()")
+            .unwrap();
+        assert_eq!(incremental, exts(snap));
+    }
+
+    #[pg_test]
+    fn track_validates_and_profiles_follow() {
+        seed_store();
+        Spi::run("RESET recommender.as_of").unwrap();
+        assert_eq!(
+            sqlstate_of("SELECT recommender.track('u', -1, 'VIEW')"),
+            "22023"
+        );
+        assert_eq!(
+            sqlstate_of("SELECT recommender.track(NULL, 1, 'VIEW')"),
+            "22004"
+        );
+        assert_eq!(
+            sqlstate_of("SELECT recommender.track('u', 1, 'LIKE')"),
+            "22P02"
+        );
+        Spi::run("SELECT * FROM recommender.homepage('u_audio', 2)").unwrap();
+        let before = count(
+            "SELECT last_interaction_id FROM recommender.user_profiles WHERE user_id = 'u_audio'",
+        );
+        let id = count("SELECT recommender.track('u_audio', product_id, 'PURCHASE') FROM recommender.products WHERE external_id = 'a3'");
+        assert!(id > before);
+        Spi::run("SELECT * FROM recommender.homepage('u_audio', 2)").unwrap();
+        assert_eq!(count("SELECT last_interaction_id FROM recommender.user_profiles WHERE user_id = 'u_audio'"), id);
+        assert_eq!(
+            count("SELECT recommender.rebuild_user_profile('u_audio')"),
+            3
+        );
+        assert_eq!(
+            count("SELECT recommender.rebuild_user_profile('nobody')"),
+            0
+        );
+    }
+
+    #[pg_test]
+    fn empty_store_gives_zero_rows() {
+        assert_eq!(
+            count("SELECT count(*) FROM recommender.homepage('anyone', 10)"),
+            0
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM recommender.cart(ARRAY[1, 2]::bigint[], 10)"),
+            0
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM recommender.frequently_bought_together(1, 10)"),
+            0
+        );
+        assert_eq!(
+            exts("SELECT recommender.homepage_json('anyone', 3)->>'context'"),
+            "homepage"
+        );
+        assert_eq!(count("SELECT jsonb_array_length(recommender.homepage_json('anyone', 3)->'recommendations')"), 0);
+    }
+}
