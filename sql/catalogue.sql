@@ -3,9 +3,6 @@
 -- products whose text changed. The generated text_hash column calls two Rust functions
 -- (product_text, _text_hash), so this unit follows them.
 
-------------------------------------------------------------------------------------------------
--- Catalogue
-------------------------------------------------------------------------------------------------
 CREATE TABLE recommender.products (
     product_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     source          regclass,               -- the app table it is synced from; NULL = written directly
@@ -29,11 +26,23 @@ CREATE TABLE recommender.products (
     CONSTRAINT products_source_external_id_key UNIQUE NULLS NOT DISTINCT (source, external_id)
 );
 COMMENT ON TABLE recommender.products IS
-    'recommender catalogue: one row per product, with its MiniLM embedding. Stale when embedding IS NULL or embedded_hash <> text_hash.';
+    'recommender catalogue: one row per product, with its MiniLM embedding. Stale (recommender._stale) when it has no embedding or one made from another text.';
+
+-- The one definition of a stale product: no embedding, or one made from another text than the
+-- current one (embedded_hash IS DISTINCT FROM text_hash). The partial index below and every
+-- statement that looks for stale products call it. IMMUTABLE and without a SET clause, so the
+-- planner inlines it (and matches the index); its operators are named with their schema, so the
+-- caller's search_path cannot change what it means.
+CREATE FUNCTION recommender._stale(embedding vector, embedded_hash bytea, text_hash bytea) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+SELECT $1 IS NULL
+    OR coalesce(NOT ($2 OPERATOR(pg_catalog.=) $3), ($2 IS NULL) OPERATOR(pg_catalog.<>) ($3 IS NULL))
+$$;
 
 CREATE INDEX products_embedding_hnsw ON recommender.products USING hnsw (embedding vector_cosine_ops);
 CREATE INDEX products_stale ON recommender.products (product_id)
-    WHERE embedding IS NULL OR embedded_hash IS DISTINCT FROM text_hash;
+    WHERE recommender._stale(embedding, embedded_hash, text_hash);
 CREATE INDEX products_category ON recommender.products (category);
 -- Products with the same text share one vector: re-embedding looks up a current one here first.
 -- Not partial (WHERE embedding IS NOT NULL): right after a bulk load the statistics still say
@@ -71,16 +80,16 @@ LANGUAGE plpgsql AS $$
 DECLARE
     ids bigint[];
 BEGIN
-    IF NOT coalesce(current_setting('recommender.enable_sync_embedding', true), 'on')::boolean THEN
+    IF NOT recommender._setting('recommender.enable_sync_embedding')::boolean THEN
         RETURN NULL;
     END IF;
     SELECT array_agg(product_id ORDER BY product_id) INTO ids
       FROM new_rows
-     WHERE embedding IS NULL OR embedded_hash IS DISTINCT FROM text_hash;
+     WHERE recommender._stale(embedding, embedded_hash, text_hash);
     IF ids IS NULL THEN
         RETURN NULL;
     END IF;
-    IF coalesce(current_setting('recommender.embedding_mode', true), 'sync') = 'deferred' THEN
+    IF recommender._setting('recommender.embedding_mode') = 'deferred' THEN
         PERFORM recommender._enqueue(ids, NULL);
         RETURN NULL;
     END IF;

@@ -18,8 +18,8 @@ SELECT coalesce(coalesce(s.source, p.source)::text, '(direct)') AS source,
   FROM recommender.sync_sources s
   FULL JOIN (SELECT source,
                     count(*)                                                                       AS products,
-                    count(*) FILTER (WHERE embedding IS NOT NULL AND embedded_hash = text_hash)    AS embedded,
-                    count(*) FILTER (WHERE embedding IS NULL OR embedded_hash IS DISTINCT FROM text_hash) AS stale,
+                    count(*) FILTER (WHERE NOT recommender._stale(embedding, embedded_hash, text_hash)) AS embedded,
+                    count(*) FILTER (WHERE recommender._stale(embedding, embedded_hash, text_hash)) AS stale,
                     count(*) FILTER (WHERE NOT in_stock)                                           AS out_of_stock,
                     max(updated_at)                                                                AS last_change,
                     max(embedded_at)                                                               AS last_embedded
@@ -52,6 +52,6 @@ SELECT p.product_id,
        q.last_error_at
   FROM recommender.products p
   LEFT JOIN recommender.embedding_queue q USING (product_id)
- WHERE p.embedding IS NULL OR p.embedded_hash IS DISTINCT FROM p.text_hash;
+ WHERE recommender._stale(p.embedding, p.embedded_hash, p.text_hash);
 COMMENT ON VIEW recommender.staleness IS
     'Products whose embedding is missing or older than their text: how long, queued or not, failed attempts and the last error.';

@@ -40,20 +40,20 @@ DECLARE
     last_note  timestamptz := clock_timestamp();
     secs       double precision;
 BEGIN
-    IF batch_size IS NULL OR batch_size < 1 OR batch_size > 10000 THEN
-        RAISE EXCEPTION 'recommender: batch_size must be between 1 and 10000, got %', coalesce(batch_size::text, 'NULL')
+    IF batch_size IS NULL OR batch_size < 1 OR batch_size > recommender._max_array() THEN
+        RAISE EXCEPTION 'recommender: batch_size must be between 1 and %, got %', recommender._max_array(), coalesce(batch_size::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'The default of 256 commits every few seconds.';
     END IF;
     force := coalesce(force, false);
     SELECT count(*) INTO total FROM recommender.products p
-     WHERE force OR p.embedding IS NULL OR p.embedded_hash IS DISTINCT FROM p.text_hash;
+     WHERE force OR recommender._stale(p.embedding, p.embedded_hash, p.text_hash);
     RAISE NOTICE 'recommender: % product(s) to embed', total;
     LOOP
         SELECT pg_catalog.array_agg(product_id ORDER BY product_id) INTO ids
           FROM (SELECT p.product_id FROM recommender.products p
                  WHERE p.product_id > last_id
-                   AND (force OR p.embedding IS NULL OR p.embedded_hash IS DISTINCT FROM p.text_hash)
+                   AND (force OR recommender._stale(p.embedding, p.embedded_hash, p.text_hash))
                  ORDER BY p.product_id
                  LIMIT batch_size) s;
         EXIT WHEN ids IS NULL;

@@ -8,11 +8,12 @@ CREATE FUNCTION recommender._unpinned_functions() RETURNS regprocedure[]
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
 SELECT ARRAY[
-    -- inlined into the pipeline's statements (per row)
+    -- inlined into the pipeline's statements and the stale-products index (per row)
     'recommender.clock()', 'recommender._clean_price(numeric)', 'recommender._clean_stock(numeric)',
-    'recommender._rerank_doc(text, text, text)', 'recommender._item(anyelement)',
-    -- C, no SQL: the catalogue's generated text_hash column calls them per row
+    'recommender._item(anyelement)', 'recommender._stale'::pg_catalog.regproc::pg_catalog.oid::pg_catalog.text,
+    -- C, no SQL: the catalogue's generated text_hash column and the pipeline call them per row
     'recommender.product_text(text, text, text, double precision)', 'recommender._text_hash(text)',
+    'recommender._rerank_doc(text, text, text)',
     -- this list itself
     'recommender._unpinned_functions()'
 ]::regprocedure[]
@@ -111,7 +112,8 @@ GRANT EXECUTE ON FUNCTION
     recommender.embed(text), recommender.embed(text[]), recommender._embed(text), recommender._embed_many(text[]),
     recommender._response(text, text, jsonb), recommender._item(anyelement),
     recommender.clock(), recommender.model_info(), recommender.preload_models(),
-    recommender.product_text(text, text, text, double precision), recommender._text_hash(text)
+    recommender.product_text(text, text, text, double precision), recommender._text_hash(text),
+    recommender._setting(text), recommender._max_array(), recommender._stale(vector, bytea, bytea)
 TO recommender_reader;
 GRANT SELECT ON recommender.products, recommender.interaction_weights,
                 recommender.sync_status, recommender.recommendation_performance

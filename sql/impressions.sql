@@ -36,8 +36,8 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'The built-in contexts are homepage, product, cart, frequently_bought_together and email.';
     END IF;
-    IF cardinality(product_ids) > 10000 THEN
-        RAISE EXCEPTION 'recommender: at most 10000 product ids per response, got %', cardinality(product_ids)
+    IF cardinality(product_ids) > recommender._max_array() THEN
+        RAISE EXCEPTION 'recommender: at most % product ids per response, got %', recommender._max_array(), cardinality(product_ids)
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF pg_is_in_recovery() OR current_setting('transaction_read_only')::boolean THEN
@@ -87,7 +87,7 @@ WITH req AS (
         ON p.user_id = k.user_id AND p.product_id = k.product_id AND p.type = 'PURCHASE'
        AND p.occurred_at >= k.occurred_at
        AND p.occurred_at < k.occurred_at
-           + make_interval(days => coalesce(nullif(current_setting('recommender.attribution_days', true), ''), '7')::integer)
+           + make_interval(days => recommender._setting('recommender.attribution_days')::integer)
      ORDER BY p.interaction_id, k.occurred_at DESC, k.interaction_id DESC
 ), clicked AS (
     SELECT k.day, k.context, count(*) AS clicks, count(a.click_id) AS conversions,

@@ -228,7 +228,3 @@ BEGIN
 END
 $$;
 
--- The reranker's document for a product: name, category and the start of the description.
-CREATE FUNCTION recommender._rerank_doc(name text, category text, description text) RETURNS text
-LANGUAGE sql STABLE PARALLEL SAFE
-AS $$ SELECT left(concat_ws('. ', name, 'Category: ' || category, left(description, 200)), 400) $$;

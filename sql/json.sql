@@ -9,7 +9,7 @@ AS $$
 DECLARE
     rid text := gen_random_uuid()::text;
 BEGIN
-    IF coalesce(current_setting('recommender.log_impressions', true), 'off')::boolean
+    IF recommender._setting('recommender.log_impressions')::boolean
        AND jsonb_array_length(coalesce(recs, '[]'::jsonb)) > 0 THEN
         PERFORM recommender.record_impressions(context, user_id,
                     ARRAY(SELECT (e->>'product_id')::bigint FROM jsonb_array_elements(recs) WITH ORDINALITY AS t(e, n) ORDER BY t.n),

@@ -41,14 +41,14 @@ CREATE FUNCTION recommender._process_queue_batch(batch_size integer, OUT process
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
-    n     integer := coalesce(batch_size, current_setting('recommender.queue_batch_size', true)::integer, 64);
-    retry interval := coalesce(nullif(current_setting('recommender.queue_retry_seconds', true), ''), '30s')::interval;
+    n     integer := coalesce(batch_size, recommender._setting('recommender.queue_batch_size')::integer);
+    retry interval := recommender._setting('recommender.queue_retry_seconds')::interval;
     ids   bigint[];
 BEGIN
     processed := 0;
     failed := 0;
-    IF n < 1 OR n > 10000 THEN
-        RAISE EXCEPTION 'recommender: batch_size must be between 1 and 10000, got %', n
+    IF n < 1 OR n > recommender._max_array() THEN
+        RAISE EXCEPTION 'recommender: batch_size must be between 1 and %, got %', recommender._max_array(), n
             USING ERRCODE = 'invalid_parameter_value', HINT = 'NULL uses recommender.queue_batch_size (64).';
     END IF;
     SELECT array_agg(d.product_id ORDER BY d.product_id) INTO ids
@@ -100,8 +100,8 @@ DECLARE
     last_note  timestamptz := clock_timestamp();
     secs       double precision;
 BEGIN
-    IF batch_size IS NOT NULL AND (batch_size < 1 OR batch_size > 10000) THEN
-        RAISE EXCEPTION 'recommender: batch_size must be between 1 and 10000, got %', batch_size
+    IF batch_size IS NOT NULL AND (batch_size < 1 OR batch_size > recommender._max_array()) THEN
+        RAISE EXCEPTION 'recommender: batch_size must be between 1 and %, got %', recommender._max_array(), batch_size
             USING ERRCODE = 'invalid_parameter_value', HINT = 'NULL uses recommender.queue_batch_size (64).';
     END IF;
     IF coalesce(retry_now, false) THEN

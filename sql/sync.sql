@@ -251,7 +251,7 @@ BEGIN
     EXECUTE recommender._sync_upsert_sql(s, source::text) USING source;
     SELECT count(*) INTO n FROM recommender.products p WHERE p.source = sync_products.source;
     SELECT count(*) INTO stale FROM recommender.products p
-     WHERE p.source = sync_products.source AND (p.embedding IS NULL OR p.embedded_hash IS DISTINCT FROM p.text_hash);
+     WHERE p.source = sync_products.source AND recommender._stale(p.embedding, p.embedded_hash, p.text_hash);
     RAISE NOTICE 'recommender: % product(s) from % in the catalogue, % to embed%', n, source, stale,
         CASE WHEN stale > 0 THEN ': CALL recommender.refresh_embeddings()' ELSE '' END;
     RETURN n;

@@ -19,6 +19,13 @@ fn product_text(
     text::product_text(name, description, category, price)
 }
 
+/// The reranker's document for a product (`recommender_core::text::rerank_doc`). The pipeline
+/// reads it per candidate; IMMUTABLE: pure string formatting.
+#[pg_extern(immutable, parallel_safe, name = "_rerank_doc")]
+fn rerank_doc(name: Option<&str>, category: Option<&str>, description: Option<&str>) -> String {
+    text::rerank_doc(name, category, description)
+}
+
 /// sha256 of a text's UTF-8 bytes.
 #[pg_extern(immutable, strict, parallel_safe, name = "_text_hash")]
 fn text_hash(t: &str) -> Vec<u8> {
@@ -56,20 +63,30 @@ fn embed_product(product_id: i64, force: default!(bool, false)) -> bool {
     reembed_ids(&[product_id], force).or_raise() > 0
 }
 
-const SELECT_STALE: &str = "
+/// `recommender._stale(embedding, embedded_hash, text_hash)` written out: this library also serves
+/// databases that have not yet run `ALTER EXTENSION recommender UPDATE` to 0.6.0, which added
+/// that function, so its statements may name only objects every supported version has. A pg_test
+/// (`api::tests::stale_condition_is_the_sql_helper`) checks that the two agree.
+pub const STALE: &str = "(embedding IS NULL OR embedded_hash IS DISTINCT FROM text_hash)";
+
+static SELECT_STALE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "
     SELECT product_id,
            recommender.product_text(name, description, category, price::float8),
            text_hash
       FROM recommender.products
      WHERE product_id = ANY($1)
-       AND ($2 OR embedding IS NULL OR embedded_hash IS DISTINCT FROM text_hash)
+       AND ($2 OR {STALE})
      ORDER BY product_id
-       FOR NO KEY UPDATE";
+       FOR NO KEY UPDATE"
+    )
+});
 
 /// One UPDATE per batch: vectors travel as one flat real[] and are sliced per row.
 const STORE_BATCH: &str = "
     UPDATE recommender.products p
-       SET embedding = ($3::real[])[(u.i - 1) * 384 + 1 : u.i * 384],  -- assignment cast to vector
+       SET embedding = ($3::real[])[(u.i - 1) * $4 + 1 : u.i * $4],  -- $4 = DIM; assignment cast to vector
            embedded_hash = u.h,
            embedded_at = now()
       FROM unnest($1::bigint[], $2::bytea[]) WITH ORDINALITY AS u(id, h, i)
@@ -78,11 +95,15 @@ const STORE_BATCH: &str = "
 /// Vectors already stored for some of these texts: another product with the same text whose
 /// embedding is current. Copied instead of running the model again (catalogues list one article
 /// many times: Complete Journey has 40,199 distinct texts for 92,331 products).
-const STORED_FOR: &str = "
+static STORED_FOR: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "
     SELECT DISTINCT ON (embedded_hash) embedded_hash, embedding::real[]
       FROM recommender.products
-     WHERE embedded_hash = ANY($1) AND embedded_hash = text_hash AND embedding IS NOT NULL
-     ORDER BY embedded_hash, product_id";
+     WHERE embedded_hash = ANY($1) AND NOT {STALE}
+     ORDER BY embedded_hash, product_id"
+    )
+});
 
 /// Embeds `ids` a chunk at a time (8 × `recommender.embed_batch_size` products): only one chunk's
 /// texts are held at once, so a statement that changes a million synced rows costs one chunk's
@@ -98,7 +119,11 @@ fn reembed_ids(ids: &[i64], force: bool) -> Result<i64> {
 
 fn reembed_chunk(ids: &[i64], force: bool) -> Result<i64> {
     Spi::connect_mut(|client| {
-        let rows = client.update(SELECT_STALE, None, &[ids.to_vec().into(), force.into()])?;
+        let rows = client.update(
+            SELECT_STALE.as_str(),
+            None,
+            &[ids.to_vec().into(), force.into()],
+        )?;
         let mut stale: Vec<(i64, String, Vec<u8>)> = Vec::new();
         for row in rows {
             let id: i64 = row
@@ -115,7 +140,7 @@ fn reembed_chunk(ids: &[i64], force: bool) -> Result<i64> {
         // `force` is how a new model is rolled out: then nothing stored is reused.
         let mut stored: HashMap<Vec<u8>, Vec<f32>> = HashMap::new();
         if !force {
-            for row in client.select(STORED_FOR, None, &[hashes.clone().into()])? {
+            for row in client.select(STORED_FOR.as_str(), None, &[hashes.clone().into()])? {
                 if let (Some(h), Some(e)) = (row.get::<Vec<u8>>(1)?, row.get::<Vec<f32>>(2)?) {
                     stored.insert(h, e);
                 }
@@ -140,7 +165,16 @@ fn reembed_chunk(ids: &[i64], force: bool) -> Result<i64> {
             stale.len() - texts.len()
         );
         let ids: Vec<i64> = stale.iter().map(|r| r.0).collect();
-        client.update(STORE_BATCH, None, &[ids.into(), hashes.into(), flat.into()])?;
+        client.update(
+            STORE_BATCH,
+            None,
+            &[
+                ids.into(),
+                hashes.into(),
+                flat.into(),
+                (model::DIM as i32).into(),
+            ],
+        )?;
         Ok(stale.len() as i64)
     })
 }

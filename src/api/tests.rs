@@ -385,4 +385,106 @@ mod tests {
             "22023"
         );
     }
+
+    /// The Rust statements write the stale condition out (`api::catalog::STALE`); the SQL units
+    /// call recommender._stale. Both say the same of every combination of NULL, equal and other
+    /// hashes, with and without an embedding, and the planner still uses the partial index.
+    #[pg_test]
+    fn stale_condition_is_the_sql_helper() {
+        let sql = format!(
+            "SELECT count(*) FROM (VALUES (NULL::vector, NULL::bytea, NULL::bytea),
+                    ('[1,0]'::vector, NULL, NULL), ('[1,0]', '\\x01', NULL), ('[1,0]', NULL, '\\x01'),
+                    ('[1,0]', '\\x01', '\\x01'), ('[1,0]', '\\x01', '\\x02'), (NULL, '\\x01', '\\x01'))
+                    AS t(embedding, embedded_hash, text_hash)
+              WHERE recommender._stale(embedding, embedded_hash, text_hash) IS DISTINCT FROM {}",
+            crate::api::catalog::STALE
+        );
+        assert_eq!(count(&sql), 0);
+        assert_eq!(
+            count(
+                "SELECT count(*) FROM (VALUES ('[1,0]'::vector, '\\x01'::bytea, '\\x01'::bytea),
+                        (NULL, '\\x01', '\\x01'), ('[1,0]', '\\x01', '\\x02')) AS t(e, a, b)
+                  WHERE recommender._stale(e, a, b)"
+            ),
+            2
+        );
+        Spi::run(
+            "SET LOCAL enable_seqscan = off;
+             CREATE FUNCTION pg_temp.plan(q text) RETURNS text LANGUAGE plpgsql AS $f$
+             DECLARE r text; o text := ''; BEGIN
+                 FOR r IN EXECUTE 'EXPLAIN ' || q LOOP o := o || r || ' '; END LOOP; RETURN o;
+             END $f$",
+        )
+        .unwrap();
+        let plan = Spi::get_one::<String>(
+            "SELECT pg_temp.plan('SELECT product_id FROM recommender.products
+                                   WHERE recommender._stale(embedding, embedded_hash, text_hash)')",
+        )
+        .unwrap()
+        .unwrap();
+        assert!(plan.contains("products_stale"), "{plan}");
+    }
+
+    /// The dimension is written in the SQL's DDL (`vector(384)`): every vector column and the
+    /// embed() functions' casts (a function's result type keeps no typmod) agree with
+    /// `model::DIM`, the one constant the Rust side reads.
+    #[pg_test]
+    fn every_vector_in_the_schema_has_the_models_dimension() {
+        let dim = crate::model::DIM as i64;
+        assert_eq!(
+            count(
+                "SELECT count(*) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+                  WHERE c.relnamespace = 'recommender'::regnamespace AND c.relkind = 'r'
+                    AND format_type(a.atttypid, NULL) LIKE '%vector' AND NOT a.attisdropped"
+            ),
+            3
+        );
+        assert_eq!(
+            count(&format!(
+                "SELECT count(*) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+                  WHERE c.relnamespace = 'recommender'::regnamespace AND c.relkind = 'r'
+                    AND format_type(a.atttypid, NULL) LIKE '%vector' AND a.atttypmod <> {dim}"
+            )),
+            0
+        );
+        assert_eq!(
+            count(&format!(
+                "SELECT count(*) FROM pg_proc WHERE proname = 'embed'
+                   AND pronamespace = 'recommender'::regnamespace
+                   AND prosrc NOT LIKE '%::vector({dim})%'"
+            )),
+            0
+        );
+        assert_eq!(
+            count("SELECT vector_dims(recommender.embed('a text'))::bigint"),
+            dim
+        );
+    }
+
+    /// recommender._setting reads the extension's own settings, with the library's defaults, and
+    /// nothing else.
+    #[pg_test]
+    fn setting_reads_only_recommender_settings() {
+        assert_eq!(
+            Spi::get_one::<String>(
+                "SELECT recommender._setting('recommender.queue_retry_seconds')"
+            )
+            .unwrap()
+            .as_deref(),
+            Some("30s")
+        );
+        assert_eq!(
+            Spi::get_one::<String>("SELECT recommender._setting('recommender.no_such_thing')")
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            sqlstate_of("SELECT recommender._setting('data_directory')"),
+            "22023"
+        );
+        assert_eq!(
+            count("SELECT recommender._max_array()::bigint"),
+            recommender_core::limits::MAX_ARRAY as i64
+        );
+    }
 }

@@ -427,17 +427,12 @@ mod tests {
             let mut seen = std::collections::HashSet::new();
             v.into_iter()
                 .filter(|t| seen.insert(t.0))
-                .map(|(id, cat, stock, purchased, c, b, p, age)| Candidate {
-                    product_id: id,
-                    category: cat.map(|c| format!("cat{c}")),
-                    in_stock: stock,
-                    age_days: age,
-                    purchased,
-                    dedupe_key: None,
-                    content: c,
-                    collaborative: b,
-                    popularity: p,
-                    sources: source::CONTENT,
+                .map(|(id, cat, stock, purchased, c, b, p, age)| {
+                    let cat = cat.map(|c| format!("cat{c}"));
+                    Candidate {
+                        age_days: age,
+                        ..cand(id, cat.as_deref(), stock, purchased, c, b, p)
+                    }
                 })
                 .collect()
         })

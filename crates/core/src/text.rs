@@ -61,6 +61,26 @@ pub fn text_hash(text: &str) -> Vec<u8> {
     Sha256::digest(text.as_bytes()).to_vec()
 }
 
+/// Characters of the description in the reranker's document, and of the whole document.
+pub const RERANK_DESCRIPTION_CHARS: usize = 200;
+pub const RERANK_DOC_CHARS: usize = 400;
+
+/// The reranker's document for a product: `{name}. Category: {category}. {description}`, the
+/// description cut to RERANK_DESCRIPTION_CHARS and the whole to RERANK_DOC_CHARS characters; a
+/// missing part is left out with its label and separator (an empty one is kept).
+pub fn rerank_doc(name: Option<&str>, category: Option<&str>, description: Option<&str>) -> String {
+    let cut = |s: &str, n: usize| s.chars().take(n).collect::<String>();
+    let parts: Vec<String> = [
+        name.map(str::to_string),
+        category.map(|c| format!("Category: {c}")),
+        description.map(|d| cut(d, RERANK_DESCRIPTION_CHARS)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    cut(&parts.join(". "), RERANK_DOC_CHARS)
+}
+
 /// Cuts `s` to at most `max` bytes without splitting a character.
 pub fn truncate_utf8(s: &str, max: usize) -> &str {
     if s.len() <= max {
@@ -98,6 +118,22 @@ fn ensure_period(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rerank_doc_leaves_out_missing_parts_and_cuts_characters() {
+        assert_eq!(
+            rerank_doc(Some("Espresso"), Some("Coffee"), Some("Dark")),
+            "Espresso. Category: Coffee. Dark"
+        );
+        assert_eq!(rerank_doc(Some("Espresso"), None, None), "Espresso");
+        assert_eq!(rerank_doc(None, Some("Tea"), Some("")), "Category: Tea. ");
+        assert_eq!(rerank_doc(None, None, None), "");
+        let long = "é".repeat(500);
+        let d = rerank_doc(Some(&long), None, Some(&long));
+        assert_eq!(d.chars().count(), RERANK_DOC_CHARS);
+        let d = rerank_doc(Some("n"), None, Some(&long));
+        assert_eq!(d.chars().count(), 3 + RERANK_DESCRIPTION_CHARS);
+    }
 
     #[test]
     fn template_full() {
