@@ -355,4 +355,47 @@ mod tests {
         );
         assert_eq!(count("SELECT jsonb_array_length(recommender.homepage_json('anyone', 3)->'recommendations')"), 0);
     }
+
+    /// The repeat source: a user's own re-bought products come back, the most often and most
+    /// recently re-bought first, named `repeat` in `sources`; never with enable_repurchase off.
+    #[pg_test]
+    fn repeat_buyer_gets_the_products_bought_again_and_again() {
+        seed_store();
+        Spi::run(
+            "INSERT INTO recommender.interactions (user_id, product_id, type, basket_id, occurred_at)
+             SELECT 'u_milk', p.product_id, 'PURCHASE', e.b, e.at::timestamptz
+               FROM (VALUES ('m2','r1','2024-01-10'), ('m2','r2','2024-01-24'), ('m2','r3','2024-02-07'),
+                            ('m2','r4','2024-02-21'), ('a3','r1','2024-01-10'), ('t2','r4','2024-02-21'))
+                    AS e(ext, b, at)
+               JOIN recommender.products p ON p.external_id = e.ext",
+        )
+        .unwrap();
+        let rows = exts(
+            "SELECT string_agg(external_product_id || '=' || sources, ';' ORDER BY position)
+               FROM recommender.homepage('u_milk', 16)",
+        );
+        let pos = |ext: &str| {
+            rows.split(';')
+                .position(|r| r.starts_with(&format!("{ext}=")))
+        };
+        let (m2, a3) = (pos("m2"), pos("a3"));
+        assert!(m2.is_some() && a3.is_some(), "{rows}");
+        assert!(
+            m2 < a3,
+            "bought in 4 baskets ranks above bought once long ago: {rows}"
+        );
+        assert!(
+            rows.split(';')
+                .find(|r| r.starts_with("m2="))
+                .is_some_and(|r| r.contains("repeat")),
+            "{rows}"
+        );
+        Spi::run("SET recommender.enable_repurchase = off").unwrap();
+        let rows = exts(
+            "SELECT string_agg(external_product_id, ',' ORDER BY position) FROM recommender.homepage('u_milk', 16)",
+        );
+        for bought in ["m2", "a3", "t2"] {
+            assert!(!rows.split(',').any(|r| r == bought), "{bought} in {rows}");
+        }
+    }
 }

@@ -8,6 +8,7 @@ pub mod source {
     pub const CO_PURCHASE: u8 = 4;
     pub const POPULAR: u8 = 8;
     pub const CART: u8 = 16;
+    pub const REPEAT: u8 = 32;
 
     pub fn names(bits: u8) -> Vec<&'static str> {
         let mut v = Vec::new();
@@ -17,6 +18,7 @@ pub mod source {
             (CO_PURCHASE, "co_purchase"),
             (POPULAR, "popular"),
             (CART, "cart"),
+            (REPEAT, "repeat"),
         ] {
             if bits & b != 0 {
                 v.push(n);

@@ -8,6 +8,7 @@
 pub mod content;
 pub mod copurchase;
 pub mod popular;
+pub mod repeat;
 pub mod similar_users;
 
 use std::collections::HashMap;
@@ -45,10 +46,12 @@ pub(crate) fn merge_collab(pool: &mut Pool, items: Vec<(i64, f64)>, src: u8) {
     }
 }
 
-/// A user's collaborative candidates: products of similar users and co-purchase partners of the
-/// user's recent purchases, each list normalised, the larger score kept (sorted by product id).
+/// A user's collaborative candidates: the user's own re-bought products, products of similar
+/// users and co-purchase partners of the user's recent purchases, each list normalised, the
+/// larger score kept (sorted by product id).
 pub(crate) fn collaborative(user_id: &str, n: usize) -> Result<Vec<(i64, f64, u8)>> {
     let mut pool = Pool::default();
+    merge_collab(&mut pool, repeat::of_user(user_id, n)?, source::REPEAT);
     merge_collab(
         &mut pool,
         similar_users::products(user_id, n)?,
