@@ -13,7 +13,8 @@
 #    global popularity (purchases in the 30 days before T), item-kNN (co-occurrence cosine over
 #    baskets, from each of the household's 50 most recent training products to its 100 most
 #    co-purchased partners) and the household's own repeat purchases (most bought first).
-# 3. HR@10, Recall@10 and NDCG@10 (binary relevance) against the products the household bought in
+# 3. HR@10, Recall@10 and NDCG@10 (binary relevance), each with its standard error over households
+#    (sd / sqrt(n)), against the products the household bought in
 #    the test period; "new to user" scores only test products the household never bought in
 #    training, with the lists built without such products (homepage: enable_repurchase = off).
 source "$(dirname "$0")/../scripts/lib.sh"
@@ -137,10 +138,27 @@ per_user AS (
     LEFT JOIN eval_lists l ON l.method = m.method AND l.mode = m.mode AND l.user_id = n.user_id AND l.rank <= 10
     LEFT JOIN rel r ON r.mode = m.mode AND r.user_id = l.user_id AND r.product_id = l.product_id
    GROUP BY 1, 2, 3, 4)
+SELECT * FROM (
 SELECT CASE mode WHEN 'all' THEN 'all items' ELSE 'new to user' END AS items, method, count(*) AS users,
        round(avg((hits > 0)::int), 4) AS "HR@10",
        round(avg(hits::numeric / n), 4) AS "Recall@10",
-       round(avg(dcg / idcg)::numeric, 4) AS "NDCG@10"
-  FROM per_user GROUP BY mode, method ORDER BY mode, "NDCG@10" DESC;
+       round(avg(dcg / idcg)::numeric, 4) AS "NDCG@10",
+       -- standard errors of the three means over users
+       round((stddev_samp((hits > 0)::int) / sqrt(count(*)))::numeric, 4) AS "SE HR",
+       round((stddev_samp(hits::numeric / n) / sqrt(count(*)))::numeric, 4) AS "SE Recall",
+       round((stddev_samp(dcg / idcg) / sqrt(count(*)))::numeric, 4) AS "SE NDCG"
+  FROM per_user GROUP BY mode, method ORDER BY mode, "NDCG@10" DESC) m
+UNION ALL
+-- homepage minus each baseline, paired over the same households: the mean difference of NDCG@10
+-- and of Recall@10 with their standard errors (a difference within 2 SE is noise)
+SELECT CASE b.mode WHEN 'all' THEN 'all items' ELSE 'new to user' END,
+       'homepage - ' || b.method, count(*), NULL,
+       round(avg(h.hits::numeric / h.n - b.hits::numeric / b.n), 4),
+       round(avg(h.dcg / h.idcg - b.dcg / b.idcg)::numeric, 4), NULL,
+       round((stddev_samp(h.hits::numeric / h.n - b.hits::numeric / b.n) / sqrt(count(*)))::numeric, 4),
+       round((stddev_samp(h.dcg / h.idcg - b.dcg / b.idcg) / sqrt(count(*)))::numeric, 4)
+  FROM per_user h JOIN per_user b ON b.mode = h.mode AND b.user_id = h.user_id AND b.method <> h.method
+ WHERE h.method = 'recommender.homepage'
+ GROUP BY b.mode, b.method;
 SQL
 q -c "SELECT 'split: T = ' || (SELECT t FROM eval_split) || ', test users ' || count(*) || ' (' || count(*) FILTER (WHERE NOT has_history) || ' without training history), test purchases ' || (SELECT count(*) FROM eval_test t JOIN eval_users USING (user_id)) FROM eval_users" | tee -a "$out"

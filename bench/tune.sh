@@ -20,5 +20,7 @@ popularity-heavy (0.2/0.3/0.5)|-c recommender.weight_content=0.2 -c recommender.
 collaborative-heavy (0.2/0.6/0.2)|-c recommender.weight_content=0.2 -c recommender.weight_collaborative=0.6 -c recommender.weight_popularity=0.2
 collaborative-heavy, cap 10|-c recommender.weight_content=0.2 -c recommender.weight_collaborative=0.6 -c recommender.weight_popularity=0.2 -c recommender.max_per_category=10
 popularity + collaborative (0.1/0.45/0.45), cap 10|-c recommender.weight_content=0.1 -c recommender.weight_collaborative=0.45 -c recommender.weight_popularity=0.45 -c recommender.max_per_category=10
+collaborative-first (0.1/0.8/0.1), cap 10|-c recommender.weight_content=0.1 -c recommender.weight_collaborative=0.8 -c recommender.weight_popularity=0.1 -c recommender.max_per_category=10
+collaborative-first (0.1/0.8/0.1), cap 10, no rerank|-c recommender.weight_content=0.1 -c recommender.weight_collaborative=0.8 -c recommender.weight_popularity=0.1 -c recommender.max_per_category=10 -c recommender.enable_rerank=off
 EOF
 grep -h "" "$RUN/tune.txt" | grep -v "recommender.homepage" | tail -1 | tee -a "$out"
