@@ -4,7 +4,8 @@ use std::collections::HashMap;
 use pgrx::prelude::*;
 use recommender_core::scoring::{Candidate, Scored};
 
-use super::{plans, Rec};
+use super::plans;
+use super::rec::Rec;
 use crate::error::Result;
 
 /// Display fields and rule inputs of products.

@@ -1,41 +1,27 @@
 //! The recommendation pipeline, run inside one SQL call:
-//! 1. candidates (`candidates/`: one file per source: content, similar users, co-purchase,
-//!    popularity),
+//! 1. candidates (`candidates/`: one file per source: content, repeat, similar users,
+//!    co-purchase, popularity),
 //! 2. hybrid score, 3. rerank of the top N (`rerank`: the cross-encoder, or the bi-encoder when
 //!    none is installed), 4. business rules with refill (`stages`, over `recommender_core::scoring`),
 //!
 //! for each context (`contexts/`: home page, product page, cart, frequently bought together, cold
-//! start). `profile` keeps users' preference vectors, `details` reads what a row shows, `db` and
-//! `plans` are the SPI helpers every statement goes through.
+//! start). `profile` keeps users' preference vectors, `details` reads what a row (`rec`) shows,
+//! `db` and `plans` are the SPI helpers every statement goes through.
 mod candidates;
 mod contexts;
 mod db;
 mod details;
 mod plans;
 pub mod profile;
+pub mod rec;
 pub mod rerank;
 mod stages;
-
-use pgrx::prelude::*;
-use recommender_core::scoring::Scored;
 
 pub use contexts::cart::{cart, user_cart};
 pub use contexts::fbt::frequently_bought_together;
 pub use contexts::homepage::homepage;
 pub use contexts::similar::similar;
-
-/// One output row of every recommendation function.
-#[derive(Debug, Clone)]
-pub struct Rec {
-    pub product_id: i64,
-    pub external_id: Option<String>,
-    pub name: Option<String>,
-    pub category: Option<String>,
-    pub price: Option<AnyNumeric>,
-    pub image_url: Option<String>,
-    pub scored: Scored,
-    pub reranker: &'static str,
-}
+pub use rec::Rec;
 
 #[cfg(any(test, feature = "pg_test"))]
 mod tests;

@@ -7,7 +7,8 @@ use recommender_core::scoring::{self, apply_rules_excluding, blend_rerank, hybri
 use super::candidates::{content, popular, Pool};
 use super::db::pairs_text;
 use super::details::{details, DetailRow};
-use super::{profile, rerank, Rec};
+use super::rec::Rec;
+use super::{profile, rerank};
 use crate::error::Result;
 use crate::gucs;
 

@@ -9,8 +9,9 @@ use crate::error::{RecError, Result};
 use crate::gucs;
 use crate::model::DIM;
 use crate::pipeline::candidates::{content, copurchase, merge_collab, Pool};
+use crate::pipeline::plans;
+use crate::pipeline::rec::Rec;
 use crate::pipeline::stages::{finish, Request};
-use crate::pipeline::{plans, Rec};
 
 /// Items to add to a cart: neighbours of the cart's mean embedding plus co-purchase, never the
 /// cart's own items.

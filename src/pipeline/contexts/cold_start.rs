@@ -6,7 +6,8 @@ use crate::error::{RecError, Result};
 use crate::gucs;
 use crate::pipeline::candidates::popular;
 use crate::pipeline::details::details;
-use crate::pipeline::{plans, Rec};
+use crate::pipeline::plans;
+use crate::pipeline::rec::Rec;
 
 /// Cold start and fallbacks: popularity over the window, newest products when there is none.
 pub fn popular(k: usize, exclude: &[i64], can_store: bool) -> Result<Vec<Rec>> {

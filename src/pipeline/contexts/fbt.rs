@@ -6,7 +6,7 @@ use crate::error::Result;
 use crate::pipeline::candidates::{content, copurchase};
 use crate::pipeline::db::{one, pairs_text};
 use crate::pipeline::details::{details, DetailRow};
-use crate::pipeline::Rec;
+use crate::pipeline::rec::Rec;
 
 /// Co-purchase partners of a product; below `k` (too little data) the rest comes from content
 /// similarity. One product per name, none named like the page's product, as in every context.

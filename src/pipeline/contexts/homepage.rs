@@ -6,8 +6,9 @@ use super::cold_start::popular;
 use crate::error::Result;
 use crate::gucs;
 use crate::pipeline::candidates::{collaborative, content, Pool};
+use crate::pipeline::profile;
+use crate::pipeline::rec::Rec;
 use crate::pipeline::stages::{finish, Request};
-use crate::pipeline::{profile, Rec};
 
 /// The user's home page: the full pipeline, or popularity for a user without history.
 pub fn homepage(user_id: &str, k: usize) -> Result<Vec<Rec>> {

@@ -5,8 +5,9 @@ use recommender_core::scoring::{self, source};
 use crate::error::{RecError, Result};
 use crate::gucs;
 use crate::pipeline::candidates::{content, copurchase, merge_collab, Pool};
+use crate::pipeline::plans;
+use crate::pipeline::rec::Rec;
 use crate::pipeline::stages::{finish, Request};
-use crate::pipeline::{plans, Rec};
 
 /// A product page: content neighbours of the product blended with its co-purchase partners,
 /// reranked against the product's own text. In stock only; no category cap (similar products
