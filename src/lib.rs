@@ -27,7 +27,8 @@ extension_sql_file!(
     requires = [
         api::catalog::product_text,
         api::catalog::text_hash,
-        api::catalog::reembed
+        api::catalog::reembed,
+        api::sql_support::setting
     ]
 );
 extension_sql_file!(
@@ -35,6 +36,7 @@ extension_sql_file!(
     name = "embedding",
     requires = [
         "catalogue",
+        api::sql_support::max_array,
         api::embed::embed_one,
         api::embed::embed_many,
         api::catalog::reembed
@@ -43,7 +45,12 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/queue.sql",
     name = "queue",
-    requires = ["embedding", api::catalog::reembed]
+    requires = [
+        "embedding",
+        api::catalog::reembed,
+        api::sql_support::setting,
+        api::sql_support::max_array
+    ]
 );
 extension_sql_file!("../sql/sync.sql", name = "sync", requires = ["queue"]);
 extension_sql_file!(
@@ -66,6 +73,7 @@ extension_sql_file!(
     name = "json",
     requires = [
         "tracking",
+        api::sql_support::setting,
         api::recommend::homepage,
         api::recommend::cart_items,
         api::recommend::cart_user,
@@ -76,7 +84,11 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/impressions.sql",
     name = "impressions",
-    requires = ["json"]
+    requires = [
+        "json",
+        api::sql_support::setting,
+        api::sql_support::max_array
+    ]
 );
 extension_sql_file!(
     "../sql/email.sql",

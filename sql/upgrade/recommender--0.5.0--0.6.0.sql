@@ -150,7 +150,7 @@ BEGIN
     failed := 0;
     IF n < 1 OR n > recommender._max_array() THEN
         RAISE EXCEPTION 'recommender: batch_size must be between 1 and %, got %', recommender._max_array(), n
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'NULL uses recommender.queue_batch_size (64).';
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'NULL uses recommender.queue_batch_size.';
     END IF;
     SELECT array_agg(d.product_id ORDER BY d.product_id) INTO ids
       FROM (SELECT q.product_id
@@ -203,7 +203,7 @@ DECLARE
 BEGIN
     IF batch_size IS NOT NULL AND (batch_size < 1 OR batch_size > recommender._max_array()) THEN
         RAISE EXCEPTION 'recommender: batch_size must be between 1 and %, got %', recommender._max_array(), batch_size
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'NULL uses recommender.queue_batch_size (64).';
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'NULL uses recommender.queue_batch_size.';
     END IF;
     IF coalesce(retry_now, false) THEN
         UPDATE recommender.embedding_queue q SET next_attempt_at = '-infinity' WHERE q.attempts > 0;

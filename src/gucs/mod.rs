@@ -81,7 +81,7 @@ settings! {
         c"Candidates taken from the HNSW index (stage 1).",
         AB_TEST;
     COLLABORATIVE_CANDIDATES: int = 50; c"recommender.collaborative_candidates", Userset, [0, 1000];
-        c"Candidates from similar users and co-purchase (stage 1).",
+        c"Candidates from each collaborative source: repeat purchases, similar users, co-purchase (stage 1).",
         AB_TEST;
     COLLABORATIVE_CACHE_SECONDS: int = 600; c"recommender.collaborative_cache_seconds", Userset, [0, 86400];
         c"How long a user's collaborative candidates (similar users, co-purchase) are reused from the profile cache; 0 recomputes them on every call.",
@@ -111,15 +111,15 @@ settings! {
         c"Popularity counts interactions of this many days before the clock.",
         AB_TEST;
     DECAY_DAYS: real = 30.0; c"recommender.decay_days", Userset, [0.1, 3650.0];
-        c"Interaction weights decay by exp(-age_days / decay_days) in preference vectors.",
+        c"Interaction weights decay by exp(-age_days / decay_days) in preference vectors and repeat-purchase scores.",
         AB_TEST;
     EMBEDDING_MODE: enum = EmbeddingMode::Sync; c"recommender.embedding_mode", Userset;
         c"sync: embed changed products inside the writing statement; deferred: only queue them.",
         c"deferred makes catalogue writes fast: changed products go to recommender.embedding_queue, which the background worker (recommender.worker_databases) or CALL recommender.process_queue() drains. Read by the catalogue triggers of the writing session.";
-    QUEUE_BATCH_SIZE: int = 64; c"recommender.queue_batch_size", Userset, [1, 10000];
+    QUEUE_BATCH_SIZE: int = 64; c"recommender.queue_batch_size", Userset, [1, limits::MAX_ARRAY as i32];
         c"Products embedded per transaction when the embedding queue is drained.",
         c"Small batches keep a cancel or SIGTERM short (about half a second of model time at the default) and a failed batch delays few products.";
-    QUEUE_RETRY_SECONDS: int = 30; c"recommender.queue_retry_seconds", Userset, [0, 3600], UNIT_S;
+    QUEUE_RETRY_SECONDS: int = 30; c"recommender.queue_retry_seconds", Userset, [1, 3600], UNIT_S;
         c"Delay before a queued product whose embedding failed is tried again; doubles per failure, at most 1 hour.",
         c"Failed products are retried one at a time, so one bad product cannot hold back a batch twice.";
     WORKER_NAPTIME_MS: int = 1000; c"recommender.worker_naptime", Sighup, [10, 3_600_000], UNIT_MS;

@@ -21,7 +21,7 @@ pub(crate) fn of_user(user_id: &str, n: usize) -> Result<Vec<(i64, f64)>> {
         "WITH lines AS (
              SELECT product_id, basket_key, occurred_at FROM recommender.interactions
               WHERE user_id = $1 AND type = 'PURCHASE' AND occurred_at <= recommender.clock()
-              ORDER BY occurred_at DESC LIMIT $3),
+              ORDER BY occurred_at DESC, interaction_id DESC LIMIT $3),
          baskets AS (   -- a product counts once per basket, at the basket's newest line
              SELECT product_id, max(occurred_at) AS at FROM lines GROUP BY product_id, basket_key)
          SELECT product_id,
