@@ -1,4 +1,4 @@
-//! `recommender.embed(text)` and `recommender.embed(text[])` are SQL wrappers (sql/finalize.sql)
+//! `recommender.embed(text)` and `recommender.embed(text[])` are SQL wrappers (sql/embedding.sql)
 //! that cast these `real[]` results to `vector(384)`.
 use pgrx::prelude::*;
 
