@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Embedding benchmarks on the demo store (run `make demo` first):
-#   - bulk embedding throughput (products/s) at recommender.embed_batch_size 1 and 32
+#   - bulk embedding throughput (products/s) at recommender.embed_batch_size 1 and 32, and at 32
+#     with recommender.embedding_threads = every core (vectors compared with one thread's)
 #   - first embed in a fresh backend (connect -> result, and the statement alone)
 #   - private memory of a backend with the encoder loaded (/proc/PID/smaps_rollup)
 # Prints a Markdown block to paste into BENCHMARKS.md (also saved to .run/bench-embed.md).
@@ -13,11 +14,11 @@ n=$(psql -d "$DB" -tAc "SELECT count(*) FROM recommender.products")
 
 ms() { date +%s%N | awk '{printf "%.1f", $1/1e6}'; }
 
-bulk() {  # $1 = batch size; prints products/s of a forced re-embed of the whole catalogue
-  local bs=$1 t0 t1
+bulk() {  # $1 = batch size, $2 = embedding_threads (1); products/s of a forced re-embed of the catalogue
+  local bs=$1 threads=${2:-1} t0 t1
   psql -q -d "$DB" -c "SELECT recommender.preload_models()" >/dev/null
   t0=$(ms)
-  PGOPTIONS="-c recommender.embed_batch_size=$bs -c client_min_messages=warning" \
+  PGOPTIONS="-c recommender.embed_batch_size=$bs -c recommender.embedding_threads=$threads -c client_min_messages=warning" \
     psql -q -v ON_ERROR_STOP=1 -d "$DB" -c "CALL recommender.refresh_embeddings(batch_size => 256, force => true)"
   t1=$(ms)
   awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n / ((b - a) / 1000)}'
@@ -72,6 +73,11 @@ log "bench: bulk embedding, batch size 1"
 b1=$(bulk 1)
 log "bench: bulk embedding, batch size 32"
 b32=$(bulk 32)
+psql -q -d "$DB" -c "DROP TABLE IF EXISTS bench_vectors; CREATE TABLE bench_vectors AS SELECT product_id, embedding FROM recommender.products"
+log "bench: bulk embedding, batch size 32, embedding_threads = $(nproc)"
+bt=$(bulk 32 "$(nproc)")
+agree=$(psql -XAtq -d "$DB" -c "SELECT round(min(1 - (p.embedding <=> b.embedding))::numeric, 6) FROM recommender.products p JOIN bench_vectors b USING (product_id)")
+psql -q -d "$DB" -c "DROP TABLE bench_vectors"
 log "bench: first call in fresh backends (5 runs)"
 fc=(); fs=()
 for i in 1 2 3 4 5; do fc+=("$(first_call)"); fs+=("$(stmt_first 2>&1 | sed -E 's/.*NOTICE: *//')"); done
@@ -90,6 +96,7 @@ cat > "$out" <<MD
 |---|---|
 | bulk embedding, embed_batch_size = 1 | $b1 products/s |
 | bulk embedding, embed_batch_size = 32 | $b32 products/s |
+| bulk embedding, embed_batch_size = 32, embedding_threads = $(nproc) | $bt products/s ($(awk -v a="$bt" -v b="$b32" 'BEGIN {printf "%.2f", a / b}')x; min cosine to the one-thread vectors $agree) |
 | first \`embed\` in a fresh backend, connect → result (psql start-up included), 5 runs | ${fc[*]} ms |
 | first \`embed\` statement alone (model load + checksum + inference), 5 runs | ${fs[*]} ms |
 | backend private memory before loading (Private_Clean + Private_Dirty) | $((m0 / 1024)) MiB |

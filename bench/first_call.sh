@@ -7,7 +7,9 @@ source "$(dirname "$0")/../scripts/lib.sh"
 DB=${CJ_DB:-recommender_cj}
 export PGHOST=127.0.0.1 PGPORT PGUSER=postgres
 "$ROOT/scripts/cluster.sh" start
-ce="$("$PG_CONFIG" --sharedir)/recommender/test-models/cross-encoder"
+# the real model's size (6 x 384, deterministic weights), installed by bench/pipeline_bench.sh
+ce="$("$PG_CONFIG" --sharedir)/recommender/bench-models/cross-encoder"
+MODEL_DIR="$(dirname "$ce")" "$ROOT/models/materialize.sh" --bench-cross-encoder >/dev/null
 users=$(psql -XAtq -d "$DB" -c "SELECT user_id FROM (SELECT DISTINCT user_id FROM recommender.interactions) s ORDER BY md5(user_id || 'first') LIMIT 20")
 ms() { date +%s%N | awk '{printf "%.1f", $1 / 1e6}'; }
 times=()

@@ -32,8 +32,9 @@ out = [BEGIN, "## Latest `make bench` run", "",
        f"- date: {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC; commit `{sh('git', 'describe', '--always', '--dirty')}`; command: {os.environ.get('BENCH_COMMAND', '`make bench`')}",
        f"- machine: {os.cpu_count()} cores ({cpu}), {mem} GiB, {platform.platform()}, "
        f"PostgreSQL {sh('/usr/lib/postgresql/15/bin/postgres', '--version').split()[-1]}, pgvector 0.8.0, ONNX Runtime 1.32.0",
-       "- cross-encoder in these runs: the repo's deterministic 2-layer test cross-encoder (no registry ships "
-       "ms-marco-MiniLM-L-6-v2 weights); the real one is a 6-layer model and costs about 3x more per pair", ""]
+       "- cross-encoder in these runs: a deterministic one of ms-marco-MiniLM-L-6-v2's size (6 layers x 384, "
+       "models/manifest.json `bench-cross-encoder`; no registry ships the real weights), so it costs what the "
+       "real model costs", ""]
 
 peer = json.loads(read("peer.json") or "{}")
 if peer:

@@ -182,17 +182,18 @@ def build_user_model(src_dir, role, cache):
             "tokenizer.json": tok, **to_packed_or_skip(os.path.join(work, "model.onnx"), work)}
 
 
-def build_test_cross_encoder(spec, encoder_files, cache):
-    """The small deterministic BERT cross-encoder the tests use (no registry ships real weights)."""
-    work = os.path.join(cache, "build", "test-cross-encoder")
+def build_test_cross_encoder(key, spec, encoder_files, cache):
+    """A deterministic BERT cross-encoder (no registry ships real weights): the small one the tests
+    use, or one of the real model's size for benchmarks (manifest.json: `key`)."""
+    work = os.path.join(cache, "build", key)
     os.makedirs(work, exist_ok=True)
     onnx_path = os.path.join(work, "model.onnx")
     want = spec["files"]["model.onnx"]
     if not (os.path.exists(onnx_path) and sha256(onnx_path) == want):
-        say("generating the deterministic test cross-encoder")
+        say(f"generating the deterministic {key}")
         subprocess.run([sys.executable, os.path.join(HERE, "build_bert_onnx.py"), "test-cross-encoder",
                         "--out", onnx_path] + spec["args"], check=True)
-    check(onnx_path, want, "generated test cross-encoder")
+    check(onnx_path, want, f"generated {key}")
     to_ort(onnx_path, os.path.join(work, "model.ort"))
     # same WordPiece vocabulary as MiniLM (30522 tokens)
     return {"model.onnx": onnx_path, "model.ort": os.path.join(work, "model.ort"),
@@ -215,6 +216,9 @@ def main(argv):
     ap.add_argument("--name", default=None, help="a name for --from models, shown by recommender.model_info()")
     ap.add_argument("--test-cross-encoder", action="store_true",
                     help="install the deterministic test cross-encoder (into a test model dir, not the product's)")
+    ap.add_argument("--bench-cross-encoder", action="store_true",
+                    help="install the deterministic cross-encoder of ms-marco-MiniLM-L-6-v2's size (6 x 384) "
+                         "for benchmarks (into a model dir of its own)")
     a = ap.parse_args(argv)
 
     with open(os.path.join(HERE, "manifest.json")) as f:
@@ -233,10 +237,12 @@ def main(argv):
         say(f"installed {os.path.join(a.lib_dir, rt['file'])}")
     installed["onnxruntime"] = dict(rt, path=os.path.join(a.lib_dir, rt["file"]))
 
-    if a.test_cross_encoder:
+    if a.test_cross_encoder or a.bench_cross_encoder:
         role = "cross-encoder"
-        spec = pinned["models"]["test-cross-encoder"]
-        files = build_test_cross_encoder(spec, build_pinned_encoder(pinned["models"]["encoder"], a.cache), a.cache)
+        key = "bench-cross-encoder" if a.bench_cross_encoder else "test-cross-encoder"
+        spec = pinned["models"][key]
+        files = build_test_cross_encoder(key, spec, build_pinned_encoder(pinned["models"]["encoder"], a.cache),
+                                         a.cache)
         meta = {"name": spec["name"], "kind": role, "source": spec["source"], "max_seq_length": 256}
     elif a.from_dir:
         role = a.role

@@ -5,7 +5,7 @@
 source "$(dirname "$0")/lib.sh"
 
 stamp="$RUN/installed-extension$PG_SUFFIX.sha256"
-src_hash=$(cd "$ROOT" && cat Cargo.toml Cargo.lock recommender.control $(find src sql -type f | sort) | sha256sum | cut -d' ' -f1)
+src_hash=$(cd "$ROOT" && cat Cargo.toml Cargo.lock recommender.control $(find src sql crates -type f -not -path "*/target/*" | sort) | sha256sum | cut -d' ' -f1)
 libdir=$("$PG_CONFIG" --pkglibdir)
 if [ -f "$libdir/recommender.so" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$src_hash" ]; then
   exit 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -86,13 +87,30 @@ class Encoder(_Model):
 
 
 class CrossEncoder(_Model):
-    """A BERT sequence-classification export: [CLS] q [SEP] d [SEP], one logit per pair."""
+    """A BERT sequence-classification export: [CLS] q [SEP] d [SEP], one logit per pair. Keeps the
+    scores of up to `cache_size` pairs (least recently used dropped first): the same caching idea
+    as the extension's recommender.rerank_cache_size, so the comparison is like for like."""
+
+    def __init__(self, d: str, cache_size: int = 0):
+        super().__init__(d)
+        self.cache_size = cache_size
+        self.cache: OrderedDict[tuple[str, str], float] = OrderedDict()
 
     def scores(self, query: str, docs: list[str], batch: int = 32) -> list[float]:
-        out = [0.0] * len(docs)
-        for idx, _, logits in self._runs([(query, d) for d in docs], batch):
+        out: list[float | None] = [self.cache.get((query, d)) for d in docs]
+        todo = sorted({d for d, v in zip(docs, out) if v is None})
+        fresh: dict[str, float] = {}
+        for idx, _, logits in self._runs([(query, d) for d in todo], batch):
             for r, i in enumerate(idx):
-                out[i] = float(logits.reshape(len(idx), -1)[r, -1])
+                fresh[todo[i]] = float(logits.reshape(len(idx), -1)[r, -1])
+        for i, d in enumerate(docs):
+            if out[i] is None:
+                out[i] = fresh[d]
+            if self.cache_size > 0:
+                self.cache[(query, d)] = out[i]
+                self.cache.move_to_end((query, d))
+        while len(self.cache) > self.cache_size:
+            self.cache.popitem(last=False)
         return out
 
 
@@ -139,6 +157,7 @@ class Settings:
     rerank_top_n: int = 20
     rerank_weight: float = 0.5
     enable_rerank: bool = True
+    rerank_cache_size: int = 20000
     max_per_category: int = 3
     new_arrival_days: float = 30
     new_arrival_boost: float = 0.1
@@ -163,7 +182,7 @@ class Service:
         self.clock = self.db.execute("SELECT coalesce(nullif(current_setting('recommender.as_of', true), '')::timestamptz, now())").fetchone()[0]
         self.encoder = Encoder(os.path.join(self.model_dir, "encoder"))
         ce = self.cross_encoder_dir
-        self.cross = CrossEncoder(ce) if ce and os.path.isfile(os.path.join(ce, "tokenizer.json")) else None
+        self.cross = CrossEncoder(ce, self.settings.rerank_cache_size) if ce and os.path.isfile(os.path.join(ce, "tokenizer.json")) else None
         self.profiles: dict[str, tuple[tuple, dict]] = {}
         self.weights = dict(self.db.execute("SELECT type::text, weight FROM recommender.interaction_weights").fetchall())
 

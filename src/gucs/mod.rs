@@ -59,6 +59,9 @@ settings! {
     EMBED_BATCH_SIZE: int = 32; c"recommender.embed_batch_size", Userset, [1, limits::MAX_EMBED_BATCH as i32];
         c"Texts per encoder run in bulk embedding.",
         c"Larger batches amortise per-run overhead, and texts are sorted by length so padding stays small.";
+    EMBEDDING_THREADS: int = 1; c"recommender.embedding_threads", Suset, [1, 64];
+        c"CPU threads one bulk embedding call may use (refresh_embeddings, process_queue, the queue worker, embed() of 64 texts or more).",
+        c"Each such call runs the encoder on a session of its own with this many intra-op threads, dropped when the call ends; calls of fewer texts always use one. Superuser only: it decides how many cores one backend takes.";
     ENABLE_SYNC_EMBEDDING: bool = true; c"recommender.enable_sync_embedding", Userset;
         c"Embed changed products inside the writing statement (on) or leave them stale for refresh_embeddings() (off).",
         c"On, a product is searchable as soon as its write commits. Turn it off for large imports and run CALL recommender.refresh_embeddings() afterwards.";
@@ -95,6 +98,9 @@ settings! {
     ENABLE_RERANK: bool = true; c"recommender.enable_rerank", Userset;
         c"Run stage 3 (cross-encoder, or bi-encoder when none is installed).",
         c"Off skips stage 3 whatever recommender.rerank_top_n says.";
+    RERANK_CACHE_SIZE: int = 20000; c"recommender.rerank_cache_size", Userset, [0, 1_000_000];
+        c"Cross-encoder scores of (query, document) pairs a backend keeps for later calls; 0 keeps none.",
+        c"A pair's score depends only on its two texts and the model, so a repeat visit whose profile has not changed, or a product page seen before, runs no model. Changed texts make new pairs and a replaced model empties the cache; about 20 bytes per entry, per backend.";
     MAX_PER_CATEGORY: int = 3; c"recommender.max_per_category", Userset, [1, 1000];
         c"Business rule: at most this many results per category.",
         AB_TEST;
@@ -290,6 +296,16 @@ pub fn rerank() -> (usize, f64) {
         0
     };
     (n, RERANK_WEIGHT.get())
+}
+
+/// Intra-op threads of a bulk embedding call's session.
+pub fn embedding_threads() -> usize {
+    EMBEDDING_THREADS.get().max(1) as usize
+}
+
+/// Entries of the backend's cross-encoder score cache (0: no cache).
+pub fn rerank_cache_size() -> usize {
+    RERANK_CACHE_SIZE.get().max(0) as usize
 }
 
 /// Popularity window and decay constant, in days.

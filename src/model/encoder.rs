@@ -241,11 +241,19 @@ pub struct Batch {
 impl LoadedModel {
     /// Loads a model. `prepack`: let ONNX Runtime pre-pack the weight matrices for its GEMM
     /// kernels: about 1.75x faster inference for about 40 MiB of private memory per session
-    /// (BENCHMARKS.md), so only bulk work uses it (see `model::embed`).
+    /// (BENCHMARKS.md), so only bulk work uses it (see `model::embed`). `threads`: ONNX Runtime's
+    /// intra-op threads; more than 1 only for a bulk call's own session, whose pool is created
+    /// here with every signal blocked (threads inherit the mask, so none of them ever runs a
+    /// Postgres signal handler) and joined when the session is dropped.
     // The session builder's closures return ort's own error type, large by its design: boxing it
     // here would only move the allocation.
     #[allow(clippy::result_large_err)]
-    pub fn load(files: ModelFiles, check: bool, prepack: bool) -> Result<LoadedModel> {
+    pub fn load(
+        files: ModelFiles,
+        check: bool,
+        prepack: bool,
+        threads: usize,
+    ) -> Result<LoadedModel> {
         let t0 = Instant::now();
         let ids = files.ids().ok_or_else(|| {
             RecError::missing(
@@ -298,7 +306,7 @@ impl LoadedModel {
         };
         let mut builder = Session::builder(env)
             .map_err(|e| fail("session options", e.to_string()))?
-            .with_intra_threads(1)
+            .with_intra_threads(threads.max(1))
             .and_then(|b| b.with_inter_threads(1))
             .and_then(|b| b.with_intra_op_spinning(false))
             .and_then(|b| b.with_inter_op_spinning(false))
@@ -320,18 +328,18 @@ impl LoadedModel {
             // SAFETY: the slice points into `map`, which outlives `session` (see field order).
             let bytes: &'static [u8] =
                 unsafe { std::slice::from_raw_parts(map.as_ptr(), map.len()) };
-            let session = builder
+            let mut builder = builder
                 .with_config_entry("session.use_ort_model_bytes_directly", "1")
                 .and_then(|b| {
                     b.with_config_entry("session.use_ort_model_bytes_for_initializers", "1")
                 })
-                .map_err(|e| fail("session options", e.to_string()))?
-                .commit_from_memory(bytes)
+                .map_err(|e| fail("session options", e.to_string()))?;
+            // A session with intra-op threads starts its pool here: see `load`.
+            let session = runtime::with_signals_blocked(|| builder.commit_from_memory(bytes))
                 .map_err(|e| fail("ORT format", e.to_string()))?;
             (session, Some(map))
         } else {
-            let session = builder
-                .commit_from_file(&files.model)
+            let session = runtime::with_signals_blocked(|| builder.commit_from_file(&files.model))
                 .map_err(|e| fail("ONNX", e.to_string()))?;
             (session, None)
         };

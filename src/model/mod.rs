@@ -4,6 +4,7 @@
 pub mod encoder;
 pub mod manifest;
 pub mod runtime;
+pub mod score_cache;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -44,7 +45,7 @@ fn with_model<T>(
         // Drop the old session (and its mapping) before loading the new one.
         *guard = None;
         let (before, _) = heap();
-        let m = LoadedModel::load(files, gucs::enable_checksums(), false)?;
+        let m = LoadedModel::load(files, gucs::enable_checksums(), false, 1)?;
         // What loading took is the model, not activations: it moves the base of `settle_heap`.
         let (after, _) = heap();
         let base = HEAP_BASE.load(Ordering::Relaxed);
@@ -68,14 +69,17 @@ fn with_model<T>(
 }
 
 /// The encoder runs for texts in `order` (sorted by token count): at most `batch_size` rows and
-/// `core::batch::MAX_RUN_TOKENS` padded tokens each, so a cancel waits for one short run at most.
+/// `core::batch::MAX_RUN_TOKENS` padded tokens per intra-op thread each, so a cancel waits for one
+/// short run at most.
 fn runs_of<'a>(
     order: &'a [usize],
     toks: &[(Vec<u32>, Vec<u32>)],
     batch_size: usize,
+    threads: usize,
 ) -> impl Iterator<Item = &'a [usize]> {
     let lens: Vec<usize> = order.iter().map(|&i| toks[i].0.len()).collect();
-    recommender_core::batch::runs(&lens, batch_size, recommender_core::batch::MAX_RUN_TOKENS)
+    let max_tokens = recommender_core::batch::MAX_RUN_TOKENS * threads.max(1);
+    recommender_core::batch::runs(&lens, batch_size, max_tokens)
         .into_iter()
         .map(move |r| &order[r])
 }
@@ -95,17 +99,19 @@ pub fn embed(all: &[&str]) -> Result<Vec<Vec<f32>>> {
 
 fn embed_distinct(texts: &[&str]) -> Result<Vec<Vec<f32>>> {
     let batch_size = gucs::embed_batch_size();
+    let threads = gucs::embedding_threads();
     with_model(&ENCODER, "encoder", |m| {
-        if texts.len() >= BULK_TEXTS && !m.files.prepacked() {
+        if texts.len() >= BULK_TEXTS && (threads > 1 || !m.files.prepacked()) {
             // The same files (already verified, identity unchanged), on a session with
-            // pre-packed weights that lives for this call only.
+            // pre-packed weights and `recommender.embedding_threads` intra-op threads that lives
+            // for this call only.
             m.heap_dirty = true;
-            let mut bulk = LoadedModel::load(m.files.clone(), false, true)?;
+            let mut bulk = LoadedModel::load(m.files.clone(), false, true, threads)?;
             if bulk.ids == m.ids {
-                return embed_on(&mut bulk, texts, batch_size);
+                return embed_on(&mut bulk, texts, batch_size, threads);
             }
         }
-        embed_on(m, texts, batch_size)
+        embed_on(m, texts, batch_size, 1)
     })
 }
 
@@ -180,10 +186,18 @@ fn settle_heap(m: &mut LoadedModel) -> Result<()> {
 /// embed(text[])) build a session with pre-packed weights for the call: ~1.75x the throughput,
 /// and the extra ~40 MiB of private memory is released when the call ends. Small calls use the
 /// cached session, whose weights stay in the shared file mapping. With the pre-packed copy the
-/// cached session is already both fast and shared, and is used for everything.
+/// cached session is already both fast and shared, and is used for everything, unless
+/// `recommender.embedding_threads` asks for more than one thread: then such calls get a session of
+/// their own with that many intra-op threads (the cached session always runs one).
 const BULK_TEXTS: usize = 64;
 
-fn embed_on(m: &mut LoadedModel, texts: &[&str], batch_size: usize) -> Result<Vec<Vec<f32>>> {
+/// Embeds `texts` on `m`, which runs `threads` intra-op threads.
+fn embed_on(
+    m: &mut LoadedModel,
+    texts: &[&str],
+    batch_size: usize,
+    threads: usize,
+) -> Result<Vec<Vec<f32>>> {
     let inputs: Vec<String> = texts
         .iter()
         .map(|t| encoder_input(t).into_owned())
@@ -192,7 +206,7 @@ fn embed_on(m: &mut LoadedModel, texts: &[&str], batch_size: usize) -> Result<Ve
     let mut order: Vec<usize> = (0..toks.len()).collect();
     order.sort_by_key(|&i| (toks[i].0.len(), i));
     let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
-    for chunk in runs_of(&order, &toks, batch_size) {
+    for chunk in runs_of(&order, &toks, batch_size, threads) {
         pgrx::check_for_interrupts!();
         let refs: Vec<_> = chunk.iter().map(|&i| &toks[i]).collect();
         let b = m.batch(&refs);
@@ -274,45 +288,77 @@ pub fn cross_encoder_installed() -> bool {
 }
 
 /// Cross-encoder logits for (query, document) pairs: `[CLS] query [SEP] doc [SEP]` with
-/// token_type_ids 0 then 1, one logit per pair. Batched like the encoder.
+/// token_type_ids 0 then 1, one logit per pair. Each distinct document is scored once; pairs
+/// scored before in this backend come from `score_cache` (`recommender.rerank_cache_size`), the
+/// rest run batched like the encoder.
 pub fn cross_scores(query: &str, docs: &[&str]) -> Result<Vec<f64>> {
     if docs.is_empty() {
         return Ok(Vec::new());
     }
     let batch_size = gucs::embed_batch_size();
+    let capacity = gucs::rerank_cache_size();
     let q = encoder_input(query).into_owned();
-    with_model(&CROSS_ENCODER, "cross-encoder", |m| {
-        let pairs: Vec<(String, String)> = docs
+    let inputs: Vec<String> = docs.iter().map(|d| encoder_input(d).into_owned()).collect();
+    let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    let (distinct, slots) = recommender_core::batch::distinct(&refs);
+    let logits = with_model(&CROSS_ENCODER, "cross-encoder", |m| {
+        let mut out = score_cache::lookup(&m.ids, capacity, &q, &distinct);
+        let todo: Vec<&str> = distinct
             .iter()
-            .map(|d| (q.clone(), encoder_input(d).into_owned()))
+            .zip(&out)
+            .filter(|(_, v)| v.is_none())
+            .map(|(d, _)| *d)
             .collect();
-        let toks = m.tokenize(pairs)?;
-        let mut order: Vec<usize> = (0..toks.len()).collect();
-        order.sort_by_key(|&i| (toks[i].0.len(), i));
-        let mut out = vec![0f64; docs.len()];
-        for chunk in runs_of(&order, &toks, batch_size) {
-            pgrx::check_for_interrupts!();
-            let refs: Vec<_> = chunk.iter().map(|&i| &toks[i]).collect();
-            let b = m.batch(&refs);
-            let (shape, data) = m.run(&b, false)?;
-            let per_row = if shape.len() == 2 {
-                shape[1].max(1) as usize
-            } else {
-                1
-            };
-            if data.len() != b.rows * per_row {
-                return Err(RecError::external(
-                    format!("cross-encoder output has shape {shape:?}, expected [batch, 1]"),
-                    "The cross-encoder must be a BERT sequence-classification export with one logit (e.g. cross-encoder/ms-marco-MiniLM-L-6-v2).",
-                ));
-            }
-            for (r, &i) in chunk.iter().enumerate() {
-                // With several labels, the last one is taken as "relevant".
-                out[i] = data[r * per_row + per_row - 1] as f64;
-            }
+        if todo.is_empty() {
+            return Ok(out);
+        }
+        let fresh = cross_run(m, &q, &todo, batch_size)?;
+        let scored: Vec<(&str, f32)> = todo.iter().copied().zip(fresh).collect();
+        score_cache::store(&q, &scored);
+        let mut next = scored.iter();
+        for v in out.iter_mut().filter(|v| v.is_none()) {
+            *v = next.next().map(|&(_, s)| s);
         }
         Ok(out)
-    })
+    })?;
+    Ok(slots
+        .into_iter()
+        .map(|i| logits[i].unwrap_or_default() as f64)
+        .collect())
+}
+
+/// Runs the cross-encoder on (`q`, each of `docs`), already in encoder input form.
+fn cross_run(m: &mut LoadedModel, q: &str, docs: &[&str], batch_size: usize) -> Result<Vec<f32>> {
+    let pairs: Vec<(String, String)> = docs
+        .iter()
+        .map(|d| (q.to_owned(), (*d).to_owned()))
+        .collect();
+    let toks = m.tokenize(pairs)?;
+    let mut order: Vec<usize> = (0..toks.len()).collect();
+    order.sort_by_key(|&i| (toks[i].0.len(), i));
+    let mut out = vec![0f32; docs.len()];
+    for chunk in runs_of(&order, &toks, batch_size, 1) {
+        pgrx::check_for_interrupts!();
+        let refs: Vec<_> = chunk.iter().map(|&i| &toks[i]).collect();
+        let b = m.batch(&refs);
+        let (shape, data) = m.run(&b, false)?;
+        let per_row = if shape.len() == 2 {
+            shape[1].max(1) as usize
+        } else {
+            1
+        };
+        if data.len() != b.rows * per_row {
+            return Err(RecError::external(
+                format!("cross-encoder output has shape {shape:?}, expected [batch, 1]"),
+                "The cross-encoder must be a BERT sequence-classification export with one logit (e.g. cross-encoder/ms-marco-MiniLM-L-6-v2).",
+            ));
+        }
+        for (r, &i) in chunk.iter().enumerate() {
+            // With several labels, the last one is taken as "relevant".
+            out[i] = data[r * per_row + per_row - 1];
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -1,5 +1,6 @@
 //! `#[pg_test]`s of the models: MiniLM against its fp32 reference, batching, bad texts, the
-//! backend's threads, missing or refused model files, the cross-encoder's reference scores.
+//! backend's threads, missing or refused model files, the cross-encoder's reference scores and
+//! its score cache.
 #[pgrx::pg_schema]
 mod tests {
     use pgrx::prelude::*;
@@ -112,6 +113,35 @@ mod tests {
         assert!(
             threads <= 2,
             "backend has {threads} threads after embedding"
+        );
+    }
+
+    /// A bulk call with `embedding_threads = 2` runs on a session of its own with two intra-op
+    /// threads: the same vectors as one thread, and its pool is gone when the call ends.
+    #[pg_test]
+    fn bulk_embedding_on_two_threads_matches_one() {
+        let texts =
+            "ARRAY(SELECT 'item ' || g || ' in aisle ' || (g % 9) || repeat(' fresh', g % 5) \
+                     FROM generate_series(1, 80) g)";
+        Spi::run(&format!(
+            "CREATE TEMP TABLE one AS SELECT g, e FROM unnest(recommender.embed({texts})) WITH ORDINALITY u(e, g)"
+        ))
+        .unwrap();
+        let threads = || std::fs::read_dir("/proc/self/task").unwrap().count();
+        let before = threads();
+        Spi::run("SET recommender.embedding_threads = 2").unwrap();
+        let min_cos = Spi::get_one::<f64>(&format!(
+            "SELECT min(1 - (o.e <=> t.e)) FROM one o \
+               JOIN unnest(recommender.embed({texts})) WITH ORDINALITY t(e, g) USING (g)"
+        ))
+        .unwrap()
+        .unwrap();
+        assert!(min_cos >= 0.9999, "min cosine {min_cos}");
+        assert_eq!(count("SELECT count(*) FROM one"), 80);
+        assert!(
+            threads() <= before,
+            "{} threads after, {before} before",
+            threads()
         );
     }
 
@@ -235,5 +265,40 @@ mod tests {
             exts("SELECT DISTINCT reranker FROM recommender.homepage('u_coffee', 3)"),
             "cross-encoder"
         );
+    }
+
+    #[pg_test]
+    fn cross_encoder_scores_are_kept_per_pair() {
+        use crate::model::score_cache::{HITS, MISSES};
+        use std::sync::atomic::Ordering::Relaxed;
+        Spi::run(&format!(
+            "SET recommender.cross_encoder_dir = '{}'",
+            test_cross_encoder_dir()
+        ))
+        .unwrap();
+        seed_store();
+        let page = "SELECT string_agg(product_id || ':' || coalesce(rerank_score::text, '-'), ',' ORDER BY position) \
+                    FROM recommender.homepage('u_coffee', 5)";
+        let first = exts(page);
+        let (hits, misses) = (HITS.load(Relaxed), MISSES.load(Relaxed));
+        // an unchanged profile: every pair comes from the cache, with the same scores
+        assert_eq!(exts(page), first);
+        assert!(HITS.load(Relaxed) > hits);
+        assert_eq!(MISSES.load(Relaxed), misses);
+        // a changed document is a new pair; the others stay cached
+        let (hits, misses) = (HITS.load(Relaxed), MISSES.load(Relaxed));
+        let (a, b) = Spi::get_two::<f64, f64>(
+            "SELECT (SELECT score FROM recommender.rerank('coffee', ARRAY['dark roast'])), \
+                    (SELECT score FROM recommender.rerank('coffee', ARRAY['dark roast', 'green tea']) WHERE index = 1)",
+        )
+        .unwrap();
+        assert_eq!(a, b);
+        assert_eq!(MISSES.load(Relaxed) - misses, 2);
+        assert_eq!(HITS.load(Relaxed) - hits, 1);
+        // a cache of size 0 keeps nothing, and scores the same
+        Spi::run("SET recommender.rerank_cache_size = 0").unwrap();
+        let misses = MISSES.load(Relaxed);
+        assert_eq!(exts(page), first);
+        assert!(MISSES.load(Relaxed) > misses);
     }
 }
