@@ -11,10 +11,12 @@ if [ -f "$libdir/recommender.so" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$src_ha
   exit 0
 fi
 log "extension: cargo pgrx package (release) for PostgreSQL $PG, then install"
+pkg="$ROOT/target/release/recommender-pg$PG"
+# A fresh staging tree: one left by a build of another version holds that version's script.
+rm -rf "$pkg"
 (cd "$ROOT" && cargo pgrx package --pg-config "$PG_CONFIG" >/dev/null)
 # Copy each file beside its destination and rename it into place: a running backend keeps the
 # library it mapped (a new inode), instead of seeing it rewritten under it.
-pkg="$ROOT/target/release/recommender-pg$PG"
 (cd "$pkg" && find . -type f) | while read -r f; do
   dst="/${f#./}"
   mkdir -p "$(dirname "$dst")"
@@ -27,6 +29,13 @@ sharedir=$("$PG_CONFIG" --sharedir)
 for f in "$ROOT"/sql/install/recommender--*.sql "$ROOT"/sql/upgrade/recommender--*.sql; do
   dst="$sharedir/extension/$(basename "$f")"
   cp "$f" "$dst.tmp.$$" && chmod 644 "$dst.tmp.$$" && mv -f "$dst.tmp.$$" "$dst"
+done
+# Only the scripts this tree ships: one left by a build of another version would offer a version,
+# or an update path, that nothing tested (make package takes its files from here too).
+for f in "$sharedir"/extension/recommender--*.sql; do
+  b=$(basename "$f")
+  [ -f "$pkg$sharedir/extension/$b" ] || [ -f "$ROOT/sql/install/$b" ] || [ -f "$ROOT/sql/upgrade/$b" ] \
+    || { log "extension: removing $f (not shipped by this tree)"; rm -f "$f"; }
 done
 echo "$src_hash" > "$stamp"
 # Tells callers (demo) that databases created from an older build should be recreated.
