@@ -28,6 +28,7 @@ BEGIN
   EXECUTE q USING arg;
   INSERT INTO timings VALUES (fn, extract(epoch FROM clock_timestamp() - t0) * 1000);
 END $$;
+\o /dev/null
 SELECT recommender.preload_models();
 -- warm-up
 SELECT count(*) FROM users u, LATERAL recommender.homepage(u.user_id, 12) h;
@@ -54,6 +55,7 @@ SELECT pg_temp.time_it('similar_products (cross-encoder 6x384, first view)', 'SE
 SELECT pg_temp.time_it('similar_products (cross-encoder 6x384, viewed before)', 'SELECT count(*) FROM recommender.similar_products($1::bigint, 12)', product_id::text) FROM items;
 RESET recommender.cross_encoder_dir;
 SELECT pg_temp.time_it('rerank (20 documents)', $q$SELECT count(*) FROM recommender.rerank('fresh fruit and vegetables', ARRAY(SELECT name FROM recommender.products ORDER BY abs(product_id - $1::bigint) LIMIT 20))$q$, product_id::text) FROM items;
+\o
 \pset footer off
 SELECT fn AS function, count(*) AS calls,
        round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1) AS p50_ms,
