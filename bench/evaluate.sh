@@ -8,7 +8,11 @@
 # 1. recommender_eval is a copy of recommender_cj; every interaction at or after T (the last
 #    EVAL_TEST_DAYS days) is deleted from it through the extension's own triggers, so the
 #    aggregates (co-purchase, popularity, user_products) hold the training period only, and the
-#    deleted purchases become the test set. The clock (recommender.as_of) is set to T.
+#    deleted purchases become the test set. The clock (recommender.as_of) is set to T. The delete
+#    trigger subtracts counts but cannot take back user_products.first_at/last_at (a max), so
+#    they are recomputed from what is left, and pairs with nothing left go: otherwise every
+#    "most recent products" ordering (the pipeline's seeds, the baselines' tie-breaks) would read
+#    the held-out period through them.
 # 2. For each test household: homepage(user, 10) and three baselines computed in the database:
 #    global popularity (purchases in the 30 days before T), item-kNN (co-occurrence cosine over
 #    baskets, from each of the household's 50 most recent training products to its 100 most
@@ -29,7 +33,7 @@ q() { psql -XAtq -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
 "$ROOT/scripts/cluster.sh" start
 psql -XAtq -d "$SRC" -c "SELECT 1" >/dev/null 2>&1 || die "no $SRC database: run bench/load_complete_journey.sh first"
 if [ "$(psql -XAtq -d postgres -c "SELECT count(*) FROM pg_database WHERE datname = '$DB'")" = 1 ] \
-   && [ "$(q -c "SELECT count(*) FROM eval_split WHERE test_days = $TEST_DAYS" 2>/dev/null)" = 1 ]; then
+   && [ "$(q -c "SELECT count(*) FROM eval_split WHERE test_days = $TEST_DAYS AND aggregates_rebuilt" 2>/dev/null)" = 1 ]; then
   log "evaluate: reusing the split in $DB (dropdb $DB to redo it)"
   q -c "SET client_min_messages = warning" -c "ALTER EXTENSION recommender UPDATE" >/dev/null
 else
@@ -41,7 +45,8 @@ else
   q <<SQL
 DROP TABLE IF EXISTS eval_split, eval_test, eval_train_items, eval_users, eval_lists;
 CREATE TABLE eval_split AS
-SELECT $TEST_DAYS AS test_days, (max(occurred_at) - interval '$TEST_DAYS days')::date::timestamptz AS t
+SELECT $TEST_DAYS AS test_days, (max(occurred_at) - interval '$TEST_DAYS days')::date::timestamptz AS t,
+       false AS aggregates_rebuilt
   FROM recommender.interactions;
 CREATE TABLE eval_test AS
 SELECT DISTINCT i.user_id, i.product_id FROM recommender.interactions i, eval_split s
@@ -49,6 +54,13 @@ SELECT DISTINCT i.user_id, i.product_id FROM recommender.interactions i, eval_sp
 DELETE FROM recommender.interactions i USING eval_split s WHERE i.occurred_at >= s.t;
 CREATE TABLE eval_train_items AS SELECT DISTINCT user_id, product_id FROM recommender.interactions WHERE type = 'PURCHASE';
 CREATE INDEX ON eval_train_items (user_id);
+UPDATE recommender.user_products u SET first_at = m.f, last_at = m.l
+  FROM (SELECT user_id, product_id, min(occurred_at) AS f, max(occurred_at) AS l
+          FROM recommender.interactions GROUP BY 1, 2) m
+ WHERE m.user_id = u.user_id AND m.product_id = u.product_id AND (u.first_at, u.last_at) IS DISTINCT FROM (m.f, m.l);
+DELETE FROM recommender.user_products u
+ WHERE NOT EXISTS (SELECT 1 FROM recommender.interactions i WHERE i.user_id = u.user_id AND i.product_id = u.product_id);
+UPDATE eval_split SET aggregates_rebuilt = true;
 TRUNCATE recommender.user_profiles, recommender.popular_cache;
 VACUUM ANALYZE;
 SQL
@@ -108,7 +120,9 @@ SELECT 'item-kNN (co-occurrence)', 'new', user_id, rk, product_id FROM (
   SELECT k.user_id, k.product_id, row_number() OVER (PARTITION BY k.user_id ORDER BY k.score DESC, k.product_id) AS rk
     FROM knn k WHERE NOT EXISTS (SELECT 1 FROM eval_train_items r WHERE r.user_id = k.user_id AND r.product_id = k.product_id)) s
  WHERE rk <= 10;
--- the extension
+-- the extension, from fresh profiles: collaborative candidates cached by an earlier run with
+-- other settings (decay_days) must not be reused
+TRUNCATE recommender.user_profiles;
 SELECT recommender.preload_models();
 INSERT INTO eval_lists
 SELECT 'recommender.homepage', 'all', u.user_id, h.position, h.product_id

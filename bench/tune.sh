@@ -7,6 +7,7 @@ source "$(dirname "$0")/../scripts/lib.sh"
 
 export EVAL_SRC=recommender_eval EVAL_DB=recommender_val EVAL_USERS=${TUNE_USERS:-500}
 out="$ROOT/bench/results/tuning.txt"
+baselines=
 mkdir -p "$(dirname "$out")"
 echo "validation split of the training period; $EVAL_USERS households; NDCG@10 etc. per setting ($(date -u +%F))" >"$out"
 while IFS='|' read -r label opts; do
@@ -14,13 +15,23 @@ while IFS='|' read -r label opts; do
   log "tune: $label"
   PGOPTIONS="$opts" EVAL_OUT="$RUN/tune.txt" bash "$ROOT/bench/evaluate.sh" >/dev/null 2>&1 || die "evaluate failed for $label"
   grep "recommender.homepage" "$RUN/tune.txt" | awk -v l="$label" '{print l " | " $0}' | tee -a "$out"
+  # the baselines do not depend on the setting: once, from the first run
+  [ -n "$baselines" ] || baselines=$(grep -v "recommender.homepage\|homepage -\|^split" "$RUN/tune.txt" | sed 's/^/baselines (same split and households) | /')
 done <<'EOF'
-defaults (0.5/0.3/0.2, cap 3)|
-popularity-heavy (0.2/0.3/0.5)|-c recommender.weight_content=0.2 -c recommender.weight_collaborative=0.3 -c recommender.weight_popularity=0.5
-collaborative-heavy (0.2/0.6/0.2)|-c recommender.weight_content=0.2 -c recommender.weight_collaborative=0.6 -c recommender.weight_popularity=0.2
-collaborative-heavy, cap 10|-c recommender.weight_content=0.2 -c recommender.weight_collaborative=0.6 -c recommender.weight_popularity=0.2 -c recommender.max_per_category=10
-popularity + collaborative (0.1/0.45/0.45), cap 10|-c recommender.weight_content=0.1 -c recommender.weight_collaborative=0.45 -c recommender.weight_popularity=0.45 -c recommender.max_per_category=10
-collaborative-first (0.1/0.8/0.1), cap 10|-c recommender.weight_content=0.1 -c recommender.weight_collaborative=0.8 -c recommender.weight_popularity=0.1 -c recommender.max_per_category=10
-collaborative-first (0.1/0.8/0.1), cap 10, no rerank|-c recommender.weight_content=0.1 -c recommender.weight_collaborative=0.8 -c recommender.weight_popularity=0.1 -c recommender.max_per_category=10 -c recommender.enable_rerank=off
+0.5/0.3/0.2, cap 3, repeat share 0.5, decay 30|-c recommender.weight_content=0.5 -c recommender.weight_collaborative=0.3 -c recommender.weight_popularity=0.2 -c recommender.repeat_share=0.5 -c recommender.decay_days=30
+0.5/0.3/0.2, cap 3, repeat share 0.8, decay 30|-c recommender.weight_content=0.5 -c recommender.weight_collaborative=0.3 -c recommender.weight_popularity=0.2 -c recommender.repeat_share=0.8 -c recommender.decay_days=30
+0.2/0.5/0.3, cap 3, repeat share 0.8, decay 30|-c recommender.weight_content=0.2 -c recommender.weight_collaborative=0.5 -c recommender.weight_popularity=0.3 -c recommender.repeat_share=0.8 -c recommender.decay_days=30
+collaborative-first (0.1/0.8/0.1), cap 10, no rerank, repeat share 0.5, decay 30|-c recommender.weight_content=0.1 -c recommender.weight_collaborative=0.8 -c recommender.weight_popularity=0.1 -c recommender.max_per_category=10 -c recommender.enable_rerank=off -c recommender.repeat_share=0.5 -c recommender.decay_days=30
+collaborative-first, cap 10, no rerank, repeat share 0.8, decay 30|-c recommender.weight_content=0.1 -c recommender.weight_collaborative=0.8 -c recommender.weight_popularity=0.1 -c recommender.max_per_category=10 -c recommender.enable_rerank=off -c recommender.repeat_share=0.8 -c recommender.decay_days=30
+collaborative-first, cap 10, no rerank, repeat share 0.95, decay 30|-c recommender.weight_content=0.1 -c recommender.weight_collaborative=0.8 -c recommender.weight_popularity=0.1 -c recommender.max_per_category=10 -c recommender.enable_rerank=off -c recommender.repeat_share=0.95 -c recommender.decay_days=30
+0.1/0.6/0.3, cap 10, no rerank, repeat share 0.8, decay 30|-c recommender.weight_content=0.1 -c recommender.weight_collaborative=0.6 -c recommender.weight_popularity=0.3 -c recommender.max_per_category=10 -c recommender.enable_rerank=off -c recommender.repeat_share=0.8 -c recommender.decay_days=30
+collaborative-first, cap 10, no rerank, repeat share 0.95, decay 90|-c recommender.weight_content=0.1 -c recommender.weight_collaborative=0.8 -c recommender.weight_popularity=0.1 -c recommender.max_per_category=10 -c recommender.enable_rerank=off -c recommender.repeat_share=0.95 -c recommender.decay_days=90
+collaborative-first, cap 10, no rerank, repeat share 0.95, decay 365|-c recommender.weight_content=0.1 -c recommender.weight_collaborative=0.8 -c recommender.weight_popularity=0.1 -c recommender.max_per_category=10 -c recommender.enable_rerank=off -c recommender.repeat_share=0.95 -c recommender.decay_days=365
+repeat-first (0.05/0.9/0.05), cap 10, no rerank, repeat share 0.95, decay 365|-c recommender.weight_content=0.05 -c recommender.weight_collaborative=0.9 -c recommender.weight_popularity=0.05 -c recommender.max_per_category=10 -c recommender.enable_rerank=off -c recommender.repeat_share=0.95 -c recommender.decay_days=365
+repeat only (0/1/0, share 1), cap 10, no rerank, decay 365|-c recommender.weight_content=0 -c recommender.weight_collaborative=1 -c recommender.weight_popularity=0 -c recommender.max_per_category=10 -c recommender.enable_rerank=off -c recommender.repeat_share=1 -c recommender.decay_days=365
+0.1/0.6/0.3, cap 3, repeat share 0.9, decay 30|-c recommender.weight_content=0.1 -c recommender.weight_collaborative=0.6 -c recommender.weight_popularity=0.3 -c recommender.repeat_share=0.9 -c recommender.decay_days=30
+0.1/0.6/0.3, cap 3, repeat share 0.9, decay 90|-c recommender.weight_content=0.1 -c recommender.weight_collaborative=0.6 -c recommender.weight_popularity=0.3 -c recommender.repeat_share=0.9 -c recommender.decay_days=90
+0.2/0.5/0.3, cap 3, repeat share 0.9, decay 90|-c recommender.weight_content=0.2 -c recommender.weight_collaborative=0.5 -c recommender.weight_popularity=0.3 -c recommender.repeat_share=0.9 -c recommender.decay_days=90
 EOF
+echo "$baselines" | tee -a "$out"
 grep -h "" "$RUN/tune.txt" | grep -v "recommender.homepage" | tail -1 | tee -a "$out"

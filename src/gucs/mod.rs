@@ -75,11 +75,14 @@ settings! {
         c"alpha: weight of content similarity in the hybrid score.",
         AB_TEST;
     WEIGHT_COLLABORATIVE: real = 0.3; c"recommender.weight_collaborative", Userset, [0.0, 10.0];
-        c"beta: weight of collaborative signals (similar users, co-purchase).",
+        c"beta: weight of collaborative signals (repeat purchases, similar users, co-purchase; see recommender.repeat_share).",
         AB_TEST;
     WEIGHT_POPULARITY: real = 0.2; c"recommender.weight_popularity", Userset, [0.0, 10.0];
         c"gamma: weight of popularity over recommender.popularity_window_days.",
         AB_TEST;
+    REPEAT_SHARE: real = 0.9; c"recommender.repeat_share", Userset, [0.0, 1.0];
+        c"Share of the collaborative signal that comes from the user's own repeat purchases (homepage).",
+        c"collaborative = (1 - share) * explore + share * repeat, each in [0, 1]: explore is the larger of the similar-users and co-purchase scores, repeat the user's time-decayed basket frequency. 1 ranks what the user buys again first; 0 only what other users suggest.";
     CONTENT_CANDIDATES: int = 50; c"recommender.content_candidates", Userset, [0, 1000];
         c"Candidates taken from the HNSW index (stage 1).",
         AB_TEST;
@@ -116,7 +119,7 @@ settings! {
     POPULARITY_WINDOW_DAYS: int = 30; c"recommender.popularity_window_days", Userset, [1, 3650];
         c"Popularity counts interactions of this many days before the clock.",
         AB_TEST;
-    DECAY_DAYS: real = 30.0; c"recommender.decay_days", Userset, [0.1, 3650.0];
+    DECAY_DAYS: real = 90.0; c"recommender.decay_days", Userset, [0.1, 3650.0];
         c"Interaction weights decay by exp(-age_days / decay_days) in preference vectors and repeat-purchase scores.",
         AB_TEST;
     EMBEDDING_MODE: enum = EmbeddingMode::Sync; c"recommender.embedding_mode", Userset;
@@ -262,6 +265,11 @@ pub fn weights() -> recommender_core::scoring::Weights {
         beta: WEIGHT_COLLABORATIVE.get(),
         gamma: WEIGHT_POPULARITY.get(),
     }
+}
+
+/// The repeat share of homepage's collaborative signal.
+pub fn repeat_share() -> f64 {
+    REPEAT_SHARE.get()
 }
 
 /// Business rules.

@@ -147,7 +147,7 @@ fn score_pool(pool: &Pool, req: &mut Request) -> Result<Vec<Rec>> {
         let Some(d) = det.get(id) else { continue };
         let mut c = d.0.clone();
         c.content = pool.content.get(id).copied().unwrap_or(c.content);
-        c.collaborative = pool.collab.get(id).copied().unwrap_or(0.0);
+        c.collaborative = pool.collaborative(*id);
         c.popularity = pop.get(id).copied().unwrap_or(0.0);
         c.sources = pool.sources.get(id).copied().unwrap_or(0);
         cands.push(c);

@@ -398,4 +398,52 @@ mod tests {
             assert!(!rows.split(',').any(|r| r == bought), "{bought} in {rows}");
         }
     }
+
+    /// recommender.repeat_share weighs the user's own repeat purchases against what other users
+    /// suggest, instead of a maximum that ranks both lists' tops alike: at 1 the products bought
+    /// again come first in repeat order, at 0 the collaborative signal is explore alone. The
+    /// store's bestsellers are candidates too (`popular` in `sources`).
+    #[pg_test]
+    fn repeat_share_weighs_buying_again_against_exploring() {
+        seed_store();
+        Spi::run(
+            "INSERT INTO recommender.interactions (user_id, product_id, type, basket_id, occurred_at)
+             SELECT 'u_milk', p.product_id, 'PURCHASE', e.b, e.at::timestamptz
+               FROM (VALUES ('m2','r1','2024-01-10'), ('m2','r2','2024-01-24'), ('m2','r3','2024-02-07'),
+                            ('m2','r4','2024-02-21'), ('a3','r1','2024-01-10'), ('t2','r4','2024-02-21'))
+                    AS e(ext, b, at)
+               JOIN recommender.products p ON p.external_id = e.ext;
+             SET recommender.weight_content = 0; SET recommender.weight_popularity = 0;
+             SET recommender.weight_collaborative = 1; SET recommender.enable_rerank = off;
+             SET recommender.new_arrival_boost = 0; SET recommender.max_per_category = 100",
+        )
+        .unwrap();
+        let top = |share: &str| {
+            Spi::run(&format!("SET recommender.repeat_share = {share}")).unwrap();
+            exts(
+                "SELECT string_agg(external_product_id || '=' || round(collaborative_score::numeric, 3), ',' ORDER BY position)
+                   FROM recommender.homepage('u_milk', 16)",
+            )
+        };
+        // all repeat: m2 (4 baskets) first at 1.0, then t2 (bought recently) before a3 (long ago)
+        let all_repeat = top("1");
+        assert!(all_repeat.starts_with("m2=1.000,t2="), "{all_repeat}");
+        let pos = |ext: &str| all_repeat.find(&format!("{ext}="));
+        assert!(pos("a3").is_some() && pos("t2") < pos("a3"), "{all_repeat}");
+        // no repeat: the user's own products carry only what other users suggest, and the explore
+        // sources never suggest a user's own recent products
+        top("0");
+        assert_eq!(
+            exts(
+                "SELECT max(collaborative_score)::text FROM recommender.homepage('u_milk', 16)
+                  WHERE external_product_id IN ('m2', 't2', 'a3')"
+            ),
+            "0"
+        );
+        // bestsellers are candidates: c1 (3 buyers) is found though no source of this user names it
+        assert!(exts(
+            "SELECT coalesce(string_agg(sources, ';'), '') FROM recommender.homepage('u_milk', 16) WHERE external_product_id = 'c1'"
+        )
+        .contains("popular"));
+    }
 }

@@ -16,7 +16,7 @@ pub const MAX_TOKENS: usize = 256;
 pub const MAX_ARRAY: usize = 10_000;
 
 /// Most recent interactions a user profile is built from (per user, at the clock). With the
-/// default decay of 30 days an older interaction weighs almost nothing once a user has this many;
+/// default decay of 90 days an older interaction weighs almost nothing once a user has this many;
 /// a bot with millions of interactions costs no more than this to profile.
 pub const PROFILE_INTERACTIONS: usize = 10_000;
 

@@ -99,6 +99,21 @@ pub fn normalize(values: &[f64]) -> Vec<f64> {
         .collect()
 }
 
+/// The collaborative signal of a homepage candidate from its two halves, each in [0, 1]: what the
+/// user's own repeat purchases say (`repeat`, "buy it again") and what other users say
+/// (`explore`: similar users, co-purchase). `share` (`recommender.repeat_share`, clamped to
+/// [0, 1]) is the part repeat buying gets: 0 ignores the user's own purchases, 1 other users. The
+/// two are weighed apart instead of taking the larger: the top of any normalised list is 1, so a
+/// maximum would rank an explore source's best guess level with the product bought every week.
+pub fn collaborative_blend(explore: f64, repeat: f64, share: f64) -> f64 {
+    let s = if share.is_finite() {
+        share.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    (1.0 - s) * explore + s * repeat
+}
+
 /// Stage 2: normalise each signal over the candidate set, then α·content + β·collaborative +
 /// γ·popularity. The result is sorted by hybrid score, ties by product id.
 pub fn hybrid(cands: Vec<Candidate>, w: Weights) -> Vec<Scored> {
@@ -283,6 +298,16 @@ mod tests {
         new_arrival_boost: 0.1,
         allow_purchased: true,
     };
+
+    #[test]
+    fn collaborative_blend_weighs_repeat_by_its_share() {
+        assert_eq!(collaborative_blend(0.4, 1.0, 0.0), 0.4);
+        assert_eq!(collaborative_blend(0.4, 1.0, 1.0), 1.0);
+        assert!((collaborative_blend(1.0, 0.5, 0.8) - 0.6).abs() < 1e-12);
+        // out-of-range shares are clamped, a NaN share counts as 0
+        assert_eq!(collaborative_blend(0.4, 1.0, 7.0), 1.0);
+        assert_eq!(collaborative_blend(0.4, 1.0, f64::NAN), 0.4);
+    }
 
     #[test]
     fn normalize_edges() {
@@ -471,6 +496,14 @@ mod tests {
             // deterministic: same input, same output
             let again = apply_rules(hybrid(cands, W), k, rules);
             prop_assert_eq!(out, again);
+        }
+
+        #[test]
+        fn collaborative_blend_stays_between_its_halves(e in 0.0f64..=1.0, r in 0.0f64..=1.0, share in -1.0f64..2.0) {
+            let b = collaborative_blend(e, r, share);
+            prop_assert!(b >= e.min(r) - 1e-12 && b <= e.max(r) + 1e-12);
+            // more repeat evidence never lowers the signal
+            prop_assert!(collaborative_blend(e, (r + 0.1).min(1.0), share) >= b - 1e-12);
         }
 
         #[test]

@@ -1,7 +1,9 @@
 //! Stage 1: candidate sources, one file each. A source returns (product, raw score) pairs; the
 //! pool keeps content similarity as it is (a cosine), normalises every collaborative list to
-//! [0, 1] and keeps the larger score per product, and records which sources named each product
-//! (the `sources` column, `recommender_core::scoring::source`).
+//! [0, 1], keeps the larger score per product among the sources that explore (similar users,
+//! co-purchase) and the user's own repeat score apart, and records which sources named each
+//! product (the `sources` column, `recommender_core::scoring::source`). Stage 2 weighs repeat
+//! against explore by `recommender.repeat_share` (`scoring::collaborative_blend`).
 //!
 //! Adding a source: a file here with its query, a bit in `scoring::source`, and a line in the
 //! context that uses it (`contexts/`).
@@ -21,7 +23,12 @@ use crate::error::Result;
 #[derive(Default)]
 pub(crate) struct Pool {
     pub content: HashMap<i64, f64>,
+    /// Normalised explore signal: the larger of the explore sources' scores.
     pub collab: HashMap<i64, f64>,
+    /// Normalised repeat score of the user's own purchases (homepage only).
+    pub repeat: HashMap<i64, f64>,
+    /// The share of the collaborative signal repeat gets (0 where the pool has no repeat source).
+    pub repeat_share: f64,
     pub sources: HashMap<i64, u8>,
 }
 
@@ -30,11 +37,26 @@ impl Pool {
         *self.sources.entry(id).or_default() |= src;
     }
 
-    /// A collaborative candidate with a normalised score; the larger score of two sources wins.
+    /// A collaborative candidate with a normalised score. A repeat entry (exactly the REPEAT bit)
+    /// is kept apart; among the explore sources the larger score wins.
     pub fn add_collab(&mut self, id: i64, score: f64, src: u8) {
-        let e = self.collab.entry(id).or_default();
+        let e = if src == source::REPEAT {
+            self.repeat.entry(id).or_default()
+        } else {
+            self.collab.entry(id).or_default()
+        };
         *e = e.max(score);
         self.add(id, src);
+    }
+
+    /// Stage 2's collaborative signal of a product: explore and repeat blended.
+    pub fn collaborative(&self, id: i64) -> f64 {
+        let explore = self.collab.get(&id).copied().unwrap_or(0.0);
+        if self.repeat_share <= 0.0 {
+            return explore;
+        }
+        let repeat = self.repeat.get(&id).copied().unwrap_or(0.0);
+        scoring::collaborative_blend(explore, repeat, self.repeat_share)
     }
 }
 
@@ -46,9 +68,11 @@ pub(crate) fn merge_collab(pool: &mut Pool, items: Vec<(i64, f64)>, src: u8) {
     }
 }
 
-/// A user's collaborative candidates: the user's own re-bought products, products of similar
-/// users and co-purchase partners of the user's recent purchases, each list normalised, the
-/// larger score kept (sorted by product id).
+/// A user's collaborative candidates, as the profile cache keeps them: the user's own re-bought
+/// products (entries with exactly the REPEAT bit, normalised repeat score), and the products of
+/// similar users and co-purchase partners of the user's recent purchases (each list normalised,
+/// the larger score kept, never the REPEAT bit). A product may have one entry of each kind;
+/// `Pool::add_collab` takes them apart again. Sorted by product id, repeat entries first.
 pub(crate) fn collaborative(user_id: &str, n: usize) -> Result<Vec<(i64, f64, u8)>> {
     let mut pool = Pool::default();
     merge_collab(&mut pool, repeat::of_user(user_id, n)?, source::REPEAT);
@@ -62,11 +86,17 @@ pub(crate) fn collaborative(user_id: &str, n: usize) -> Result<Vec<(i64, f64, u8
         copurchase::of_user(user_id, n)?,
         source::CO_PURCHASE,
     );
+    let explore_bits = |id: &i64| pool.sources.get(id).copied().unwrap_or(0) & !source::REPEAT;
     let mut out: Vec<(i64, f64, u8)> = pool
-        .collab
+        .repeat
         .iter()
-        .map(|(&id, &s)| (id, s, pool.sources.get(&id).copied().unwrap_or(0)))
+        .map(|(&id, &s)| (id, s, source::REPEAT))
+        .chain(
+            pool.collab
+                .iter()
+                .map(|(&id, &s)| (id, s, explore_bits(&id))),
+        )
         .collect();
-    out.sort_by_key(|c| c.0);
+    out.sort_by_key(|c| (c.0, c.2 != source::REPEAT));
     Ok(out)
 }

@@ -1,11 +1,11 @@
 //! The home page: the user's preference vector (`profile`) against the catalogue, plus the
-//! user's collaborative candidates, through every stage.
+//! user's collaborative candidates and the store's bestsellers, through every stage.
 use recommender_core::scoring::source;
 
 use super::cold_start::popular;
 use crate::error::Result;
 use crate::gucs;
-use crate::pipeline::candidates::{collaborative, content, Pool};
+use crate::pipeline::candidates::{collaborative, content, popular, Pool};
 use crate::pipeline::profile;
 use crate::pipeline::rec::Rec;
 use crate::pipeline::stages::{finish, Request};
@@ -17,10 +17,24 @@ pub fn homepage(user_id: &str, k: usize) -> Result<Vec<Rec>> {
     };
     let pref = prof.preference.clone().unwrap_or_default();
     let (n_content, n_collab) = gucs::candidate_counts();
-    let mut pool = Pool::default();
+    let rules = gucs::rules();
+    let mut pool = Pool {
+        // With repurchase off the rules drop every repeat product: explore alone counts.
+        repeat_share: if rules.allow_purchased {
+            gucs::repeat_share()
+        } else {
+            0.0
+        },
+        ..Pool::default()
+    };
     for (id, s) in content::neighbours(&pref, n_content.max(k), &[])? {
         pool.content.insert(id, s);
         pool.add(id, source::CONTENT);
+    }
+    // The store's bestsellers compete too: without them the popularity weight could only reorder
+    // what the other sources found, and a bestseller the user never met would never be shown.
+    for (id, _) in popular::top(n_collab, true)? {
+        pool.add(id, source::POPULAR);
     }
     let collab = match prof.collab {
         Some(c) => c,
@@ -41,7 +55,7 @@ pub fn homepage(user_id: &str, k: usize) -> Result<Vec<Rec>> {
         &prof.query,
         prof.query_embedding.clone(),
         k,
-        gucs::rules(),
+        rules,
     )?;
     finish(pool, req)
 }
