@@ -8,9 +8,10 @@
 # 1. recommender_eval is a copy of recommender_cj; every interaction at or after T (the last
 #    EVAL_TEST_DAYS days) is deleted from it through the extension's own triggers, so the
 #    aggregates (co-purchase, popularity, user_products) hold the training period only, and the
-#    deleted purchases become the test set. The clock (recommender.as_of) is set to T. The delete
-#    trigger subtracts counts but cannot take back user_products.first_at/last_at (a max), so
-#    they are recomputed from what is left, and pairs with nothing left go: otherwise every
+#    deleted purchases become the test set. The clock (recommender.as_of) is set to T. Before
+#    0.7.0 the delete trigger subtracted counts but could not take back user_products.first_at/
+#    last_at (a max), so they are recomputed from what is left, and pairs with nothing left go
+#    (a no-op when the copy was made by 0.7.0 or later): otherwise every
 #    "most recent products" ordering (the pipeline's seeds, the baselines' tie-breaks) would read
 #    the held-out period through them.
 # 2. For each test household: homepage(user, 10) and three baselines computed in the database:

@@ -121,6 +121,10 @@ CREATE TABLE recommender.user_profiles (
 -- concurrent writers lock aggregate rows in the same order and cannot deadlock on them.
 -- Removals (sign -1) skip rows whose product is gone: deleting a product deletes its aggregates
 -- by cascade before the interactions' statement trigger runs, so there is nothing to decrement.
+-- A user/product pair's first_at and last_at are a min and a max, which a subtraction cannot take
+-- back: after a removal they are recomputed from the pair's remaining interactions (0.7.0), and a
+-- pair with none left is deleted. Otherwise a deleted interaction would stay "the most recent"
+-- for every ordering by last_at (the pipeline's seeds, an erased user's history).
 CREATE FUNCTION recommender._aggregate_sql(rel text, sign integer) RETURNS text[]
 LANGUAGE sql IMMUTABLE
 AS $$
@@ -143,7 +147,21 @@ SELECT ARRAY[
     ON CONFLICT (user_id, product_id) DO UPDATE
        SET weight = u.weight + EXCLUDED.weight, purchases = u.purchases + EXCLUDED.purchases,
            first_at = least(u.first_at, EXCLUDED.first_at), last_at = greatest(u.last_at, EXCLUDED.last_at)$q$, rel, sign, live)
-]
+] || CASE WHEN sign < 0 THEN ARRAY[
+  format($q$
+    WITH remaining AS (
+        SELECT t.user_id, t.product_id, min(i.occurred_at) AS first_at, max(i.occurred_at) AS last_at
+          FROM (SELECT DISTINCT user_id, product_id FROM %1$s) t
+          LEFT JOIN recommender.interactions i ON i.user_id = t.user_id AND i.product_id = t.product_id
+         GROUP BY 1, 2),
+    bounds AS (
+        UPDATE recommender.user_products u SET first_at = r.first_at, last_at = r.last_at
+          FROM remaining r
+         WHERE r.last_at IS NOT NULL AND u.user_id = r.user_id AND u.product_id = r.product_id
+           AND (u.first_at, u.last_at) IS DISTINCT FROM (r.first_at, r.last_at))
+    DELETE FROM recommender.user_products u USING remaining r
+     WHERE r.last_at IS NULL AND u.user_id = r.user_id AND u.product_id = r.product_id$q$, rel)
+] ELSE ARRAY[]::text[] END
   FROM (SELECT CASE WHEN sign < 0
                     THEN ' JOIN recommender.products p ON p.product_id = r.product_id' ELSE '' END AS live) l
 $$;

@@ -285,15 +285,31 @@ mod tests {
         Spi::run("SET recommender.as_of = '2024-03-01 00:00+00'").unwrap();
     }
 
+    /// Inserts, deletes and updates leave the aggregates equal to a rebuild from the
+    /// interactions, user_products' first and last times included (0.7.0: a removal recomputes
+    /// them, and a pair with nothing left goes).
     #[pg_test]
     fn aggregates_match_a_full_rebuild() {
         seed_store();
+        let c1_last = "SELECT last_at::date::text FROM recommender.user_products
+                        WHERE user_id = 'u_coffee' AND product_id = (SELECT product_id FROM recommender.products WHERE external_id = 'c1')";
+        Spi::run("INSERT INTO recommender.interactions (user_id, product_id, type, basket_id, occurred_at)
+                  SELECT 'u_coffee', product_id, 'PURCHASE', 'b_late', '2024-02-25' FROM recommender.products WHERE external_id = 'c1'").unwrap();
+        assert_eq!(exts(c1_last), "2024-02-25");
+        Spi::run("DELETE FROM recommender.interactions WHERE basket_id = 'b_late'").unwrap();
+        assert_eq!(exts(c1_last), "2024-02-01");
         Spi::run("DELETE FROM recommender.interactions WHERE user_id = 'u_other2' AND product_id = (SELECT product_id FROM recommender.products WHERE external_id = 'm1')").unwrap();
+        assert_eq!(
+            count("SELECT count(*) FROM recommender.user_products WHERE user_id = 'u_other2' AND product_id = (SELECT product_id FROM recommender.products WHERE external_id = 'm1')"),
+            0
+        );
         Spi::run("UPDATE recommender.interactions SET basket_id = 'b1' WHERE basket_id = 'b2'")
+            .unwrap();
+        Spi::run("UPDATE recommender.interactions SET occurred_at = occurred_at - interval '3 days' WHERE user_id = 'u_audio'")
             .unwrap();
         let snap = "SELECT md5(string_agg(x, ';' ORDER BY x)) FROM (
                       SELECT format('d%s/%s/%s/%s', product_id, day, weight, purchases) x FROM recommender.product_daily WHERE weight <> 0 OR purchases <> 0
-                      UNION ALL SELECT format('u%s/%s/%s/%s', user_id, product_id, weight, purchases) FROM recommender.user_products WHERE weight <> 0 OR purchases <> 0
+                      UNION ALL SELECT format('u%s/%s/%s/%s/%s/%s', user_id, product_id, weight, purchases, first_at, last_at) FROM recommender.user_products
                       UNION ALL SELECT format('c%s/%s/%s', product_a, product_b, baskets) FROM recommender.copurchase WHERE baskets <> 0) s";
         let incremental = exts(snap);
         Spi::run("SET client_min_messages = warning; SELECT recommender.refresh_aggregates()")
