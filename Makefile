@@ -44,8 +44,9 @@ bench-analytics: ## recommendation_performance and abandoned_carts over 1M impre
 bench-majors:    ## homepage latency on make demo's store, once per PostgreSQL major (15, 16, 18)
 	bash bench/majors.sh
 
-evaluate:        ## offline evaluation on Complete Journey (time split, HR/Recall/NDCG@10 vs baselines)
+evaluate:        ## offline evaluation: Complete Journey (time split) and MovieLens (last 10 per user), HR/Recall/NDCG@10 vs baselines
 	bash bench/evaluate.sh
+	bash bench/evaluate_movielens.sh
 
 soak:            ## 5 minutes of pgbench (8 clients) on a copy of the demo store, then loss checks
 	bash bench/soak.sh

@@ -8,7 +8,8 @@
 #   4. first homepage call in a fresh backend, memory with both models (bench/first_call.sh)
 #   5. pgbench: homepage at 1/2/4/8 clients, a mixed script (bench/concurrency.sh)
 #   5b. catalogue growth: homepage at 10k / 30k / 92k products (bench/growth.sh)
-#   6. offline evaluation (bench/evaluate.sh) and tuning on a validation split (bench/tune.sh)
+#   6. offline evaluation (bench/evaluate.sh) and tuning on a validation split (bench/tune.sh);
+#      MovieLens (bench/evaluate_movielens.sh)
 #   7. plots and the report
 source "$(dirname "$0")/../scripts/lib.sh"
 cd "$ROOT"
@@ -36,6 +37,7 @@ log "bench 6/7: offline evaluation, then tuning on a validation split"
 bash bench/evaluate.sh
 cp "$RUN/evaluation.txt" "$R/evaluation.txt"
 bash bench/tune.sh
+ML_OUT="$R/evaluation-movielens.txt" bash bench/evaluate_movielens.sh
 log "bench 7/7: plots and report"
 "$VENV/bin/python" bench/plots.py "$R/peer.json" "$R/latency.png"
 "$VENV/bin/python" bench/report.py "$R" BENCHMARKS.md
