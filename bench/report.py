@@ -71,7 +71,8 @@ for title, name in [("Server-side latency (inside one backend, clock_timestamp()
                     ("Offline evaluation, default settings (bench/evaluate.sh; items | method | households | HR@10 | Recall@10 | NDCG@10)", "evaluation.txt"),
                     ("Offline evaluation, settings tuned on the validation split", "evaluation-tuned.txt"),
                     ("Tuning on the validation split (bench/tune.sh)", "tuning.txt"),
-                    ("MovieLens latest-small, defaults (bench/evaluate_movielens.sh; items | method | users | HR@10 | Recall@10 | NDCG@10)", "evaluation-movielens.txt")]:
+                    ("MovieLens latest-small, defaults (bench/evaluate_movielens.sh; items | method | users | HR@10 | Recall@10 | NDCG@10)", "evaluation-movielens.txt"),
+                    ("MovieLens, homepage settings on its validation split (bench/tune_movielens.sh)", "tuning-movielens.txt")]:
     t = read(name)
     if t:
         lines = [l for l in t.splitlines() if l.strip() and not l.startswith("\x1b")]

@@ -9,7 +9,7 @@
 #   5. pgbench: homepage at 1/2/4/8 clients, a mixed script (bench/concurrency.sh)
 #   5b. catalogue growth: homepage at 10k / 30k / 92k products (bench/growth.sh)
 #   6. offline evaluation (bench/evaluate.sh) and tuning on a validation split (bench/tune.sh);
-#      MovieLens (bench/evaluate_movielens.sh)
+#      MovieLens (bench/evaluate_movielens.sh, bench/tune_movielens.sh)
 #   7. plots and the report
 source "$(dirname "$0")/../scripts/lib.sh"
 cd "$ROOT"
@@ -38,6 +38,7 @@ bash bench/evaluate.sh
 cp "$RUN/evaluation.txt" "$R/evaluation.txt"
 bash bench/tune.sh
 ML_OUT="$R/evaluation-movielens.txt" bash bench/evaluate_movielens.sh
+bash bench/tune_movielens.sh
 log "bench 7/7: plots and report"
 "$VENV/bin/python" bench/plots.py "$R/peer.json" "$R/latency.png"
 "$VENV/bin/python" bench/report.py "$R" BENCHMARKS.md
