@@ -116,6 +116,21 @@ pub fn seed_store() {
     .unwrap();
 }
 
+/// `seed_store` plus a repeat buyer, u_milk: oat milk (m2) in four baskets two weeks apart, wired
+/// earbuds (a3) once long ago and Earl Grey (t2) once lately.
+pub fn seed_repeat_buyer() {
+    seed_store();
+    Spi::run(
+        "INSERT INTO recommender.interactions (user_id, product_id, type, basket_id, occurred_at)
+         SELECT 'u_milk', p.product_id, 'PURCHASE', e.b, e.at::timestamptz
+           FROM (VALUES ('m2','r1','2024-01-10'), ('m2','r2','2024-01-24'), ('m2','r3','2024-02-07'),
+                        ('m2','r4','2024-02-21'), ('a3','r1','2024-01-10'), ('t2','r4','2024-02-21'))
+                AS e(ext, b, at)
+           JOIN recommender.products p ON p.external_id = e.ext",
+    )
+    .unwrap();
+}
+
 pub fn exts(sql: &str) -> String {
     Spi::get_one::<String>(sql).unwrap().unwrap_or_default()
 }

@@ -376,16 +376,7 @@ mod tests {
     /// recently re-bought first, named `repeat` in `sources`; never with enable_repurchase off.
     #[pg_test]
     fn repeat_buyer_gets_the_products_bought_again_and_again() {
-        seed_store();
-        Spi::run(
-            "INSERT INTO recommender.interactions (user_id, product_id, type, basket_id, occurred_at)
-             SELECT 'u_milk', p.product_id, 'PURCHASE', e.b, e.at::timestamptz
-               FROM (VALUES ('m2','r1','2024-01-10'), ('m2','r2','2024-01-24'), ('m2','r3','2024-02-07'),
-                            ('m2','r4','2024-02-21'), ('a3','r1','2024-01-10'), ('t2','r4','2024-02-21'))
-                    AS e(ext, b, at)
-               JOIN recommender.products p ON p.external_id = e.ext",
-        )
-        .unwrap();
+        seed_repeat_buyer();
         let rows = exts(
             "SELECT string_agg(external_product_id || '=' || sources, ';' ORDER BY position)
                FROM recommender.homepage('u_milk', 16)",
@@ -421,15 +412,9 @@ mod tests {
     /// store's bestsellers are candidates too (`popular` in `sources`).
     #[pg_test]
     fn repeat_share_weighs_buying_again_against_exploring() {
-        seed_store();
+        seed_repeat_buyer();
         Spi::run(
-            "INSERT INTO recommender.interactions (user_id, product_id, type, basket_id, occurred_at)
-             SELECT 'u_milk', p.product_id, 'PURCHASE', e.b, e.at::timestamptz
-               FROM (VALUES ('m2','r1','2024-01-10'), ('m2','r2','2024-01-24'), ('m2','r3','2024-02-07'),
-                            ('m2','r4','2024-02-21'), ('a3','r1','2024-01-10'), ('t2','r4','2024-02-21'))
-                    AS e(ext, b, at)
-               JOIN recommender.products p ON p.external_id = e.ext;
-             SET recommender.weight_content = 0; SET recommender.weight_popularity = 0;
+            "SET recommender.weight_content = 0; SET recommender.weight_popularity = 0;
              SET recommender.weight_collaborative = 1; SET recommender.enable_rerank = off;
              SET recommender.new_arrival_boost = 0; SET recommender.max_per_category = 100",
         )
