@@ -31,10 +31,13 @@ pub fn homepage(user_id: &str, k: usize) -> Result<Vec<Rec>> {
         pool.content.insert(id, s);
         pool.add(id, source::CONTENT);
     }
-    // The store's bestsellers compete too: without them the popularity weight could only reorder
-    // what the other sources found, and a bestseller the user never met would never be shown.
-    for (id, _) in popular::top(n_collab, true)? {
-        pool.add(id, source::POPULAR);
+    // The store's bestsellers compete too (as many as each collaborative source brings): without
+    // them the popularity weight could only reorder what the other sources found, and a
+    // bestseller the user never met would never be shown.
+    if n_collab > 0 {
+        for (id, _) in popular::top(n_collab, true)? {
+            pool.add(id, source::POPULAR);
+        }
     }
     let collab = match prof.collab {
         Some(c) => c,
