@@ -8,12 +8,11 @@
 # 1. recommender_eval is a copy of recommender_cj; every interaction at or after T (the last
 #    EVAL_TEST_DAYS days) is deleted from it through the extension's own triggers, so the
 #    aggregates (co-purchase, popularity, user_products) hold the training period only, and the
-#    deleted purchases become the test set. The clock (recommender.as_of) is set to T. Before
-#    0.7.0 the delete trigger subtracted counts but could not take back user_products.first_at/
-#    last_at (a max), so they are recomputed from what is left, and pairs with nothing left go
-#    (a no-op when the copy was made by 0.7.0 or later): otherwise every
-#    "most recent products" ordering (the pipeline's seeds, the baselines' tie-breaks) would read
-#    the held-out period through them.
+#    deleted purchases become the test set. The clock (recommender.as_of) is set to T. The copy
+#    is updated to this release before the delete: before 0.7.0 the delete trigger left
+#    user_products.first_at/last_at at the held-out period's times, and every "most recent
+#    products" ordering (the pipeline's seeds, the baselines' tie-breaks) read the test period
+#    through them. A split made that way lacks eval_split.aggregates_rebuilt and is redone.
 # 2. For each test household: homepage(user, 10) and three baselines computed in the database:
 #    global popularity (purchases in the 30 days before T), item-kNN (co-occurrence cosine over
 #    baskets, from each of the household's 50 most recent training products to its 100 most
@@ -47,7 +46,7 @@ else
 DROP TABLE IF EXISTS eval_split, eval_test, eval_train_items, eval_users, eval_lists;
 CREATE TABLE eval_split AS
 SELECT $TEST_DAYS AS test_days, (max(occurred_at) - interval '$TEST_DAYS days')::date::timestamptz AS t,
-       false AS aggregates_rebuilt
+       true AS aggregates_rebuilt
   FROM recommender.interactions;
 CREATE TABLE eval_test AS
 SELECT DISTINCT i.user_id, i.product_id FROM recommender.interactions i, eval_split s
@@ -55,13 +54,6 @@ SELECT DISTINCT i.user_id, i.product_id FROM recommender.interactions i, eval_sp
 DELETE FROM recommender.interactions i USING eval_split s WHERE i.occurred_at >= s.t;
 CREATE TABLE eval_train_items AS SELECT DISTINCT user_id, product_id FROM recommender.interactions WHERE type = 'PURCHASE';
 CREATE INDEX ON eval_train_items (user_id);
-UPDATE recommender.user_products u SET first_at = m.f, last_at = m.l
-  FROM (SELECT user_id, product_id, min(occurred_at) AS f, max(occurred_at) AS l
-          FROM recommender.interactions GROUP BY 1, 2) m
- WHERE m.user_id = u.user_id AND m.product_id = u.product_id AND (u.first_at, u.last_at) IS DISTINCT FROM (m.f, m.l);
-DELETE FROM recommender.user_products u
- WHERE NOT EXISTS (SELECT 1 FROM recommender.interactions i WHERE i.user_id = u.user_id AND i.product_id = u.product_id);
-UPDATE eval_split SET aggregates_rebuilt = true;
 TRUNCATE recommender.user_profiles, recommender.popular_cache;
 VACUUM ANALYZE;
 SQL
