@@ -8,8 +8,9 @@
 # 1. recommender_eval is a copy of recommender_cj; every interaction at or after T (the last
 #    EVAL_TEST_DAYS days) is deleted from it through the extension's own triggers, so the
 #    aggregates (co-purchase, popularity, user_products) hold the training period only, and the
-#    deleted purchases become the test set. The clock (recommender.as_of) is set to T. The copy
-#    is updated to this release before the delete: before 0.7.0 the delete trigger left
+#    deleted purchases become the test set. The clock (recommender.as_of) is set to T. The item
+#    model is built from what is left (CALL recommender.build_item_model()). The copy is updated
+#    to this release before the delete: before 0.7.0 the delete trigger left
 #    user_products.first_at/last_at at the held-out period's times, and every "most recent
 #    products" ordering (the pipeline's seeds, the baselines' tie-breaks) read the test period
 #    through them. A split made that way lacks eval_split.aggregates_rebuilt and is redone.
@@ -54,11 +55,12 @@ SELECT DISTINCT i.user_id, i.product_id FROM recommender.interactions i, eval_sp
 DELETE FROM recommender.interactions i USING eval_split s WHERE i.occurred_at >= s.t;
 CREATE TABLE eval_train_items AS SELECT DISTINCT user_id, product_id FROM recommender.interactions WHERE type = 'PURCHASE';
 CREATE INDEX ON eval_train_items (user_id);
-TRUNCATE recommender.user_profiles, recommender.popular_cache;
+TRUNCATE recommender.user_profiles, recommender.popular_cache, recommender.item_neighbors;
 VACUUM ANALYZE;
 SQL
 fi
 T=$(q -c "SELECT t FROM eval_split")
+ensure_item_model "$DB"   # the training period's (the copy's own model was emptied with the split)
 log "evaluate: T = $T; computing the lists"
 q <<SQL
 SET recommender.as_of = '$T';

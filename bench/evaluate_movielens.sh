@@ -54,6 +54,7 @@ SQL
   log "movielens: holding out each user's last 10 ratings (deleted through the triggers)"
   q -v held=ml_test -v split=ml_split -f "$ROOT/bench/movielens_holdout.sql"
 fi
+ensure_item_model "$DB"
 T=$(q -c "SELECT t FROM ml_split")
 log "movielens: clock $T; homepage for every user"
 q -c "\copy (SELECT user_id, p.external_id, (extract(epoch FROM occurred_at))::bigint FROM recommender.interactions JOIN recommender.products p USING (product_id)) TO '$data/train.csv' WITH (FORMAT csv)"

@@ -1,7 +1,8 @@
 -- Each user's last 10 ratings by time (ties by product) move to table :held, deleted from
--- recommender.interactions through the extension's triggers so no aggregate or profile sees them;
--- :split holds the clock just after the last of them. Used by bench/evaluate_movielens.sh (the
--- test set) and bench/tune_movielens.sh (the validation set, from the training ratings).
+-- recommender.interactions through the extension's triggers so no aggregate, profile or item model
+-- sees them (the model is emptied; the scripts rebuild it from what is left); :split holds the
+-- clock just after the last of them. Used by bench/evaluate_movielens.sh (the test set) and
+-- bench/tune_movielens.sh (the validation set, from the training ratings).
 CREATE TABLE :held AS
 SELECT user_id, product_id, occurred_at FROM (
   SELECT user_id, product_id, occurred_at,
@@ -11,5 +12,5 @@ SELECT user_id, product_id, occurred_at FROM (
 DELETE FROM recommender.interactions i USING :held h
  WHERE i.user_id = h.user_id AND i.product_id = h.product_id AND i.occurred_at = h.occurred_at;
 CREATE TABLE :split AS SELECT max(occurred_at) + interval '1 second' AS t FROM :held;
-TRUNCATE recommender.user_profiles, recommender.popular_cache;
+TRUNCATE recommender.user_profiles, recommender.popular_cache, recommender.item_neighbors;
 VACUUM ANALYZE;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Server-side latency of the recommendation functions on Complete Journey in full (run
 # bench/load_complete_journey.sh first). Each function is called once per household to warm up,
-# then timed inside one backend with clock_timestamp(); prints p50/p95/p99 in ms.
+# then timed inside one backend with clock_timestamp(); prints p50/p95/p99 in ms. The database is
+# updated to this release and its item model built first, if it has none.
 # The cross-encoder rows use a deterministic one of the real model's size (6 layers x 384,
 # ms-marco-MiniLM-L-6-v2's shape; models/manifest.json "bench-cross-encoder"), built once.
 #   bench/pipeline_bench.sh [calls]        (default 200 timed calls per function)
@@ -12,6 +13,8 @@ N=${1:-200}
 CE_MODELS="$("$PG_CONFIG" --sharedir)/recommender/bench-models"
 MODEL_DIR="$CE_MODELS" "$ROOT/models/materialize.sh" --bench-cross-encoder >/dev/null
 "$ROOT/scripts/cluster.sh" start
+psql -XAtq -d "$DB" -c "SET client_min_messages = warning" -c "ALTER EXTENSION recommender UPDATE"
+ensure_item_model "$DB"
 psql -q -d "$DB" -v n="$N" -v ce="$CE_MODELS/cross-encoder" <<'SQL'
 SET recommender.as_of = '2018-01-01';
 SET client_min_messages = warning;
@@ -37,6 +40,11 @@ SELECT count(*) FROM items i, LATERAL recommender.similar_products(i.product_id,
 SELECT pg_temp.time_it('homepage (bi-encoder rerank)', 'SELECT count(*) FROM recommender.homepage($1, 12)', user_id) FROM users;
 SET recommender.enable_rerank = off;
 SELECT pg_temp.time_it('homepage (no rerank)', 'SELECT count(*) FROM recommender.homepage($1, 12)', user_id) FROM users;
+-- What the first call after a user's new interaction pays for stage 1: the collaborative
+-- candidates (repeat and the item model, or similar users and co-purchase) recomputed.
+SET recommender.collaborative_cache_seconds = 0;
+SELECT pg_temp.time_it('homepage (no rerank, collaborative recomputed)', 'SELECT count(*) FROM recommender.homepage($1, 12)', user_id) FROM users;
+RESET recommender.collaborative_cache_seconds;
 RESET recommender.enable_rerank;
 SELECT pg_temp.time_it('similar_products', 'SELECT count(*) FROM recommender.similar_products($1::bigint, 12)', product_id::text) FROM items;
 SELECT pg_temp.time_it('cart (3 items)', 'SELECT count(*) FROM recommender.cart(ARRAY(SELECT product_id FROM items ORDER BY abs(product_id - $1::bigint) LIMIT 3), 8)', product_id::text) FROM items;

@@ -2,7 +2,8 @@
 # Tunes the pipeline's settings on a validation split carved out of the evaluation's training
 # period (never on its test period): recommender_val = recommender_eval minus its last
 # EVAL_TEST_DAYS days of training, evaluated on TUNE_USERS households per setting.
-# Writes bench/results/tuning.txt. Run bench/evaluate.sh first.
+# Writes bench/results/tuning.txt (0.7.0's settings and figures, before the item model, are in
+# tuning-0.7.0.txt). Run bench/evaluate.sh first.
 source "$(dirname "$0")/../scripts/lib.sh"
 
 export EVAL_SRC=recommender_eval EVAL_DB=recommender_val EVAL_USERS=${TUNE_USERS:-500}
@@ -18,20 +19,12 @@ while IFS='|' read -r label opts; do
   # the baselines do not depend on the setting: once, from the first run
   [ -n "$baselines" ] || baselines=$(grep -v "recommender.homepage\|homepage -\|^split" "$RUN/tune.txt" | sed 's/^/baselines (same split and households) | /')
 done <<'EOF'
-0.5/0.3/0.2, cap 3, repeat share 0.5, decay 30|-c recommender.weight_content=0.5 -c recommender.weight_collaborative=0.3 -c recommender.weight_popularity=0.2 -c recommender.repeat_share=0.5 -c recommender.decay_days=30
-0.5/0.3/0.2, cap 3, repeat share 0.8, decay 30|-c recommender.weight_content=0.5 -c recommender.weight_collaborative=0.3 -c recommender.weight_popularity=0.2 -c recommender.repeat_share=0.8 -c recommender.decay_days=30
-0.2/0.5/0.3, cap 3, repeat share 0.8, decay 30|-c recommender.weight_content=0.2 -c recommender.weight_collaborative=0.5 -c recommender.weight_popularity=0.3 -c recommender.repeat_share=0.8 -c recommender.decay_days=30
-collaborative-first (0.1/0.8/0.1), cap 10, no rerank, repeat share 0.5, decay 30|-c recommender.weight_content=0.1 -c recommender.weight_collaborative=0.8 -c recommender.weight_popularity=0.1 -c recommender.max_per_category=10 -c recommender.enable_rerank=off -c recommender.repeat_share=0.5 -c recommender.decay_days=30
-collaborative-first, cap 10, no rerank, repeat share 0.8, decay 30|-c recommender.weight_content=0.1 -c recommender.weight_collaborative=0.8 -c recommender.weight_popularity=0.1 -c recommender.max_per_category=10 -c recommender.enable_rerank=off -c recommender.repeat_share=0.8 -c recommender.decay_days=30
-collaborative-first, cap 10, no rerank, repeat share 0.95, decay 30|-c recommender.weight_content=0.1 -c recommender.weight_collaborative=0.8 -c recommender.weight_popularity=0.1 -c recommender.max_per_category=10 -c recommender.enable_rerank=off -c recommender.repeat_share=0.95 -c recommender.decay_days=30
-0.1/0.6/0.3, cap 10, no rerank, repeat share 0.8, decay 30|-c recommender.weight_content=0.1 -c recommender.weight_collaborative=0.6 -c recommender.weight_popularity=0.3 -c recommender.max_per_category=10 -c recommender.enable_rerank=off -c recommender.repeat_share=0.8 -c recommender.decay_days=30
-collaborative-first, cap 10, no rerank, repeat share 0.95, decay 90|-c recommender.weight_content=0.1 -c recommender.weight_collaborative=0.8 -c recommender.weight_popularity=0.1 -c recommender.max_per_category=10 -c recommender.enable_rerank=off -c recommender.repeat_share=0.95 -c recommender.decay_days=90
-collaborative-first, cap 10, no rerank, repeat share 0.95, decay 365|-c recommender.weight_content=0.1 -c recommender.weight_collaborative=0.8 -c recommender.weight_popularity=0.1 -c recommender.max_per_category=10 -c recommender.enable_rerank=off -c recommender.repeat_share=0.95 -c recommender.decay_days=365
-repeat-first (0.05/0.9/0.05), cap 10, no rerank, repeat share 0.95, decay 365|-c recommender.weight_content=0.05 -c recommender.weight_collaborative=0.9 -c recommender.weight_popularity=0.05 -c recommender.max_per_category=10 -c recommender.enable_rerank=off -c recommender.repeat_share=0.95 -c recommender.decay_days=365
-repeat only (0/1/0, share 1), cap 10, no rerank, decay 365|-c recommender.weight_content=0 -c recommender.weight_collaborative=1 -c recommender.weight_popularity=0 -c recommender.max_per_category=10 -c recommender.enable_rerank=off -c recommender.repeat_share=1 -c recommender.decay_days=365
-0.1/0.6/0.3, cap 3, repeat share 0.9, decay 30|-c recommender.weight_content=0.1 -c recommender.weight_collaborative=0.6 -c recommender.weight_popularity=0.3 -c recommender.repeat_share=0.9 -c recommender.decay_days=30
-0.1/0.6/0.3, cap 3, repeat share 0.9, decay 90|-c recommender.weight_content=0.1 -c recommender.weight_collaborative=0.6 -c recommender.weight_popularity=0.3 -c recommender.repeat_share=0.9 -c recommender.decay_days=90
-0.2/0.5/0.3, cap 3, repeat share 0.9, decay 90|-c recommender.weight_content=0.2 -c recommender.weight_collaborative=0.5 -c recommender.weight_popularity=0.3 -c recommender.repeat_share=0.9 -c recommender.decay_days=90
+defaults (0.05/0.9/0.05, cap 3, rerank, repeat share 0.9, decay 90)|
+0.1/0.8/0.1, cap 3, rerank|-c recommender.homepage_weight_content=0.1 -c recommender.homepage_weight_collaborative=0.8 -c recommender.homepage_weight_popularity=0.1
+0.05/0.9/0.05, cap 3, no rerank|-c recommender.enable_rerank=off
+0.05/0.9/0.05, cap 10, no rerank, repeat share 0.95|-c recommender.max_per_category=10 -c recommender.enable_rerank=off -c recommender.repeat_share=0.95
+0.1/0.8/0.1, cap 10, no rerank, repeat share 0.95 (0.7.0's winner)|-c recommender.homepage_weight_content=0.1 -c recommender.homepage_weight_collaborative=0.8 -c recommender.homepage_weight_popularity=0.1 -c recommender.max_per_category=10 -c recommender.enable_rerank=off -c recommender.repeat_share=0.95
+0/1/0, cap 10, no rerank, repeat share 0.95|-c recommender.homepage_weight_content=0 -c recommender.homepage_weight_collaborative=1 -c recommender.homepage_weight_popularity=0 -c recommender.max_per_category=10 -c recommender.enable_rerank=off -c recommender.repeat_share=0.95
 EOF
 echo "$baselines" | tee -a "$out"
 grep -h "" "$RUN/tune.txt" | grep -v "recommender.homepage" | tail -1 | tee -a "$out"

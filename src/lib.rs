@@ -6,12 +6,14 @@
 //! - `model`: per-backend ONNX Runtime sessions, loaded lazily on first use.
 //! - `api`: the `#[pg_extern]` entry points, thin.
 //! - `pipeline`: the recommendation stages over SPI.
+//! - `learn`: models built from the store's interactions (the item model).
 //! - `worker`: the embedding-queue background worker.
 use pgrx::prelude::*;
 
 pub mod api;
 pub mod error;
 pub mod gucs;
+pub mod learn;
 pub mod model;
 pub mod pipeline;
 pub mod worker;
@@ -94,6 +96,11 @@ extension_sql_file!(
     "../sql/email.sql",
     name = "email",
     requires = ["impressions"]
+);
+extension_sql_file!(
+    "../sql/item_model.sql",
+    name = "item_model",
+    requires = ["email", api::learn::_build_item_model]
 );
 // Function settings and privileges, over everything above.
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);

@@ -72,17 +72,26 @@ settings! {
         c"Directory holding the cross-encoder's model.onnx (or .ort) and tokenizer.json.",
         c"Empty means <model_dir>/cross-encoder. When no cross-encoder is installed, reranking uses the bi-encoder. Superuser only.";
     WEIGHT_CONTENT: real = 0.5; c"recommender.weight_content", Userset, [0.0, 10.0];
-        c"alpha: weight of content similarity in the hybrid score.",
+        c"alpha: weight of content similarity in the hybrid score (similar_products, cart, frequently_bought_together; homepage has its own).",
         AB_TEST;
     WEIGHT_COLLABORATIVE: real = 0.3; c"recommender.weight_collaborative", Userset, [0.0, 10.0];
-        c"beta: weight of collaborative signals (repeat purchases, similar users, co-purchase; see recommender.repeat_share).",
+        c"beta: weight of collaborative signals (co-purchase) in the hybrid score (similar_products, cart, frequently_bought_together).",
         AB_TEST;
     WEIGHT_POPULARITY: real = 0.2; c"recommender.weight_popularity", Userset, [0.0, 10.0];
-        c"gamma: weight of popularity over recommender.popularity_window_days.",
+        c"gamma: weight of popularity over recommender.popularity_window_days (similar_products, cart, frequently_bought_together).",
+        AB_TEST;
+    HOMEPAGE_WEIGHT_CONTENT: real = 0.05; c"recommender.homepage_weight_content", Userset, [0.0, 10.0];
+        c"alpha of homepage(): weight of the user's profile's content similarity.",
+        c"homepage() has weights of its own (collaborative first: what customers buy, and buy again, says more than text about what they buy next); the other contexts use recommender.weight_content and its siblings. USERSET: an A/B test can SET LOCAL it.";
+    HOMEPAGE_WEIGHT_COLLABORATIVE: real = 0.9; c"recommender.homepage_weight_collaborative", Userset, [0.0, 10.0];
+        c"beta of homepage(): weight of the collaborative signal (repeat purchases and the item model or similar users and co-purchase; see recommender.repeat_share).",
+        AB_TEST;
+    HOMEPAGE_WEIGHT_POPULARITY: real = 0.05; c"recommender.homepage_weight_popularity", Userset, [0.0, 10.0];
+        c"gamma of homepage(): weight of popularity over recommender.popularity_window_days.",
         AB_TEST;
     REPEAT_SHARE: real = 0.9; c"recommender.repeat_share", Userset, [0.0, 1.0];
         c"Share of the collaborative signal that comes from the user's own repeat purchases (homepage).",
-        c"collaborative = (1 - share) * explore + share * repeat, each in [0, 1]: explore is the larger of the similar-users and co-purchase scores, repeat the user's time-decayed basket frequency. 1 ranks what the user buys again first; 0 only what other users suggest.";
+        c"collaborative = (1 - share) * explore + share * repeat, each in [0, 1]: explore is the item model's score (or, without one, the larger of the similar-users and co-purchase scores), repeat the user's time-decayed basket frequency. 1 ranks what the user buys again first; 0 only what other users suggest.";
     CONTENT_CANDIDATES: int = 50; c"recommender.content_candidates", Userset, [0, 1000];
         c"Candidates taken from the HNSW index (stage 1).",
         AB_TEST;
@@ -258,12 +267,21 @@ pub fn cross_encoder_dir() -> String {
     string_setting(&CROSS_ENCODER_DIR).unwrap_or_else(|| format!("{}/cross-encoder", model_dir()))
 }
 
-/// Stage weights α, β, γ.
+/// Stage weights α, β, γ of every context but homepage().
 pub fn weights() -> recommender_core::scoring::Weights {
     recommender_core::scoring::Weights {
         alpha: WEIGHT_CONTENT.get(),
         beta: WEIGHT_COLLABORATIVE.get(),
         gamma: WEIGHT_POPULARITY.get(),
+    }
+}
+
+/// homepage()'s own stage weights α, β, γ.
+pub fn homepage_weights() -> recommender_core::scoring::Weights {
+    recommender_core::scoring::Weights {
+        alpha: HOMEPAGE_WEIGHT_CONTENT.get(),
+        beta: HOMEPAGE_WEIGHT_COLLABORATIVE.get(),
+        gamma: HOMEPAGE_WEIGHT_POPULARITY.get(),
     }
 }
 

@@ -152,7 +152,7 @@ fn score_pool(pool: &Pool, req: &mut Request) -> Result<Vec<Rec>> {
         c.sources = pool.sources.get(id).copied().unwrap_or(0);
         cands.push(c);
     }
-    let mut scored = hybrid(cands, gucs::weights());
+    let mut scored = hybrid(cands, pool.weights.unwrap_or_else(gucs::weights));
     // Stage 3 on the top N candidates that can be shown (reranking a product the rules drop
     // would waste the model's time).
     let (top_n, lambda) = gucs::rerank();

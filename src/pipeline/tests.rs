@@ -88,13 +88,13 @@ mod tests {
     #[pg_test]
     fn weights_change_the_order() {
         seed_store();
-        Spi::run("SET recommender.weight_content = 0; SET recommender.weight_collaborative = 0; SET recommender.weight_popularity = 1; SET recommender.enable_rerank = off").unwrap();
+        Spi::run("SET recommender.homepage_weight_content = 0; SET recommender.homepage_weight_collaborative = 0; SET recommender.homepage_weight_popularity = 1; SET recommender.enable_rerank = off").unwrap();
         // c1 is the most popular product in the window (3 purchases)
         assert_eq!(
             exts("SELECT external_product_id FROM recommender.homepage('u_coffee', 1)"),
             "c1"
         );
-        Spi::run("SET recommender.weight_content = 1; SET recommender.weight_popularity = 0; SET recommender.new_arrival_boost = 0")
+        Spi::run("SET recommender.homepage_weight_content = 1; SET recommender.homepage_weight_popularity = 0; SET recommender.new_arrival_boost = 0")
             .unwrap();
         let by_content = exts("SELECT string_agg(external_product_id, ',' ORDER BY position) FROM recommender.homepage('u_coffee', 3)");
         let scores_desc = Spi::get_one::<bool>(
@@ -414,8 +414,8 @@ mod tests {
     fn repeat_share_weighs_buying_again_against_exploring() {
         seed_repeat_buyer();
         Spi::run(
-            "SET recommender.weight_content = 0; SET recommender.weight_popularity = 0;
-             SET recommender.weight_collaborative = 1; SET recommender.enable_rerank = off;
+            "SET recommender.homepage_weight_content = 0; SET recommender.homepage_weight_popularity = 0;
+             SET recommender.homepage_weight_collaborative = 1; SET recommender.enable_rerank = off;
              SET recommender.new_arrival_boost = 0; SET recommender.max_per_category = 100",
         )
         .unwrap();

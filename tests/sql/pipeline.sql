@@ -32,9 +32,9 @@ SELECT position, external_product_id, category, round(score::numeric, 2) AS scor
 SELECT user_id, top_categories, interaction_count FROM recommender.user_profiles ORDER BY 1;
 -- Weights are USERSET GUCs: an A/B test can SET LOCAL them.
 BEGIN;
-SET LOCAL recommender.weight_content = 0;
-SET LOCAL recommender.weight_collaborative = 0;
-SET LOCAL recommender.weight_popularity = 1;
+SET LOCAL recommender.homepage_weight_content = 0;
+SET LOCAL recommender.homepage_weight_collaborative = 0;
+SET LOCAL recommender.homepage_weight_popularity = 1;
 SET LOCAL recommender.enable_rerank = off;
 SELECT position, external_product_id, round(popularity_score::numeric, 2) AS popular FROM recommender.homepage('alice', 3);
 COMMIT;

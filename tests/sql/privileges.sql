@@ -38,6 +38,13 @@ UPDATE recommender.products SET name = 'x' WHERE external_id = 'cof-1';
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT recommender.refresh_aggregates();
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- ... nor build or read the item model (it is learned from everyone's purchases) ...
+CALL recommender.build_item_model();
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT * FROM recommender._build_item_model(10, 1, 1);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM recommender.item_neighbors;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 -- ... and cannot point the backend at other model files or another ONNX Runtime.
 SET recommender.model_dir = '/tmp';
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
@@ -61,8 +68,10 @@ SELECT external_id, embedding IS NOT NULL AND embedded_hash = text_hash AS embed
 SELECT recommender.embed_product((SELECT product_id FROM recommender.products WHERE external_id = 'w-1'), force => true);
 CALL recommender.refresh_embeddings();
 DELETE FROM recommender.products WHERE external_id = 'w-1';
--- ... still without reading other users' interactions.
+-- ... still without reading other users' interactions, or building the item model from them.
 SELECT user_id FROM recommender.interactions;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+CALL recommender.build_item_model();
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 RESET ROLE;
 SELECT count(*) AS franks_view_recorded FROM recommender.interactions WHERE user_id = 'frank';

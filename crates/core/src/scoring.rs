@@ -9,6 +9,7 @@ pub mod source {
     pub const POPULAR: u8 = 8;
     pub const CART: u8 = 16;
     pub const REPEAT: u8 = 32;
+    pub const ITEM_MODEL: u8 = 64;
 
     pub fn names(bits: u8) -> Vec<&'static str> {
         let mut v = Vec::new();
@@ -19,6 +20,7 @@ pub mod source {
             (POPULAR, "popular"),
             (CART, "cart"),
             (REPEAT, "repeat"),
+            (ITEM_MODEL, "item_model"),
         ] {
             if bits & b != 0 {
                 v.push(n);

@@ -1,7 +1,7 @@
 //! Stage 1: candidate sources, one file each. A source returns (product, raw score) pairs; the
 //! pool keeps content similarity as it is (a cosine), normalises every collaborative list to
-//! [0, 1], keeps the larger score per product among the sources that explore (similar users,
-//! co-purchase) and the user's own repeat score apart, and records which sources named each
+//! [0, 1], keeps the larger score per product among the sources that explore and the user's own
+//! repeat score apart, and records which sources named each
 //! product (the `sources` column, `recommender_core::scoring::source`). Stage 2 weighs repeat
 //! against explore by `recommender.repeat_share` (`scoring::collaborative_blend`).
 //!
@@ -9,13 +9,14 @@
 //! context that uses it (`contexts/`).
 pub mod content;
 pub mod copurchase;
+pub mod item_model;
 pub mod popular;
 pub mod repeat;
 pub mod similar_users;
 
 use std::collections::HashMap;
 
-use recommender_core::scoring::{self, source};
+use recommender_core::scoring::{self, source, Weights};
 
 use crate::error::Result;
 
@@ -29,6 +30,8 @@ pub(crate) struct Pool {
     pub repeat: HashMap<i64, f64>,
     /// The share of the collaborative signal repeat gets (0 where the pool has no repeat source).
     pub repeat_share: f64,
+    /// Stage 2's weights for this context; `None` takes the shared ones (`gucs::weights`).
+    pub weights: Option<Weights>,
     pub sources: HashMap<i64, u8>,
 }
 
@@ -69,23 +72,31 @@ pub(crate) fn merge_collab(pool: &mut Pool, items: Vec<(i64, f64)>, src: u8) {
 }
 
 /// A user's collaborative candidates, as the profile cache keeps them: the user's own re-bought
-/// products (entries with exactly the REPEAT bit, normalised repeat score), and the products of
-/// similar users and co-purchase partners of the user's recent purchases (each list normalised,
-/// the larger score kept, never the REPEAT bit). A product may have one entry of each kind;
+/// products (entries with exactly the REPEAT bit, normalised repeat score), and the products the
+/// user would explore (never the REPEAT bit): the item model's, when it links the user's
+/// purchases to anything; otherwise (no model built yet, purchases outside it) the products of
+/// similar users and co-purchase partners of the user's recent purchases, each list normalised
+/// and the larger score kept. On Complete Journey's validation split the item model alone beat
+/// the three explore sources fused (bench/results/tuning.txt). A product may have one entry of each kind;
 /// `Pool::add_collab` takes them apart again. Sorted by product id, repeat entries first.
 pub(crate) fn collaborative(user_id: &str, n: usize) -> Result<Vec<(i64, f64, u8)>> {
     let mut pool = Pool::default();
     merge_collab(&mut pool, repeat::of_user(user_id, n)?, source::REPEAT);
-    merge_collab(
-        &mut pool,
-        similar_users::products(user_id, n)?,
-        source::SIMILAR_USERS,
-    );
-    merge_collab(
-        &mut pool,
-        copurchase::of_user(user_id, n)?,
-        source::CO_PURCHASE,
-    );
+    let model = item_model::of_user(user_id, n)?;
+    if model.is_empty() {
+        merge_collab(
+            &mut pool,
+            similar_users::products(user_id, n)?,
+            source::SIMILAR_USERS,
+        );
+        merge_collab(
+            &mut pool,
+            copurchase::of_user(user_id, n)?,
+            source::CO_PURCHASE,
+        );
+    } else {
+        merge_collab(&mut pool, model, source::ITEM_MODEL);
+    }
     let explore_bits = |id: &i64| pool.sources.get(id).copied().unwrap_or(0) & !source::REPEAT;
     let mut out: Vec<(i64, f64, u8)> = pool
         .repeat

@@ -25,6 +25,7 @@ pub fn homepage(user_id: &str, k: usize) -> Result<Vec<Rec>> {
         } else {
             0.0
         },
+        weights: Some(gucs::homepage_weights()),
         ..Pool::default()
     };
     for (id, s) in content::neighbours(&pref, n_content.max(k), &[])? {

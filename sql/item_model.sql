@@ -1,0 +1,30 @@
+-- recommender, unit "item_model": the item-to-item model of the homepage's `item_model` source.
+-- EASE (Steck, WWW 2019) over the products the most customers bought: for each product, its
+-- strongest links to other products by absolute weight (B[product][neighbor] of the model, see
+-- crates/core/src/item_model.rs; a negative link is a substitute, counting against). A
+-- customer's score of a product is the sum of the links to it from everything the customer
+-- bought. Built by CALL recommender.build_item_model(); until then
+-- the table is empty and the source finds nothing. No foreign keys: a deleted product's links
+-- stay until the next build, and the pipeline never shows a product that left the catalogue.
+CREATE TABLE recommender.item_neighbors (
+    product_id  bigint NOT NULL,
+    neighbor_id bigint NOT NULL,
+    score       real   NOT NULL,
+    PRIMARY KEY (product_id, neighbor_id)
+);
+COMMENT ON TABLE recommender.item_neighbors IS
+    'recommender item-to-item model (EASE weights, each product''s strongest links). Rebuilt by CALL recommender.build_item_model().';
+
+-- The build, in one transaction (readers keep the previous model until it commits; a cancel or an
+-- error leaves it as it was), with progress NOTICEs. Reads the purchases at the clock
+-- (recommender.as_of). Owner or superuser; schedulable with pg_cron, e.g. nightly.
+CREATE PROCEDURE recommender.build_item_model(items integer DEFAULT 5000,
+                                              lambda double precision DEFAULT 1000,
+                                              neighbors integer DEFAULT 100)
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM recommender._build_item_model($1, $2, $3);
+END
+$$;
+COMMENT ON PROCEDURE recommender.build_item_model(integer, double precision, integer) IS
+    'Rebuilds recommender.item_neighbors (the homepage''s item_model source): EASE over the items most customers bought, lambda its regularisation, neighbors links kept per product. One transaction, progress NOTICEs; owner or superuser.';

@@ -1,0 +1,25 @@
+//! Maintenance entry points that build models from the store's interactions (`crate::learn`).
+use pgrx::prelude::*;
+
+use crate::error::OrRaise;
+use crate::learn;
+
+/// Rebuilds the item-to-item model (`CALL recommender.build_item_model()` wraps it). Not granted
+/// to any role: owner or superuser. Not STRICT: a NULL argument is refused (22023), not ignored.
+#[pg_extern(volatile, parallel_unsafe)]
+fn _build_item_model(
+    items: Option<i32>,
+    lambda: Option<f64>,
+    neighbors: Option<i32>,
+) -> TableIterator<
+    'static,
+    (
+        name!(products, i64),
+        name!(customers, i64),
+        name!(pairs, i64),
+        name!(seconds, f64),
+    ),
+> {
+    let b = learn::item_model::build(items, lambda, neighbors).or_raise();
+    TableIterator::once((b.items, b.users, b.pairs, b.seconds))
+}

@@ -1,0 +1,80 @@
+//! `#[pg_test]`s of the models built from interactions, on `testing::seed_store`: c1 is bought
+//! with m1 in two baskets (and with k1 in one); a3 only after the clock.
+#[pgrx::pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    use crate::testing::*;
+
+    fn strongest_link(ext: &str) -> String {
+        Spi::get_one_with_args::<String>(
+            "SELECT p.external_id FROM recommender.item_neighbors n
+               JOIN recommender.products p ON p.product_id = n.neighbor_id
+              WHERE n.product_id = (SELECT product_id FROM recommender.products WHERE external_id = $1)
+              ORDER BY n.score DESC, p.external_id LIMIT 1",
+            &[ext.into()],
+        )
+        .unwrap()
+        .unwrap_or_default()
+    }
+
+    #[pg_test]
+    fn item_model_links_products_bought_together_and_feeds_the_homepage() {
+        seed_store();
+        Spi::run("SET recommender.collaborative_cache_seconds = 0").unwrap();
+        let sources = || {
+            exts("SELECT coalesce(string_agg(external_product_id || '=' || sources, ';' ORDER BY position), '')
+                    FROM recommender.homepage('u_coffee', 16)")
+        };
+        // no model yet: the source finds nothing, similar users and co-purchase explore
+        let before = sources();
+        assert!(!before.contains("item_model"), "{before}");
+        assert!(before.contains("co_purchase"), "{before}");
+        Spi::run("CALL recommender.build_item_model(lambda => 1)").unwrap();
+        assert_eq!(strongest_link("c1"), "m1");
+        // only purchases at the clock: a3 was bought after it
+        assert_eq!(
+            count(
+                "SELECT count(*) FROM recommender.item_neighbors n JOIN recommender.products p
+                     ON p.product_id IN (n.product_id, n.neighbor_id) WHERE p.external_id = 'a3'"
+            ),
+            0
+        );
+        // the homepage explores through the model now, and says so
+        let after = sources();
+        let m1 = after
+            .split(';')
+            .find(|r| r.starts_with("m1="))
+            .unwrap_or_default();
+        assert!(m1.contains("item_model"), "{after}");
+        assert!(!after.contains("co_purchase"), "{after}");
+        // a rebuild replaces the model (the primary key would refuse a second copy)
+        let n = count("SELECT count(*) FROM recommender.item_neighbors");
+        Spi::run("CALL recommender.build_item_model(lambda => 1)").unwrap();
+        assert_eq!(count("SELECT count(*) FROM recommender.item_neighbors"), n);
+        // neighbors caps the links per product
+        Spi::run("CALL recommender.build_item_model(lambda => 1, neighbors => 1)").unwrap();
+        assert_eq!(
+            count("SELECT max(c) FROM (SELECT count(*) AS c FROM recommender.item_neighbors GROUP BY product_id) s"),
+            1
+        );
+    }
+
+    #[pg_test]
+    fn item_model_refuses_bad_arguments() {
+        for call in [
+            "CALL recommender.build_item_model(items => 0)",
+            "CALL recommender.build_item_model(items => 10001)",
+            "CALL recommender.build_item_model(lambda => 0)",
+            "CALL recommender.build_item_model(lambda => 'NaN')",
+            "CALL recommender.build_item_model(lambda => '-Infinity')",
+            "CALL recommender.build_item_model(neighbors => 0)",
+            "CALL recommender.build_item_model(neighbors => NULL)",
+        ] {
+            assert_eq!(sqlstate_of(call), "22023", "{call}");
+        }
+        // an empty store builds an empty model
+        Spi::run("CALL recommender.build_item_model()").unwrap();
+        assert_eq!(count("SELECT count(*) FROM recommender.item_neighbors"), 0);
+    }
+}
