@@ -106,6 +106,7 @@ SELECT left(p.name, 48) AS product, s.position AS "#", left(s.name, 56) AS simil
   FROM picks p, LATERAL recommender.similar_products(p.product_id, 5) s
  ORDER BY p.category, s.position;
 SQL
+ensure_item_model "$DB"   # the homepage's item_model source (a store schedules it, e.g. nightly)
 log "demo: Complete Journey households, on the dataset's own clock (recommender.as_of = 2018-01-01)"
 psql -q -v ON_ERROR_STOP=1 -d "$DB" <<'SQL'
 \pset footer off

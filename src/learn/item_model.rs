@@ -22,6 +22,8 @@ const USERS: &str = "SELECT array_agg((t.idx - 1)::int4)
                       GROUP BY up.user_id";
 const WRITE: &str = "INSERT INTO recommender.item_neighbors (product_id, neighbor_id, score)
                      SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::real[])";
+/// Largest λ: far past any useful regularisation, and within f32 (the solve's precision).
+const MAX_LAMBDA: f64 = 1e9;
 /// Users read per fetch, and rows written per statement.
 const CHUNK: usize = 10_000;
 
@@ -51,9 +53,9 @@ fn check(
             "The model spans the products the most customers bought; building it holds two items x items matrices of 4-byte floats (5000 items: 200 MB).",
         ));
     }
-    if !(lambda.is_finite() && lambda > 0.0) {
+    if !(lambda > 0.0 && lambda <= MAX_LAMBDA) {
         return Err(RecError::invalid(
-            format!("lambda must be a positive number, got {lambda}"),
+            format!("lambda must be above 0 and at most {MAX_LAMBDA}, got {lambda}"),
             "lambda is EASE's L2 regularisation: larger gives smoother, more popular neighbours.",
         ));
     }

@@ -68,6 +68,7 @@ mod tests {
             "CALL recommender.build_item_model(lambda => 0)",
             "CALL recommender.build_item_model(lambda => 'NaN')",
             "CALL recommender.build_item_model(lambda => '-Infinity')",
+            "CALL recommender.build_item_model(lambda => 1e10)",
             "CALL recommender.build_item_model(neighbors => 0)",
             "CALL recommender.build_item_model(neighbors => NULL)",
         ] {
