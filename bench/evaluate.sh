@@ -55,7 +55,7 @@ SELECT DISTINCT i.user_id, i.product_id FROM recommender.interactions i, eval_sp
 DELETE FROM recommender.interactions i USING eval_split s WHERE i.occurred_at >= s.t;
 CREATE TABLE eval_train_items AS SELECT DISTINCT user_id, product_id FROM recommender.interactions WHERE type = 'PURCHASE';
 CREATE INDEX ON eval_train_items (user_id);
-TRUNCATE recommender.user_profiles, recommender.popular_cache, recommender.item_neighbors;
+TRUNCATE recommender.user_profiles, recommender.popular_cache, recommender.item_model;
 VACUUM ANALYZE;
 SQL
 fi

@@ -12,5 +12,5 @@ SELECT user_id, product_id, occurred_at FROM (
 DELETE FROM recommender.interactions i USING :held h
  WHERE i.user_id = h.user_id AND i.product_id = h.product_id AND i.occurred_at = h.occurred_at;
 CREATE TABLE :split AS SELECT max(occurred_at) + interval '1 second' AS t FROM :held;
-TRUNCATE recommender.user_profiles, recommender.popular_cache, recommender.item_neighbors;
+TRUNCATE recommender.user_profiles, recommender.popular_cache, recommender.item_model;
 VACUUM ANALYZE;

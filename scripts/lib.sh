@@ -111,7 +111,7 @@ CONF
 # The item model of database $1, built unless it has one (the bench scripts, after their
 # hold-out: the model then sees the training interactions only).
 ensure_item_model() {
-  if [ "$(psql -XAtq -d "$1" -c "SELECT NOT EXISTS (SELECT FROM recommender.item_neighbors)")" = t ]; then
+  if [ "$(psql -XAtq -d "$1" -c "SELECT NOT EXISTS (SELECT FROM recommender.item_model)")" = t ]; then
     log "$1: building the item model (CALL recommender.build_item_model())"
     psql -XAtq -v ON_ERROR_STOP=1 -d "$1" -c "SET client_min_messages = warning" -c "CALL recommender.build_item_model()"
   fi

@@ -23,6 +23,9 @@ pub enum RecError {
     /// 25006: a write was asked for on a standby or in a read-only transaction.
     #[error("{message}")]
     ReadOnly { message: String, hint: String },
+    /// 55000: the database's schema is older than this library needs (ALTER EXTENSION UPDATE).
+    #[error("{message}")]
+    Prerequisite { message: String, hint: String },
     /// XX000: a broken invariant of our own; a bug.
     #[error("{0}")]
     Internal(String),
@@ -58,6 +61,9 @@ impl RecError {
             RecError::External { hint, .. } => (ERRCODE_EXTERNAL_ROUTINE_EXCEPTION, Some(hint)),
             RecError::UndefinedColumn { hint, .. } => (ERRCODE_UNDEFINED_COLUMN, Some(hint)),
             RecError::ReadOnly { hint, .. } => (ERRCODE_READ_ONLY_SQL_TRANSACTION, Some(hint)),
+            RecError::Prerequisite { hint, .. } => {
+                (ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, Some(hint))
+            }
             RecError::Internal(_) => (ERRCODE_INTERNAL_ERROR, None),
         }
     }

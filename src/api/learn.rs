@@ -21,5 +21,5 @@ fn _build_item_model(
     ),
 > {
     let b = learn::item_model::build(items, lambda, neighbors).or_raise();
-    TableIterator::once((b.items, b.users, b.pairs, b.seconds))
+    TableIterator::once((b.items, b.customers, b.pairs, b.seconds))
 }

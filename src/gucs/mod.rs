@@ -96,10 +96,10 @@ settings! {
         c"Candidates taken from the HNSW index (stage 1).",
         AB_TEST;
     COLLABORATIVE_CANDIDATES: int = 50; c"recommender.collaborative_candidates", Userset, [0, 1000];
-        c"Candidates from each collaborative source: repeat purchases, similar users, co-purchase (stage 1).",
+        c"Candidates from each collaborative source: repeat purchases, the item model (or similar users and co-purchase), and the bestsellers homepage adds (stage 1).",
         AB_TEST;
     COLLABORATIVE_CACHE_SECONDS: int = 600; c"recommender.collaborative_cache_seconds", Userset, [0, 86400];
-        c"How long a user's collaborative candidates (similar users, co-purchase) are reused from the profile cache; 0 recomputes them on every call.",
+        c"How long a user's collaborative candidates (repeat purchases, item model or similar users and co-purchase) are reused from the profile cache; 0 recomputes them on every call.",
         AB_TEST;
     RERANK_TOP_N: int = 20; c"recommender.rerank_top_n", Userset, [0, 200];
         c"How many top hybrid candidates the reranker scores (stage 3); 0 turns reranking off.",

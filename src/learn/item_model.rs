@@ -1,5 +1,6 @@
 //! `build_item_model`: the EASE item-to-item model (`recommender_core::item_model`) from the
-//! purchases in `recommender.user_products` at the clock, into `recommender.item_neighbors`.
+//! purchases in `recommender.user_products` at the clock, into `recommender.item_model` (one row
+//! per product, its links as two parallel arrays).
 //! One transaction: readers keep the previous model until it commits, and a cancel or an error
 //! leaves it as it was. Cancel is honoured between users, between written chunks and around the
 //! factorisation (which itself runs uninterrupted: ~3 s at 5,000 items on one core).
@@ -12,25 +13,38 @@ use crate::error::{RecError, Result};
 
 /// The model's items: the `$1` products the most users bought, at the clock.
 const ITEMS: &str = "SELECT product_id FROM recommender.user_products
-                      WHERE purchases > 0 AND first_at <= recommender.clock()
+                      WHERE purchases > 0 AND first_at <= (SELECT recommender.clock())
                       GROUP BY 1 ORDER BY count(*) DESC, product_id LIMIT $1";
 /// Each user's purchased items among them, as 0-based indices into `$1`.
 const USERS: &str = "SELECT array_agg((t.idx - 1)::int4)
                        FROM recommender.user_products up
                        JOIN unnest($1::bigint[]) WITH ORDINALITY AS t(product_id, idx) USING (product_id)
-                      WHERE up.purchases > 0 AND up.first_at <= recommender.clock()
+                      WHERE up.purchases > 0 AND up.first_at <= (SELECT recommender.clock())
                       GROUP BY up.user_id";
-const WRITE: &str = "INSERT INTO recommender.item_neighbors (product_id, neighbor_id, score)
-                     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::real[])";
+/// Writes a chunk of products: `$1` the products, `$2`/`$3` their links one after another, and
+/// `$4`/`$5` where each product's links start and end in them (1-based, inclusive).
+const WRITE: &str = "INSERT INTO recommender.item_model (product_id, neighbor_ids, scores)
+                     SELECT t.product_id, ($2::bigint[])[t.lo:t.hi], ($3::real[])[t.lo:t.hi]
+                       FROM unnest($1::bigint[], $4::int4[], $5::int4[]) AS t(product_id, lo, hi)";
 /// Largest λ: far past any useful regularisation, and within f32 (the solve's precision).
 const MAX_LAMBDA: f64 = 1e9;
-/// Users read per fetch, and rows written per statement.
+/// Users read per fetch, and links written per statement.
 const CHUNK: usize = 10_000;
+
+/// Products and their links, written in one statement (`WRITE`).
+#[derive(Default)]
+struct Chunk {
+    products: Vec<i64>,
+    neighbors: Vec<i64>,
+    scores: Vec<f32>,
+    lo: Vec<i32>,
+    hi: Vec<i32>,
+}
 
 /// What a build did.
 pub struct Built {
     pub items: i64,
-    pub users: i64,
+    pub customers: i64,
     pub pairs: i64,
     pub seconds: f64,
 }
@@ -68,11 +82,25 @@ fn check(
     Ok((items, lambda, neighbors))
 }
 
-/// Rebuilds `recommender.item_neighbors`, with progress NOTICEs.
+/// Rebuilds `recommender.item_model`, with progress NOTICEs.
 pub fn build(items: Option<i32>, lambda: Option<f64>, neighbors: Option<i32>) -> Result<Built> {
     let (items, lambda, neighbors) = check(items, lambda, neighbors)?;
     let started = Instant::now();
     Spi::connect_mut(|client| {
+        let current = client
+            .select(
+                "SELECT to_regclass('recommender.item_model') IS NOT NULL",
+                None,
+                &[],
+            )?
+            .first()
+            .get_one::<bool>()?;
+        if current != Some(true) {
+            return Err(RecError::Prerequisite {
+                message: "this database's recommender schema predates the item model's table (recommender.item_model)".into(),
+                hint: "Run ALTER EXTENSION recommender UPDATE; then build the model again.".into(),
+            });
+        }
         let ids: Vec<i64> = client
             .select(ITEMS, None, &[(items as i64).into()])?
             .map(|r| r.get::<i64>(1))
@@ -111,25 +139,32 @@ pub fn build(items: Option<i32>, lambda: Option<f64>, neighbors: Option<i32>) ->
             RecError::Internal("the item model's Gram matrix is not positive definite".into())
         })?;
         pgrx::check_for_interrupts!();
-        client.update("DELETE FROM recommender.item_neighbors", None, &[])?;
-        let (mut a, mut b, mut s) = (Vec::new(), Vec::new(), Vec::new());
+        client.update("DELETE FROM recommender.item_model", None, &[])?;
+        let mut chunk = Chunk::default();
         let mut pairs = 0i64;
         for (i, row) in model.iter().enumerate() {
-            for &(j, w) in row {
-                a.push(ids[i]);
-                b.push(ids[j as usize]);
-                s.push(w);
+            if !row.is_empty() {
+                chunk.lo.push(chunk.neighbors.len() as i32 + 1);
+                for &(j, w) in row {
+                    chunk.neighbors.push(ids[j as usize]);
+                    chunk.scores.push(w);
+                }
+                chunk.hi.push(chunk.neighbors.len() as i32);
+                chunk.products.push(ids[i]);
             }
-            if a.len() >= CHUNK || i + 1 == model.len() {
+            if chunk.neighbors.len() >= CHUNK || i + 1 == model.len() {
                 pgrx::check_for_interrupts!();
-                pairs += a.len() as i64;
+                pairs += chunk.neighbors.len() as i64;
+                let c = std::mem::take(&mut chunk);
                 client.update(
                     WRITE,
                     None,
                     &[
-                        std::mem::take(&mut a).into(),
-                        std::mem::take(&mut b).into(),
-                        std::mem::take(&mut s).into(),
+                        c.products.into(),
+                        c.neighbors.into(),
+                        c.scores.into(),
+                        c.lo.into(),
+                        c.hi.into(),
                     ],
                 )?;
             }
@@ -141,7 +176,7 @@ pub fn build(items: Option<i32>, lambda: Option<f64>, neighbors: Option<i32>) ->
         );
         Ok(Built {
             items: ids.len() as i64,
-            users,
+            customers: users,
             pairs,
             seconds,
         })

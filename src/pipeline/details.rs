@@ -15,7 +15,6 @@ pub struct Detail {
     pub category: Option<String>,
     pub price: Option<AnyNumeric>,
     pub image_url: Option<String>,
-    pub doc: String,
 }
 
 pub struct DetailRow(pub Candidate, pub Detail);
@@ -52,6 +51,27 @@ impl Detail {
     }
 }
 
+/// The reranker's documents of `ids` (`recommender._rerank_doc`), asked for only for the
+/// candidates stage 3 scores: most candidates of a request are never reranked.
+pub(crate) fn rerank_docs(ids: &[i64]) -> Result<HashMap<i64, String>> {
+    Spi::connect(|c| {
+        let t = plans::select(
+            c,
+            "SELECT product_id, recommender._rerank_doc(name, category, description)
+               FROM recommender.products WHERE product_id = ANY($1)",
+            None,
+            &[ids.to_vec().into()],
+        )?;
+        let mut m = HashMap::new();
+        for r in t {
+            if let (Some(id), doc) = (r.get::<i64>(1)?, r.get::<String>(2)?) {
+                m.insert(id, doc.unwrap_or_default());
+            }
+        }
+        Ok(m)
+    })
+}
+
 /// Details of `ids`; content similarity to `centre` when given; purchased flag for `user_id`.
 pub(crate) fn details(
     ids: &[i64],
@@ -65,12 +85,11 @@ pub(crate) fn details(
         let t = plans::select(
             c,
             "SELECT p.product_id, p.external_id, p.name, p.category, p.price, p.image_url, p.in_stock,
-                    (extract(epoch FROM recommender.clock() - p.created_at) / 86400.0)::float8,
+                    (extract(epoch FROM (SELECT recommender.clock()) - p.created_at) / 86400.0)::float8,
                     CASE WHEN $2::real[] IS NULL OR p.embedding IS NULL THEN 0
-                         ELSE 1 - (p.embedding OPERATOR(@vector@.<=>) $2::real[]::@vector@.vector) END::float8,
+                         ELSE 1 - (p.embedding OPERATOR(@vector@.<=>) (SELECT $2::real[]::@vector@.vector)) END::float8,
                     EXISTS (SELECT 1 FROM recommender.user_products u
-                             WHERE u.user_id = $3 AND u.product_id = p.product_id AND u.purchases > 0),
-                    recommender._rerank_doc(p.name, p.category, p.description)
+                             WHERE u.user_id = $3 AND u.product_id = p.product_id AND u.purchases > 0)
                FROM recommender.products p WHERE p.product_id = ANY($1)",
             None,
             &[ids.to_vec().into(), centre.map(|c| c.to_vec()).into(), user_id.into()],
@@ -96,7 +115,6 @@ pub(crate) fn details(
                 category: r.get::<String>(4)?,
                 price: r.get::<AnyNumeric>(5)?,
                 image_url: r.get::<String>(6)?,
-                doc: r.get::<String>(11)?.unwrap_or_default(),
             };
             m.insert(id, DetailRow(cand, det));
         }

@@ -62,26 +62,26 @@ static CACHED_PROFILE: std::sync::LazyLock<String> = std::sync::LazyLock::new(||
     )
 });
 
-const WEIGHTS_VERSION: &str = "SELECT md5(string_agg(type::text || '=' || weight::text, ',' ORDER BY type)) FROM recommender.interaction_weights";
+/// The cache key of a user's profile at the clock: (newest interaction id, number of
+/// interactions, weights version). One kept statement: this runs on every homepage call.
+const PROFILE_KEY: &str = "SELECT max(interaction_id), count(*),
+        (SELECT md5(string_agg(type::text || '=' || weight::text, ',' ORDER BY type))
+           FROM recommender.interaction_weights)
+   FROM recommender.interactions
+  WHERE user_id = $1 AND occurred_at <= (SELECT recommender.clock())";
+
+fn key(user_id: &str) -> Result<(Option<i64>, i64, String)> {
+    Spi::connect(|c| {
+        let (last, count, version) = plans::select(c, PROFILE_KEY, None, &[user_id.into()])?
+            .first()
+            .get_three::<i64, i64, String>()?;
+        Ok((last, count.unwrap_or(0), version.unwrap_or_default()))
+    })
+}
 
 /// The user's profile, rebuilt if stale. None: the user has no interactions (cold start).
 pub fn get(user_id: &str) -> Result<Option<Profile>> {
-    let (last_id, count, version) = Spi::connect(|c| {
-        let row = c
-            .select(
-                "SELECT max(interaction_id), count(*) FROM recommender.interactions
-                  WHERE user_id = $1 AND occurred_at <= recommender.clock()",
-                None,
-                &[user_id.into()],
-            )?
-            .first()
-            .get_two::<i64, i64>()?;
-        let v = c
-            .select(WEIGHTS_VERSION, None, &[])?
-            .first()
-            .get_one::<String>()?;
-        Ok::<_, RecError>((row.0, row.1.unwrap_or(0), v.unwrap_or_default()))
-    })?;
+    let (last_id, count, version) = key(user_id)?;
     let Some(last_id) = last_id else {
         return Ok(None);
     };
@@ -148,13 +148,9 @@ pub fn rebuild(user_id: &str) -> Result<i64> {
             hint: "homepage() computes the profile without storing it there; rebuild on the primary.".into(),
         });
     }
-    let version = Spi::get_one::<String>(WEIGHTS_VERSION)?.unwrap_or_default();
-    let (last, count) = Spi::get_two_with_args::<i64, i64>(
-        "SELECT max(interaction_id), count(*) FROM recommender.interactions WHERE user_id = $1 AND occurred_at <= recommender.clock()",
-        &[user_id.into()],
-    )?;
+    let (last, count, version) = key(user_id)?;
     match last {
-        Some(l) => Ok(compute(user_id, l, count.unwrap_or(0), &version)?.interaction_count),
+        Some(l) => Ok(compute(user_id, l, count, &version)?.interaction_count),
         None => {
             Spi::run_with_args(
                 "DELETE FROM recommender.user_profiles WHERE user_id = $1",
@@ -170,7 +166,7 @@ fn recent_names(user_id: &str) -> Result<Vec<String>> {
         let t = plans::select(
             c,
             "SELECT p.name FROM recommender.user_products u JOIN recommender.products p USING (product_id)
-              WHERE u.user_id = $1 AND u.weight > 0 AND u.last_at <= recommender.clock()
+              WHERE u.user_id = $1 AND u.weight > 0 AND u.last_at <= (SELECT recommender.clock())
               ORDER BY u.last_at DESC, p.product_id LIMIT 3",
             None,
             &[user_id.into()],
@@ -204,7 +200,7 @@ fn compute(user_id: &str, last_id: i64, count: i64, version: &str) -> Result<Pro
                FROM recommender.interactions i
                JOIN recommender.products p USING (product_id)
                LEFT JOIN recommender.interaction_weights w ON w.type = i.type
-              WHERE i.user_id = $1 AND i.occurred_at <= recommender.clock()
+              WHERE i.user_id = $1 AND i.occurred_at <= (SELECT recommender.clock())
               ORDER BY i.occurred_at DESC, i.interaction_id DESC LIMIT $2",
             None,
             &[user_id.into(), (PROFILE_INTERACTIONS as i64).into()],

@@ -6,7 +6,7 @@ use recommender_core::scoring::{self, apply_rules_excluding, blend_rerank, hybri
 
 use super::candidates::{content, popular, Pool};
 use super::db::pairs_text;
-use super::details::{details, DetailRow};
+use super::details::{details, rerank_docs, DetailRow};
 use super::rec::Rec;
 use super::{profile, rerank};
 use crate::error::Result;
@@ -137,7 +137,9 @@ fn score_pool(pool: &Pool, req: &mut Request) -> Result<Vec<Rec>> {
         .filter(|id| !req.looked_up.contains(id))
         .collect();
     if !missing.is_empty() {
-        req.det.extend(details(&missing, centre, user_id)?);
+        // Whether the user bought a candidate matters only to a rule that drops purchases.
+        let buyer = user_id.filter(|_| !rules.allow_purchased);
+        req.det.extend(details(&missing, centre, buyer)?);
         req.pop.extend(popular::of(&missing)?);
         req.looked_up.extend(missing);
     }
@@ -165,11 +167,12 @@ fn score_pool(pool: &Pool, req: &mut Request) -> Result<Vec<Rec>> {
             .filter(|&i| !req.reranked.contains_key(&scored[i].cand.product_id))
             .collect();
         if !new.is_empty() {
-            let docs: Vec<String> = new
-                .iter()
-                .map(|&i| det[&scored[i].cand.product_id].1.doc.clone())
-                .collect();
             let ids: Vec<i64> = new.iter().map(|&i| scored[i].cand.product_id).collect();
+            let mut found = rerank_docs(&ids)?;
+            let docs: Vec<String> = ids
+                .iter()
+                .map(|id| found.remove(id).unwrap_or_default())
+                .collect();
             let r = rerank::score(req.query, req.query_vec.as_deref(), &docs, &ids)?;
             req.reranker = r.reranker;
             if let Some(v) = r.query_vec {

@@ -136,6 +136,39 @@ mod tests {
         );
     }
 
+    /// Popularity is read from this backend's copy of `popular_cache`: equal to summing the
+    /// window, up to 5 minutes old, and copied again once the table holds another computation.
+    #[pg_test]
+    fn popularity_is_read_from_the_cache_and_follows_it() {
+        use crate::pipeline::candidates::popular;
+        seed_store();
+        let (c1, k4) = (id_of("c1"), id_of("k4"));
+        // no cache yet: summed from product_daily
+        let direct = popular::of(&[c1, k4]).unwrap();
+        assert!(direct[&c1] > 0.0 && !direct.contains_key(&k4));
+        assert_eq!(popular::top(3, true).unwrap()[0].0, c1);
+        assert!(count("SELECT count(*) FROM recommender.popular_cache") > 0);
+        assert_eq!(popular::of(&[c1, k4]).unwrap(), direct);
+        // a new purchase of k4: the cached sums stand for up to 5 minutes ...
+        Spi::run(
+            "INSERT INTO recommender.interactions (user_id, product_id, type, occurred_at)
+             SELECT 'u_new', product_id, 'PURCHASE', '2024-02-28' FROM recommender.products WHERE external_id = 'k4'",
+        )
+        .unwrap();
+        assert!(!popular::of(&[k4]).unwrap().contains_key(&k4));
+        // ... and a new computation replaces them in this backend's copy too
+        Spi::run("DELETE FROM recommender.popular_cache").unwrap();
+        assert!(popular::top(20, true).unwrap().iter().any(|p| p.0 == k4));
+        let after = popular::of(&[c1, k4]).unwrap();
+        assert!(after[&k4] > 0.0);
+        assert_eq!(after[&c1], direct[&c1]);
+        // a stale cache is never read: a caller that may not store sums product_daily ...
+        Spi::run("UPDATE recommender.popular_cache SET computed_at = computed_at - interval '1 hour', score = 0").unwrap();
+        assert_eq!(popular::of(&[c1, k4]).unwrap(), after);
+        // ... and one that may replaces it
+        assert_eq!(popular::top(1, true).unwrap()[0], (c1, direct[&c1]));
+    }
+
     #[pg_test]
     fn new_arrivals_get_the_boost() {
         seed_store();

@@ -45,6 +45,8 @@ SELECT * FROM recommender._build_item_model(10, 1, 1);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT count(*) FROM recommender.item_neighbors;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM recommender.item_model;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 -- ... and cannot point the backend at other model files or another ONNX Runtime.
 SET recommender.model_dir = '/tmp';
 \echo SQLSTATE :LAST_ERROR_SQLSTATE

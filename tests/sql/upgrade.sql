@@ -52,6 +52,12 @@ VALUES ('u-1', 'Espresso beans', 'Dark roast, 1 kg', 'Coffee', 19.90, 10),
        ('u-3', 'Green tea', 'Sencha, 100 g', 'Tea', 7.00, NULL);
 INSERT INTO recommender.interactions (user_id, product_id, type, basket_id, occurred_at)
 SELECT 'zoe', product_id, 'PURCHASE', 'z-1', '2024-02-01' FROM recommender.products;
+-- An item model built under 0.8.0, one link per row (0.9.0 keeps it one row per product).
+ALTER EXTENSION recommender UPDATE TO '0.8.0';
+INSERT INTO recommender.item_neighbors (product_id, neighbor_id, score)
+SELECT a.product_id, b.product_id, CASE WHEN b.external_id = 'u-3' THEN -0.5 ELSE 0.25 END
+  FROM recommender.products a, recommender.products b WHERE a.product_id <> b.product_id;
+CREATE TEMP TABLE model_before AS SELECT * FROM recommender.item_neighbors;
 CREATE TEMP TABLE before AS
 SELECT p.product_id, p.external_id, p.embedding::text AS embedding, p.embedded_hash, p.text_hash,
        (SELECT count(*) FROM recommender.interactions i WHERE i.product_id = p.product_id) AS interactions,
@@ -68,6 +74,10 @@ SELECT count(*) AS changed_or_lost FROM before b
                       AND p.embedded_hash = b.embedded_hash AND p.text_hash = b.text_hash
                       AND (SELECT count(*) FROM recommender.interactions i WHERE i.product_id = p.product_id) = b.interactions
                       AND (SELECT count(*) FROM recommender.copurchase c WHERE c.product_a = p.product_id) = b.pairs);
+-- ... and so is every link of the item model ...
+SELECT count(*) AS links, (SELECT count(*) FROM recommender.item_model) AS products FROM recommender.item_neighbors;
+SELECT count(*) AS changed_or_lost
+  FROM (SELECT * FROM model_before EXCEPT SELECT * FROM recommender.item_neighbors) d;
 -- ... the updated extension is the one a fresh install creates ...
 SELECT 'fresh only' AS side, * FROM (SELECT * FROM fresh EXCEPT SELECT * FROM pg_temp.definition()) f
 UNION ALL

@@ -7,7 +7,7 @@ use crate::pipeline::db::pairs;
 pub(crate) fn of_user(user_id: &str, n: usize) -> Result<Vec<(i64, f64)>> {
     let recent: Vec<i64> = pairs(
         "SELECT product_id, 0::float8 FROM recommender.user_products
-          WHERE user_id = $1 AND purchases > 0 AND last_at <= recommender.clock()
+          WHERE user_id = $1 AND purchases > 0 AND last_at <= (SELECT recommender.clock())
           ORDER BY last_at DESC, product_id LIMIT 10",
         &[user_id.into()],
     )?

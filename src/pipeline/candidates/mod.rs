@@ -77,8 +77,9 @@ pub(crate) fn merge_collab(pool: &mut Pool, items: Vec<(i64, f64)>, src: u8) {
 /// purchases to anything; otherwise (no model built yet, purchases outside it) the products of
 /// similar users and co-purchase partners of the user's recent purchases, each list normalised
 /// and the larger score kept. On Complete Journey's validation split the item model alone beat
-/// the three explore sources fused (bench/results/tuning.txt). A product may have one entry of each kind;
-/// `Pool::add_collab` takes them apart again. Sorted by product id, repeat entries first.
+/// the three explore sources fused (BENCHMARKS.md, issue 14). A product may have one entry of
+/// each kind; `Pool::add_collab` takes them apart again. Sorted by product id, repeat entries
+/// first.
 pub(crate) fn collaborative(user_id: &str, n: usize) -> Result<Vec<(i64, f64, u8)>> {
     let mut pool = Pool::default();
     merge_collab(&mut pool, repeat::of_user(user_id, n)?, source::REPEAT);

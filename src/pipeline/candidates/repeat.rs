@@ -20,12 +20,12 @@ pub(crate) fn of_user(user_id: &str, n: usize) -> Result<Vec<(i64, f64)>> {
     pairs(
         "WITH lines AS (
              SELECT product_id, basket_key, occurred_at FROM recommender.interactions
-              WHERE user_id = $1 AND type = 'PURCHASE' AND occurred_at <= recommender.clock()
+              WHERE user_id = $1 AND type = 'PURCHASE' AND occurred_at <= (SELECT recommender.clock())
               ORDER BY occurred_at DESC, interaction_id DESC LIMIT $3),
          baskets AS (   -- a product counts once per basket, at the basket's newest line
              SELECT product_id, max(occurred_at) AS at FROM lines GROUP BY product_id, basket_key)
          SELECT product_id,
-                sum(exp(-(extract(epoch FROM recommender.clock() - at) / 86400.0)::float8 / $2))::float8
+                sum(exp(-(extract(epoch FROM (SELECT recommender.clock()) - at) / 86400.0)::float8 / $2))::float8
            FROM baskets GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $4",
         &[
             user_id.into(),

@@ -9,7 +9,7 @@ pub(crate) fn products(user_id: &str, n: usize) -> Result<Vec<(i64, f64)>> {
     pairs(
         "WITH mine AS (
              SELECT product_id FROM recommender.user_products
-              WHERE user_id = $1 AND weight > 0 AND last_at <= recommender.clock()
+              WHERE user_id = $1 AND weight > 0 AND last_at <= (SELECT recommender.clock())
               ORDER BY last_at DESC, product_id LIMIT 20),
          neighbours AS (
              SELECT o.user_id, count(*) AS overlap

@@ -54,7 +54,7 @@ pub fn user_cart(user_id: &str) -> Result<Vec<i64>> {
     Spi::connect(|c| {
         let t = plans::select(
             c,
-            "SELECT product_id FROM recommender._cart($1, recommender.clock())
+            "SELECT product_id FROM recommender._cart($1, (SELECT recommender.clock()))
               ORDER BY added_at DESC, product_id LIMIT $2",
             None,
             &[

@@ -18,7 +18,7 @@ pub fn popular(k: usize, exclude: &[i64], can_store: bool) -> Result<Vec<Rec>> {
         let newest: Vec<i64> = Spi::connect(|c| {
             let t = plans::select(
                 c,
-                "SELECT product_id FROM recommender.products WHERE in_stock AND created_at <= recommender.clock()
+                "SELECT product_id FROM recommender.products WHERE in_stock AND created_at <= (SELECT recommender.clock())
                   ORDER BY created_at DESC, product_id LIMIT $1",
                 None,
                 &[(want as i64).into()],
