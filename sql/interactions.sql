@@ -105,7 +105,8 @@ CREATE TABLE recommender.user_profiles (
     last_interaction_at  timestamptz,
     weights_version      text,
     computed_at          timestamptz NOT NULL DEFAULT now(),
-    -- per-call work kept with the profile (0.2.0); all reset when the profile is rebuilt
+    -- per-call work kept with the profile (0.2.0); reset when the profile is rebuilt, except the
+    -- collaborative candidates while the user's purchases stay as they were (0.10.0)
     rerank_query         text,           -- the reranker's query: top categories, recent products
     query_embedding      vector(384),    -- its bi-encoder embedding, made on first use
     collab_ids           bigint[],       -- collaborative candidates (similar users, co-purchase),
@@ -113,7 +114,9 @@ CREATE TABLE recommender.user_profiles (
     collab_sources       integer[],      --   and source bits,
     collab_n             integer,        --   computed for this recommender.collaborative_candidates,
     collab_clock         timestamptz,    --   at this recommender.as_of (NULL: the live clock),
-    collab_at            timestamptz     --   at this time (reused for collaborative_cache_seconds)
+    collab_at            timestamptz,    --   at this time (reused for collaborative_cache_seconds),
+    collab_purchases     bigint,         --   from this many purchase interactions at that clock
+    collab_last_purchase bigint          --   the newest of them
 );
 
 -- Keeps the aggregates exact under INSERT, UPDATE and DELETE of interactions (set-based, per

@@ -9,16 +9,20 @@
 //! before it. The cache key is (number of interactions at the clock, newest interaction id,
 //! weights version): the sets of interactions at two clocks are nested, so equal counts mean equal
 //! sets, and a new or deleted interaction changes the key.
+//!
+//! The user's collaborative candidates are kept with the profile (`store_collab`) and survive its
+//! rebuild while the user's purchases are the ones they were computed from and none came from
+//! similar users (`keeps_collab`): repeat, the item model and co-purchase read purchases only.
 use pgrx::prelude::*;
 
-use super::db::can_write;
+use super::db::{can_write, one};
 use super::plans;
 use crate::error::{RecError, Result};
 use crate::gucs;
 use crate::model::DIM;
 use recommender_core::limits::PROFILE_INTERACTIONS;
 use recommender_core::pooling::weighted_mean;
-use recommender_core::scoring::decay;
+use recommender_core::scoring::{decay, source};
 
 #[derive(Debug, Clone, Default)]
 pub struct Profile {
@@ -85,7 +89,22 @@ pub fn get(user_id: &str) -> Result<Option<Profile>> {
     let Some(last_id) = last_id else {
         return Ok(None);
     };
+    if let Some(p) = cached(user_id, last_id, count, &version)? {
+        return Ok(Some(p));
+    }
+    let (computed, kept) = compute(user_id, last_id, count, &version)?;
+    if kept {
+        // the rebuild kept the collaborative candidates (the user's purchases are unchanged)
+        if let Some(p) = cached(user_id, last_id, count, &version)? {
+            return Ok(Some(p));
+        }
+    }
+    Ok(Some(computed))
+}
 
+/// The stored profile when it is current for this key, with its collaborative candidates while
+/// they are fresh.
+fn cached(user_id: &str, last_id: i64, count: i64, version: &str) -> Result<Option<Profile>> {
     let (_, n_collab) = gucs::candidate_counts();
     let cached = Spi::connect(|c| {
         let t = plans::select(
@@ -96,7 +115,7 @@ pub fn get(user_id: &str) -> Result<Option<Profile>> {
                 user_id.into(),
                 last_id.into(),
                 count.into(),
-                version.as_str().into(),
+                version.into(),
                 (n_collab as i32).into(),
                 (gucs::collaborative_cache_seconds() as f64).into(),
             ],
@@ -137,7 +156,7 @@ pub fn get(user_id: &str) -> Result<Option<Profile>> {
         }
         return Ok(Some(p));
     }
-    Ok(Some(compute(user_id, last_id, count, &version)?))
+    Ok(None)
 }
 
 /// Rebuilds one profile now (live clock) and returns its interaction count.
@@ -150,7 +169,7 @@ pub fn rebuild(user_id: &str) -> Result<i64> {
     }
     let (last, count, version) = key(user_id)?;
     match last {
-        Some(l) => Ok(compute(user_id, l, count, &version)?.interaction_count),
+        Some(l) => Ok(compute(user_id, l, count, &version)?.0.interaction_count),
         None => {
             Spi::run_with_args(
                 "DELETE FROM recommender.user_profiles WHERE user_id = $1",
@@ -184,7 +203,8 @@ fn recent_names(user_id: &str) -> Result<Vec<String>> {
 /// Builds the profile from the user's `PROFILE_INTERACTIONS` most recent interactions at the
 /// clock (older ones weigh exp(−age/τ) less: a user with millions of interactions, a bot, costs
 /// no more than that). `count` is the cache key's count of all of them.
-fn compute(user_id: &str, last_id: i64, count: i64, version: &str) -> Result<Profile> {
+/// Returns it, and whether the stored collaborative candidates were kept (`keeps_collab`).
+fn compute(user_id: &str, last_id: i64, count: i64, version: &str) -> Result<(Profile, bool)> {
     let (_, tau) = gucs::windows();
     struct Row {
         days: f64,
@@ -196,12 +216,15 @@ fn compute(user_id: &str, last_id: i64, count: i64, version: &str) -> Result<Pro
     let rows: Vec<Row> = Spi::connect(|c| {
         let t = plans::select(
             c,
+            // The most recent interactions first, narrow; then their products' wide rows (sorting
+            // those took ~1 ms of 5 for a household with 233 interactions).
             "SELECT (extract(epoch FROM i.occurred_at) / 86400.0)::float8, w.weight, p.embedding::real[], p.category, p.price::float8
-               FROM recommender.interactions i
+               FROM (SELECT product_id, type, occurred_at, interaction_id FROM recommender.interactions
+                      WHERE user_id = $1 AND occurred_at <= (SELECT recommender.clock())
+                      ORDER BY occurred_at DESC, interaction_id DESC LIMIT $2) i
                JOIN recommender.products p USING (product_id)
                LEFT JOIN recommender.interaction_weights w ON w.type = i.type
-              WHERE i.user_id = $1 AND i.occurred_at <= (SELECT recommender.clock())
-              ORDER BY i.occurred_at DESC, i.interaction_id DESC LIMIT $2",
+              ORDER BY i.occurred_at DESC, i.interaction_id DESC",
             None,
             &[user_id.into(), (PROFILE_INTERACTIONS as i64).into()],
         )?;
@@ -246,9 +269,36 @@ fn compute(user_id: &str, last_id: i64, count: i64, version: &str) -> Result<Pro
     });
     let top: Vec<String> = cats.into_iter().take(3).map(|c| c.0).collect();
     let query = query_of(&top, &recent_names(user_id)?);
+    let mut kept = false;
     if can_write() {
+        let current = has_purchase_key()?;
+        kept = current && keeps_collab(user_id)?;
+        let collab = if current {
+            "collab_ids = CASE WHEN $10 THEN u.collab_ids END, collab_scores = CASE WHEN $10 THEN u.collab_scores END,
+             collab_sources = CASE WHEN $10 THEN u.collab_sources END, collab_n = CASE WHEN $10 THEN u.collab_n END,
+             collab_clock = CASE WHEN $10 THEN u.collab_clock END, collab_at = CASE WHEN $10 THEN u.collab_at END,
+             collab_purchases = CASE WHEN $10 THEN u.collab_purchases END,
+             collab_last_purchase = CASE WHEN $10 THEN u.collab_last_purchase END"
+        } else {
+            "collab_ids = NULL, collab_scores = NULL, collab_sources = NULL, collab_n = NULL,
+             collab_clock = NULL, collab_at = NULL"
+        };
+        let mut args: Vec<pgrx::datum::DatumWithOid> = vec![
+            user_id.into(),
+            preference.clone().into(),
+            top.clone().into(),
+            pmin.is_finite().then_some(pmin).into(),
+            pmax.is_finite().then_some(pmax).into(),
+            count.into(),
+            last_id.into(),
+            version.into(),
+            query.as_str().into(),
+        ];
+        if current {
+            args.push(kept.into());
+        }
         Spi::run_with_args(
-            "INSERT INTO recommender.user_profiles AS u
+            &format!("INSERT INTO recommender.user_profiles AS u
                     (user_id, preference, top_categories, price_min, price_max, interaction_count,
                      last_interaction_id, last_interaction_at, weights_version, computed_at, rerank_query)
              VALUES ($1, $2::real[], $3, $4, $5, $6, $7,
@@ -259,55 +309,115 @@ fn compute(user_id: &str, last_id: i64, count: i64, version: &str) -> Result<Pro
                 interaction_count = EXCLUDED.interaction_count, last_interaction_id = EXCLUDED.last_interaction_id,
                 last_interaction_at = EXCLUDED.last_interaction_at, weights_version = EXCLUDED.weights_version,
                 computed_at = now(), rerank_query = EXCLUDED.rerank_query, query_embedding = NULL,
-                collab_ids = NULL, collab_scores = NULL, collab_sources = NULL, collab_n = NULL,
-                collab_clock = NULL, collab_at = NULL",
-            &[
-                user_id.into(),
-                preference.clone().into(),
-                top.clone().into(),
-                pmin.is_finite().then_some(pmin).into(),
-                pmax.is_finite().then_some(pmax).into(),
-                count.into(),
-                last_id.into(),
-                version.into(),
-                query.as_str().into(),
-            ],
+                {collab}"),
+            &args,
         )?;
     }
-    Ok(Profile {
-        preference,
-        top_categories: top,
-        interaction_count: count,
-        query,
-        query_embedding: None,
-        collab: None,
+    Ok((
+        Profile {
+            preference,
+            top_categories: top,
+            interaction_count: count,
+            query,
+            query_embedding: None,
+            collab: None,
+        },
+        kept,
+    ))
+}
+
+/// The user's purchases at the clock as the collaborative candidates read them (repeat, item
+/// model, co-purchase): (how many purchase interactions, the newest one's id).
+const PURCHASES: &str = "SELECT count(*), max(interaction_id) FROM recommender.interactions
+  WHERE user_id = $1 AND type = 'PURCHASE' AND occurred_at <= (SELECT recommender.clock())";
+
+/// The user's purchases at the clock (`PURCHASES`).
+pub fn purchases(user_id: &str) -> Result<(i64, Option<i64>)> {
+    Spi::connect(|c| {
+        let (n, last) = plans::select(c, PURCHASES, None, &[user_id.into()])?
+            .first()
+            .get_two::<i64, i64>()?;
+        Ok((n.unwrap_or(0), last))
+    })
+}
+
+/// Whether the schema keeps the purchases the collaborative candidates came from (0.10.0; the
+/// library may run before ALTER EXTENSION UPDATE).
+fn has_purchase_key() -> Result<bool> {
+    Ok(one::<bool>(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_attribute
+                         WHERE attrelid = 'recommender.user_profiles'::pg_catalog.regclass
+                           AND attname = 'collab_purchases' AND NOT attisdropped)",
+        &[],
+    )?
+    .unwrap_or(false))
+}
+
+/// Whether a rebuilt profile keeps its stored collaborative candidates: the user's purchases are
+/// the ones they were computed from (a new interaction was a view or a cart add), and none came
+/// from similar users (whose neighbourhoods every interaction changes). Their own clock,
+/// candidate count and age are checked where they are read, as before.
+fn keeps_collab(user_id: &str) -> Result<bool> {
+    static KEEPS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT u.collab_ids IS NOT NULL AND u.collab_purchases = k.count
+                    AND u.collab_last_purchase IS NOT DISTINCT FROM k.max
+                    AND NOT EXISTS (SELECT FROM unnest(u.collab_sources) b WHERE b & $2 <> 0)
+               FROM recommender.user_profiles u, ({PURCHASES}) k
+              WHERE u.user_id = $1"
+        )
+    });
+    Spi::connect(|c| {
+        let mut keep = false;
+        for r in c.select(
+            KEEPS.as_str(),
+            None,
+            &[user_id.into(), (source::SIMILAR_USERS as i32).into()],
+        )? {
+            keep = r.get::<bool>(1)?.unwrap_or(false);
+        }
+        Ok::<_, RecError>(keep)
     })
 }
 
 /// Keeps a user's collaborative candidates with the profile (homepage is VOLATILE; it may write),
 /// unless the server cannot take a write here (standby, read-only transaction).
-pub fn store_collab(user_id: &str, collab: &[(i64, f64, u8)], n: usize) -> Result<()> {
+/// `bought` is the user's purchases (`purchases`) read before the candidates were computed.
+pub fn store_collab(
+    user_id: &str,
+    collab: &[(i64, f64, u8)],
+    n: usize,
+    bought: (i64, Option<i64>),
+) -> Result<()> {
     if !can_write() {
         return Ok(());
     }
+    let mut args: Vec<pgrx::datum::DatumWithOid> = vec![
+        user_id.into(),
+        collab.iter().map(|c| c.0).collect::<Vec<i64>>().into(),
+        collab.iter().map(|c| c.1).collect::<Vec<f64>>().into(),
+        collab
+            .iter()
+            .map(|c| c.2 as i32)
+            .collect::<Vec<i32>>()
+            .into(),
+        (n as i32).into(),
+    ];
+    let purchase_key = if has_purchase_key()? {
+        args.push(bought.0.into());
+        args.push(bought.1.into());
+        ", collab_purchases = $6, collab_last_purchase = $7"
+    } else {
+        ""
+    };
     Spi::run_with_args(
         &format!(
             "UPDATE recommender.user_profiles
                 SET collab_ids = $2, collab_scores = $3, collab_sources = $4, collab_n = $5,
-                    collab_clock = {REPLAY_CLOCK}, collab_at = clock_timestamp()
+                    collab_clock = {REPLAY_CLOCK}, collab_at = clock_timestamp(){purchase_key}
               WHERE user_id = $1"
         ),
-        &[
-            user_id.into(),
-            collab.iter().map(|c| c.0).collect::<Vec<i64>>().into(),
-            collab.iter().map(|c| c.1).collect::<Vec<f64>>().into(),
-            collab
-                .iter()
-                .map(|c| c.2 as i32)
-                .collect::<Vec<i32>>()
-                .into(),
-            (n as i32).into(),
-        ],
+        &args,
     )?;
     Ok(())
 }

@@ -136,6 +136,50 @@ mod tests {
         );
     }
 
+    /// A view leaves the user's purchases as they were: the profile is rebuilt but the
+    /// collaborative candidates (here from the item model) are kept, and the homepage equals one
+    /// computed from scratch. A purchase recomputes them.
+    #[pg_test]
+    fn collaborative_candidates_survive_interactions_that_are_not_purchases() {
+        seed_store();
+        Spi::run("CALL recommender.build_item_model(lambda => 1)").unwrap();
+        let q = "SELECT string_agg(product_id || ':' || round(score::numeric, 6) || ':' || sources, ',' ORDER BY position)
+                   FROM recommender.homepage('u_coffee', 8)";
+        let computed_at = || {
+            exts("SELECT collab_at::text || '/' || interaction_count FROM recommender.user_profiles WHERE user_id = 'u_coffee'")
+        };
+        let first = exts(q);
+        assert!(first.contains("item_model"), "{first}");
+        let before = computed_at();
+        let track = |t: &str, ext: &str| {
+            Spi::run(&format!(
+                "SELECT recommender.track('u_coffee', product_id, '{t}', occurred_at => '2024-02-25')
+                   FROM recommender.products WHERE external_id = '{ext}'"
+            ))
+            .unwrap()
+        };
+        track("VIEW", "k3");
+        let after_view = exts(q);
+        let kept = computed_at();
+        // rebuilt (one more interaction), candidates of the same computation
+        assert_ne!(kept, before);
+        assert_eq!(kept.split('/').next(), before.split('/').next());
+        Spi::run("DELETE FROM recommender.user_profiles").unwrap();
+        assert_eq!(exts(q), after_view);
+        // a purchase changes what they read: recomputed
+        let fresh = exts(
+            "SELECT collab_at::text FROM recommender.user_profiles WHERE user_id = 'u_coffee'",
+        );
+        track("PURCHASE", "t1");
+        exts(q);
+        assert_ne!(
+            exts(
+                "SELECT collab_at::text FROM recommender.user_profiles WHERE user_id = 'u_coffee'"
+            ),
+            fresh
+        );
+    }
+
     /// Popularity is read from this backend's copy of `popular_cache`: equal to summing the
     /// window, up to 5 minutes old, and copied again once the table holds another computation.
     #[pg_test]

@@ -43,8 +43,10 @@ pub fn homepage(user_id: &str, k: usize) -> Result<Vec<Rec>> {
     let collab = match prof.collab {
         Some(c) => c,
         None if n_collab > 0 => {
+            // read first: the candidates are never older than the purchases they are kept for
+            let bought = profile::purchases(user_id)?;
             let c = collaborative(user_id, n_collab)?;
-            profile::store_collab(user_id, &c, n_collab)?;
+            profile::store_collab(user_id, &c, n_collab, bought)?;
             c
         }
         None => Vec::new(),
