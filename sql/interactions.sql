@@ -35,9 +35,11 @@ CREATE TABLE recommender.interactions (
     basket_key      text GENERATED ALWAYS AS (coalesce(basket_id,
                         user_id || '@' || ((occurred_at AT TIME ZONE 'UTC')::date - date '2000-01-01')::text)) STORED
 );
--- (user_id, occurred_at) with the id included: a profile's cache key (count and newest id at the
--- clock) is an index-only scan.
-CREATE INDEX interactions_user ON recommender.interactions (user_id, occurred_at) INCLUDE (interaction_id);
+-- (user_id, occurred_at) with what the per-user reads need included, so they are index-only
+-- scans: a profile's cache key (count and newest id at the clock), the interactions a profile is
+-- built or updated from, the user's purchases (their key and the repeat source's lines).
+CREATE INDEX interactions_user ON recommender.interactions (user_id, occurred_at)
+    INCLUDE (interaction_id, type, product_id, basket_key);
 CREATE INDEX interactions_product ON recommender.interactions (product_id);
 CREATE INDEX interactions_basket ON recommender.interactions (basket_key) WHERE type = 'PURCHASE';
 SELECT pg_catalog.pg_extension_config_dump('recommender.interactions', '');
@@ -72,8 +74,9 @@ CREATE INDEX user_products_product ON recommender.user_products (product_id, wei
 CREATE INDEX user_products_user_rank ON recommender.user_products (user_id, weight DESC);
 CREATE INDEX user_products_user_recent ON recommender.user_products (user_id, last_at DESC);
 
--- The top of the popularity ranking per (clock day, window), cached for 5 minutes by homepage's
--- cold start (ranking every product of the window is the expensive part).
+-- The popularity of every product of the window (at most 50,000) per (clock day, window),
+-- computed by the first call that needs it and kept for 5 minutes; each backend reads a copy of
+-- it (ranking every product of the window is the expensive part).
 CREATE UNLOGGED TABLE recommender.popular_cache (
     clock_day    date NOT NULL,
     window_days  integer NOT NULL,
@@ -116,7 +119,14 @@ CREATE TABLE recommender.user_profiles (
     collab_clock         timestamptz,    --   at this recommender.as_of (NULL: the live clock),
     collab_at            timestamptz,    --   at this time (reused for collaborative_cache_seconds),
     collab_purchases     bigint,         --   from this many purchase interactions at that clock
-    collab_last_purchase bigint          --   the newest of them
+    collab_last_purchase bigint,         --   the newest of them
+    -- the running sums the profile is updated from with a user's new interactions (0.11.0):
+    -- preference is the sum normalised; with a decay of tau days, ages from pref_day
+    pref_norm            float8,         -- the sum's L2 norm
+    pref_day             float8,         -- the reference day (epoch days): the newest interaction's
+    categories           text[],         -- every category's decayed weight, heaviest first
+    category_weights     float8[],
+    full_at              timestamptz     -- the last rebuild from all interactions (NULL: rebuild next time)
 );
 
 -- Keeps the aggregates exact under INSERT, UPDATE and DELETE of interactions (set-based, per

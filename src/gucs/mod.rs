@@ -101,6 +101,9 @@ settings! {
     COLLABORATIVE_CACHE_SECONDS: int = 600; c"recommender.collaborative_cache_seconds", Userset, [0, 86400];
         c"How long a user's collaborative candidates (repeat purchases, item model or similar users and co-purchase) are reused from the profile cache; 0 recomputes them on every call.",
         AB_TEST;
+    PROFILE_REBUILD_SECONDS: int = 3600; c"recommender.profile_rebuild_seconds", Userset, [0, 604_800], UNIT_S;
+        c"How long a user's profile is updated with each new interaction before it is rebuilt from all of the user's interactions; 0 rebuilds it on every new interaction.",
+        c"An update adds the new interactions' decayed terms to the stored sums, which equals a rebuild as long as the products the user interacted with keep their text, category and price; a product changed since reaches the profile at its next rebuild.";
     RERANK_TOP_N: int = 20; c"recommender.rerank_top_n", Userset, [0, 200];
         c"How many top hybrid candidates the reranker scores (stage 3); 0 turns reranking off.",
         AB_TEST;
@@ -312,6 +315,11 @@ pub fn candidate_counts() -> (usize, usize) {
 /// own interactions exactly (the profile key) but other users' new interactions only after this.
 pub fn collaborative_cache_seconds() -> i32 {
     COLLABORATIVE_CACHE_SECONDS.get().max(0)
+}
+
+/// How long a profile is updated incrementally before a rebuild from all interactions.
+pub fn profile_rebuild_seconds() -> i32 {
+    PROFILE_REBUILD_SECONDS.get().max(0)
 }
 
 /// Rerank size (0 when enable_rerank = off) and blend weight λ.

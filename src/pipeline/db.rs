@@ -19,14 +19,19 @@ pub fn can_write() -> bool {
     unsafe { !pg_sys::RecoveryInProgress() && !pg_sys::XactReadOnly }
 }
 
-/// The first column of the first row, read-only. (pgrx's `Spi::get_one*` go through
-/// `connect_mut`, which assigns a transaction id: an error on a hot standby.)
+/// The first column of the first row, None when it is NULL or there is no row; read-only.
+/// (pgrx's `Spi::get_one*` go through `connect_mut`, which assigns a transaction id: an error on
+/// a hot standby.)
 pub(crate) fn one<T: FromDatum + IntoDatum>(
     sql: &'static str,
     args: &[pgrx::datum::DatumWithOid],
 ) -> Result<Option<T>> {
     Ok(Spi::connect(|c| {
-        plans::select(c, sql, Some(1), args)?.first().get_one::<T>()
+        let t = plans::select(c, sql, Some(1), args)?;
+        if t.is_empty() {
+            return Ok(None);
+        }
+        t.first().get_one::<T>()
     })?)
 }
 

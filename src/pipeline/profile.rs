@@ -10,19 +10,28 @@
 //! weights version): the sets of interactions at two clocks are nested, so equal counts mean equal
 //! sets, and a new or deleted interaction changes the key.
 //!
+//! A profile keeps its running sums (`recommender_core::profile::State`: the preference's norm
+//! and reference day, every category's weight). A user's new interactions are added to them
+//! (`update`) instead of the profile being rebuilt from all of them, which equals the rebuild up
+//! to rounding (a pg_test compares the two) while the products keep their embeddings, categories
+//! and prices. Whatever a product change may have made stale goes at the next full rebuild:
+//! every `recommender.profile_rebuild_seconds`, after an interaction with a product that had no
+//! embedding yet, and whenever the interactions are not the stored ones plus newer ids (a delete,
+//! a clock moved back, more than `PROFILE_INTERACTIONS`).
+//!
 //! The user's collaborative candidates are kept with the profile (`store_collab`) and survive its
 //! rebuild while the user's purchases are the ones they were computed from and none came from
 //! similar users (`keeps_collab`): repeat, the item model and co-purchase read purchases only.
 use pgrx::prelude::*;
 
-use super::db::{can_write, one};
+use super::db::can_write;
 use super::plans;
 use crate::error::{RecError, Result};
 use crate::gucs;
 use crate::model::DIM;
 use recommender_core::limits::PROFILE_INTERACTIONS;
-use recommender_core::pooling::weighted_mean;
-use recommender_core::scoring::{decay, source};
+use recommender_core::profile::{Event, State};
+use recommender_core::scoring::source;
 
 #[derive(Debug, Clone, Default)]
 pub struct Profile {
@@ -36,6 +45,8 @@ pub struct Profile {
     /// Collaborative candidates (product, normalised score, source bits) while still fresh
     /// (`recommender.collaborative_cache_seconds`, same clock and candidate count).
     pub collab: Option<Vec<(i64, f64, u8)>>,
+    /// The user's purchases at the clock (`purchases`), when this call's rebuild read them.
+    pub purchases: Option<(i64, Option<i64>)>,
 }
 
 /// The reranker's query for a profile.
@@ -74,12 +85,19 @@ const PROFILE_KEY: &str = "SELECT max(interaction_id), count(*),
    FROM recommender.interactions
   WHERE user_id = $1 AND occurred_at <= (SELECT recommender.clock())";
 
+/// The key's version names the decay too: a profile (and its running sums) made with another
+/// `recommender.decay_days` is rebuilt.
 fn key(user_id: &str) -> Result<(Option<i64>, i64, String)> {
+    let (_, tau) = gucs::windows();
     Spi::connect(|c| {
-        let (last, count, version) = plans::select(c, PROFILE_KEY, None, &[user_id.into()])?
+        let (last, count, weights) = plans::select(c, PROFILE_KEY, None, &[user_id.into()])?
             .first()
             .get_three::<i64, i64, String>()?;
-        Ok((last, count.unwrap_or(0), version.unwrap_or_default()))
+        Ok((
+            last,
+            count.unwrap_or(0),
+            format!("{}/{tau}", weights.unwrap_or_default()),
+        ))
     })
 }
 
@@ -92,7 +110,7 @@ pub fn get(user_id: &str) -> Result<Option<Profile>> {
     if let Some(p) = cached(user_id, last_id, count, &version)? {
         return Ok(Some(p));
     }
-    let (computed, kept) = compute(user_id, last_id, count, &version)?;
+    let (computed, kept) = compute(user_id, last_id, count, &version, false)?;
     if kept {
         // the rebuild kept the collaborative candidates (the user's purchases are unchanged)
         if let Some(p) = cached(user_id, last_id, count, &version)? {
@@ -145,6 +163,7 @@ fn cached(user_id: &str, last_id: i64, count: i64, version: &str) -> Result<Opti
                 query,
                 query_embedding: row.get::<Vec<f32>>(5)?,
                 collab,
+                purchases: None,
             });
         }
         Ok::<_, RecError>(out)
@@ -159,7 +178,8 @@ fn cached(user_id: &str, last_id: i64, count: i64, version: &str) -> Result<Opti
     Ok(None)
 }
 
-/// Rebuilds one profile now (live clock) and returns its interaction count.
+/// Rebuilds one profile now (live clock) from all of the user's interactions and returns its
+/// interaction count.
 pub fn rebuild(user_id: &str) -> Result<i64> {
     if !can_write() {
         return Err(RecError::ReadOnly {
@@ -169,7 +189,9 @@ pub fn rebuild(user_id: &str) -> Result<i64> {
     }
     let (last, count, version) = key(user_id)?;
     match last {
-        Some(l) => Ok(compute(user_id, l, count, &version)?.0.interaction_count),
+        Some(l) => Ok(compute(user_id, l, count, &version, true)?
+            .0
+            .interaction_count),
         None => {
             Spi::run_with_args(
                 "DELETE FROM recommender.user_profiles WHERE user_id = $1",
@@ -200,80 +222,183 @@ fn recent_names(user_id: &str) -> Result<Vec<String>> {
     })
 }
 
-/// Builds the profile from the user's `PROFILE_INTERACTIONS` most recent interactions at the
-/// clock (older ones weigh exp(−age/τ) less: a user with millions of interactions, a bot, costs
-/// no more than that). `count` is the cache key's count of all of them.
-/// Returns it, and whether the stored collaborative candidates were kept (`keeps_collab`).
-fn compute(user_id: &str, last_id: i64, count: i64, version: &str) -> Result<(Profile, bool)> {
-    let (_, tau) = gucs::windows();
-    struct Row {
-        days: f64,
-        w: f64,
-        emb: Option<Vec<f32>>,
-        cat: Option<String>,
-        price: Option<f64>,
-    }
-    let rows: Vec<Row> = Spi::connect(|c| {
+/// One interaction as the profile query returns it.
+struct Row {
+    days: f64,
+    w: f64,
+    emb: Option<Vec<f32>>,
+    cat: Option<String>,
+    price: Option<f64>,
+}
+
+/// The user's interactions at the clock with what the profile reads of their products, newest
+/// first: the `$2` most recent (`$3` = 0), or those after interaction id `$3`. The narrow
+/// interaction rows are sorted before the products' wide rows are joined (sorting those took
+/// ~1 ms of 5 for a household with 233 interactions).
+const INTERACTIONS: &str = "
+    SELECT (extract(epoch FROM i.occurred_at) / 86400.0)::float8, w.weight, p.embedding::real[], p.category, p.price::float8
+      FROM (SELECT product_id, type, occurred_at, interaction_id FROM recommender.interactions
+             WHERE user_id = $1 AND occurred_at <= (SELECT recommender.clock()) AND interaction_id > $3
+             ORDER BY occurred_at DESC, interaction_id DESC LIMIT $2) i
+      JOIN recommender.products p USING (product_id)
+      LEFT JOIN recommender.interaction_weights w ON w.type = i.type
+     ORDER BY i.occurred_at DESC, i.interaction_id DESC";
+
+fn interactions(user_id: &str, limit: i64, after_id: i64) -> Result<Vec<Row>> {
+    Spi::connect(|c| {
         let t = plans::select(
             c,
-            // The most recent interactions first, narrow; then their products' wide rows (sorting
-            // those took ~1 ms of 5 for a household with 233 interactions).
-            "SELECT (extract(epoch FROM i.occurred_at) / 86400.0)::float8, w.weight, p.embedding::real[], p.category, p.price::float8
-               FROM (SELECT product_id, type, occurred_at, interaction_id FROM recommender.interactions
-                      WHERE user_id = $1 AND occurred_at <= (SELECT recommender.clock())
-                      ORDER BY occurred_at DESC, interaction_id DESC LIMIT $2) i
-               JOIN recommender.products p USING (product_id)
-               LEFT JOIN recommender.interaction_weights w ON w.type = i.type
-              ORDER BY i.occurred_at DESC, i.interaction_id DESC",
+            INTERACTIONS,
             None,
-            &[user_id.into(), (PROFILE_INTERACTIONS as i64).into()],
+            &[user_id.into(), limit.into(), after_id.into()],
         )?;
         let mut v = Vec::new();
         for r in t {
             v.push(Row {
                 days: r.get::<f64>(1)?.unwrap_or(0.0),
                 w: r.get::<f64>(2)?.unwrap_or(0.0),
-                emb: r.get::<Vec<f32>>(3)?,
+                // copied from the array in place (a vector has no NULL elements)
+                emb: r
+                    .get::<pgrx::Array<f32>>(3)?
+                    .and_then(|a| a.as_slice().ok().map(<[f32]>::to_vec)),
                 cat: r.get::<String>(4)?,
                 price: r.get::<f64>(5)?,
             });
         }
         Ok::<_, RecError>(v)
-    })?;
-    let newest = rows
-        .iter()
-        .map(|r| r.days)
-        .fold(f64::NEG_INFINITY, f64::max);
-    let mut cats: std::collections::HashMap<String, f64> = Default::default();
-    let (mut pmin, mut pmax) = (f64::INFINITY, f64::NEG_INFINITY);
-    // ages relative to the newest interaction: the clock cancels out after normalising
-    let wd = |r: &Row| r.w * decay(newest - r.days, tau);
-    for r in rows.iter().filter(|r| wd(r) > 0.0) {
-        if let Some(c) = &r.cat {
-            *cats.entry(c.clone()).or_default() += wd(r);
-        }
-        if let Some(p) = r.price {
-            pmin = pmin.min(p);
-            pmax = pmax.max(p);
-        }
+    })
+}
+
+/// The stored running sums, when the profile may be updated from them to `count` interactions:
+/// made with this weights version and decay, rebuilt in full within
+/// `recommender.profile_rebuild_seconds`, from fewer interactions. With the newest interaction id
+/// they were made from.
+const STORED_STATE: &str = "
+    SELECT preference::real[], pref_norm, pref_day, categories, category_weights,
+           price_min::float8, price_max::float8, last_interaction_id, interaction_count
+      FROM recommender.user_profiles
+     WHERE user_id = $1 AND weights_version = $2 AND pref_day IS NOT NULL
+       AND full_at > clock_timestamp() - make_interval(secs => $3) AND interaction_count < $4";
+
+/// The profile's running sums updated with the user's new interactions, and whether every one of
+/// them had an embedding. None when they must be rebuilt from all interactions: nothing stored
+/// that may be updated, or interactions that are not the stored ones plus those with newer ids
+/// (one deleted, the clock moved back), or more than `PROFILE_INTERACTIONS` (the profile then
+/// reads the most recent).
+fn update(user_id: &str, count: i64, version: &str) -> Result<Option<(State, bool)>> {
+    if count > PROFILE_INTERACTIONS as i64 {
+        return Ok(None);
     }
-    let vectors = rows
-        .iter()
-        .filter_map(|r| r.emb.as_deref().map(|e| (wd(r), e)));
-    let preference = weighted_mean(vectors, DIM);
-    let mut cats: Vec<(String, f64)> = cats.into_iter().collect();
-    cats.sort_by(|a, b| {
-        b.1.partial_cmp(&a.1)
-            .unwrap_or(std::cmp::Ordering::Equal)
-            .then(a.0.cmp(&b.0))
-    });
-    let top: Vec<String> = cats.into_iter().take(3).map(|c| c.0).collect();
+    let stored = Spi::connect(|c| {
+        let t = plans::select(
+            c,
+            STORED_STATE,
+            None,
+            &[
+                user_id.into(),
+                version.into(),
+                (gucs::profile_rebuild_seconds() as f64).into(),
+                count.into(),
+            ],
+        )?;
+        let mut out = None;
+        for r in t {
+            let names = r.get::<Vec<String>>(4)?.unwrap_or_default();
+            let weights = r.get::<Vec<f64>>(5)?.unwrap_or_default();
+            let price = match (r.get::<f64>(6)?, r.get::<f64>(7)?) {
+                (Some(lo), Some(hi)) => Some((lo, hi)),
+                _ => None,
+            };
+            let state = State::stored(
+                r.get::<Vec<f32>>(1)?.as_deref(),
+                r.get::<f64>(2)?.unwrap_or(0.0),
+                r.get::<f64>(3)?.unwrap_or(f64::NEG_INFINITY),
+                names.into_iter().zip(weights).collect(),
+                price,
+                DIM,
+            );
+            out = Some((
+                state,
+                r.get::<i64>(8)?.unwrap_or(0),
+                r.get::<i64>(9)?.unwrap_or(0),
+            ));
+        }
+        Ok::<_, RecError>(out)
+    })?;
+    let Some((mut state, last_id, stored_count)) = stored else {
+        return Ok(None);
+    };
+    let new = count - stored_count;
+    let rows = interactions(user_id, new + 1, last_id)?;
+    if rows.len() as i64 != new {
+        return Ok(None);
+    }
+    let (_, tau) = gucs::windows();
+    state.add(&events(&rows), tau);
+    Ok(Some((state, rows.iter().all(|r| r.emb.is_some()))))
+}
+
+fn events(rows: &[Row]) -> Vec<Event<'_>> {
+    rows.iter()
+        .map(|r| Event {
+            day: r.days,
+            weight: r.w,
+            embedding: r.emb.as_deref(),
+            category: r.cat.as_deref(),
+            price: r.price,
+        })
+        .collect()
+}
+
+/// Builds the profile: updated with the user's new interactions (`update`) unless `full`, else
+/// from the user's `PROFILE_INTERACTIONS` most recent interactions at the clock (older ones weigh
+/// exp(−age/τ) less: a user with millions of interactions, a bot, costs no more than that).
+/// `count` is the cache key's count of all of them.
+/// Returns it, and whether the stored collaborative candidates were kept (`keeps_collab`).
+fn compute(
+    user_id: &str,
+    last_id: i64,
+    count: i64,
+    version: &str,
+    full: bool,
+) -> Result<(Profile, bool)> {
+    let schema = schema()?;
+    let updated = if full || !schema.running_sums {
+        None
+    } else {
+        update(user_id, count, version)?
+    };
+    // 'full': rebuilt from all interactions now; 'keep': updated; NULL: rebuild next time (a
+    // product without an embedding yet, which a later rebuild will read)
+    let (state, full_at) = match updated {
+        Some((state, embedded)) => (state, embedded.then_some("keep")),
+        None => {
+            let rows = interactions(user_id, PROFILE_INTERACTIONS as i64, 0)?;
+            let mut state = State::empty(DIM);
+            let (_, tau) = gucs::windows();
+            state.add(&events(&rows), tau);
+            (
+                state,
+                rows.iter().all(|r| r.emb.is_some()).then_some("full"),
+            )
+        }
+    };
+    let preference = state.preference();
+    let top = state.top_categories(3);
+    let (pmin, pmax) = match state.price {
+        Some((lo, hi)) => (Some(lo), Some(hi)),
+        None => (None, None),
+    };
     let query = query_of(&top, &recent_names(user_id)?);
     let mut kept = false;
+    let mut bought = None;
     if can_write() {
-        let current = has_purchase_key()?;
-        kept = current && keeps_collab(user_id)?;
-        let collab = if current {
+        if schema.purchase_key {
+            let (keep, purchases) = keeps_collab(user_id)?;
+            kept = keep;
+            bought = Some(purchases);
+        }
+        let collab = if schema.purchase_key {
             "collab_ids = CASE WHEN $10 THEN u.collab_ids END, collab_scores = CASE WHEN $10 THEN u.collab_scores END,
              collab_sources = CASE WHEN $10 THEN u.collab_sources END, collab_n = CASE WHEN $10 THEN u.collab_n END,
              collab_clock = CASE WHEN $10 THEN u.collab_clock END, collab_at = CASE WHEN $10 THEN u.collab_at END,
@@ -283,33 +408,64 @@ fn compute(user_id: &str, last_id: i64, count: i64, version: &str) -> Result<(Pr
             "collab_ids = NULL, collab_scores = NULL, collab_sources = NULL, collab_n = NULL,
              collab_clock = NULL, collab_at = NULL"
         };
+        let (sums_columns, sums_values, sums_set) = if schema.running_sums {
+            (
+                ", pref_norm, pref_day, categories, category_weights, full_at",
+                ", $11, $12, $13, $14, CASE WHEN $15 = 'full' THEN now() END",
+                ", pref_norm = $11, pref_day = $12, categories = $13, category_weights = $14,
+                 full_at = CASE $15 WHEN 'full' THEN now() WHEN 'keep' THEN u.full_at END",
+            )
+        } else {
+            ("", "", "")
+        };
         let mut args: Vec<pgrx::datum::DatumWithOid> = vec![
             user_id.into(),
             preference.clone().into(),
             top.clone().into(),
-            pmin.is_finite().then_some(pmin).into(),
-            pmax.is_finite().then_some(pmax).into(),
+            pmin.into(),
+            pmax.into(),
             count.into(),
             last_id.into(),
             version.into(),
             query.as_str().into(),
         ];
-        if current {
+        if schema.purchase_key {
             args.push(kept.into());
+        }
+        if schema.running_sums {
+            args.push(state.norm().into());
+            args.push(state.day.is_finite().then_some(state.day).into());
+            args.push(
+                state
+                    .categories
+                    .iter()
+                    .map(|c| c.0.as_str())
+                    .collect::<Vec<&str>>()
+                    .into(),
+            );
+            args.push(
+                state
+                    .categories
+                    .iter()
+                    .map(|c| c.1)
+                    .collect::<Vec<f64>>()
+                    .into(),
+            );
+            args.push(full_at.into());
         }
         Spi::run_with_args(
             &format!("INSERT INTO recommender.user_profiles AS u
                     (user_id, preference, top_categories, price_min, price_max, interaction_count,
-                     last_interaction_id, last_interaction_at, weights_version, computed_at, rerank_query)
+                     last_interaction_id, last_interaction_at, weights_version, computed_at, rerank_query{sums_columns})
              VALUES ($1, $2::real[], $3, $4, $5, $6, $7,
-                     (SELECT occurred_at FROM recommender.interactions WHERE interaction_id = $7), $8, now(), $9)
+                     (SELECT occurred_at FROM recommender.interactions WHERE interaction_id = $7), $8, now(), $9{sums_values})
              ON CONFLICT (user_id) DO UPDATE SET
                 preference = EXCLUDED.preference, top_categories = EXCLUDED.top_categories,
                 price_min = EXCLUDED.price_min, price_max = EXCLUDED.price_max,
                 interaction_count = EXCLUDED.interaction_count, last_interaction_id = EXCLUDED.last_interaction_id,
                 last_interaction_at = EXCLUDED.last_interaction_at, weights_version = EXCLUDED.weights_version,
                 computed_at = now(), rerank_query = EXCLUDED.rerank_query, query_embedding = NULL,
-                {collab}"),
+                {collab}{sums_set}"),
             &args,
         )?;
     }
@@ -321,6 +477,7 @@ fn compute(user_id: &str, last_id: i64, count: i64, version: &str) -> Result<(Pr
             query,
             query_embedding: None,
             collab: None,
+            purchases: bought,
         },
         kept,
     ))
@@ -341,42 +498,61 @@ pub fn purchases(user_id: &str) -> Result<(i64, Option<i64>)> {
     })
 }
 
-/// Whether the schema keeps the purchases the collaborative candidates came from (0.10.0; the
-/// library may run before ALTER EXTENSION UPDATE).
-fn has_purchase_key() -> Result<bool> {
-    Ok(one::<bool>(
-        "SELECT EXISTS (SELECT FROM pg_catalog.pg_attribute
-                         WHERE attrelid = 'recommender.user_profiles'::pg_catalog.regclass
-                           AND attname = 'collab_purchases' AND NOT attisdropped)",
-        &[],
-    )?
-    .unwrap_or(false))
+/// What the schema's `user_profiles` has (the library may run before ALTER EXTENSION UPDATE).
+struct Schema {
+    /// The purchases the collaborative candidates came from (0.10.0).
+    purchase_key: bool,
+    /// The running sums a profile is updated from (0.11.0).
+    running_sums: bool,
+}
+
+fn schema() -> Result<Schema> {
+    let (purchase_key, running_sums) = Spi::connect(|c| {
+        plans::select(
+            c,
+            "SELECT count(*) FILTER (WHERE attname = 'collab_purchases') > 0,
+                    count(*) FILTER (WHERE attname = 'full_at') > 0
+               FROM pg_catalog.pg_attribute
+              WHERE attrelid = 'recommender.user_profiles'::pg_catalog.regclass
+                AND attname IN ('collab_purchases', 'full_at') AND NOT attisdropped",
+            None,
+            &[],
+        )?
+        .first()
+        .get_two::<bool, bool>()
+    })?;
+    let purchase_key = purchase_key.unwrap_or(false);
+    Ok(Schema {
+        purchase_key,
+        // 0.11.0 has both: its statements use the purchase key's parameter too
+        running_sums: purchase_key && running_sums.unwrap_or(false),
+    })
 }
 
 /// Whether a rebuilt profile keeps its stored collaborative candidates: the user's purchases are
 /// the ones they were computed from (a new interaction was a view or a cart add), and none came
 /// from similar users (whose neighbourhoods every interaction changes). Their own clock,
-/// candidate count and age are checked where they are read, as before.
-fn keeps_collab(user_id: &str) -> Result<bool> {
+/// candidate count and age are checked where they are read, as before. With the user's
+/// purchases (`purchases`), which a recompute of the candidates keeps with them.
+fn keeps_collab(user_id: &str) -> Result<(bool, (i64, Option<i64>))> {
     static KEEPS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         format!(
-            "SELECT u.collab_ids IS NOT NULL AND u.collab_purchases = k.count
-                    AND u.collab_last_purchase IS NOT DISTINCT FROM k.max
-                    AND NOT EXISTS (SELECT FROM unnest(u.collab_sources) b WHERE b & $2 <> 0)
-               FROM recommender.user_profiles u, ({PURCHASES}) k
-              WHERE u.user_id = $1"
+            "SELECT coalesce(u.collab_ids IS NOT NULL AND u.collab_purchases = k.count
+                             AND u.collab_last_purchase IS NOT DISTINCT FROM k.max
+                             AND NOT EXISTS (SELECT FROM unnest(u.collab_sources) b WHERE b & $2 <> 0), false),
+                    k.count, k.max
+               FROM ({PURCHASES}) k LEFT JOIN recommender.user_profiles u ON u.user_id = $1"
         )
     });
     Spi::connect(|c| {
-        let mut keep = false;
-        for r in c.select(
-            KEEPS.as_str(),
+        let t = plans::select(
+            c,
+            &KEEPS,
             None,
             &[user_id.into(), (source::SIMILAR_USERS as i32).into()],
-        )? {
-            keep = r.get::<bool>(1)?.unwrap_or(false);
-        }
-        Ok::<_, RecError>(keep)
+        )?;
+        let (keep, n, last) = t.first().get_three::<bool, i64, i64>()?;
+        Ok((keep.unwrap_or(false), (n.unwrap_or(0), last)))
     })
 }
 
@@ -403,7 +579,7 @@ pub fn store_collab(
             .into(),
         (n as i32).into(),
     ];
-    let purchase_key = if has_purchase_key()? {
+    let purchase_key = if schema()?.purchase_key {
         args.push(bought.0.into());
         args.push(bought.1.into());
         ", collab_purchases = $6, collab_last_purchase = $7"

@@ -180,6 +180,89 @@ mod tests {
         );
     }
 
+    /// A profile updated with a user's new interactions equals the profile rebuilt from all of
+    /// them: preference (cosine), categories and their weights, price range, and the homepage.
+    /// A deleted interaction, or `profile_rebuild_seconds` passed, makes a full rebuild.
+    #[pg_test]
+    fn a_profile_updated_with_new_interactions_equals_one_rebuilt() {
+        seed_store();
+        let q = "SELECT string_agg(product_id || ':' || round(score::numeric, 4) || ':' || sources, ',' ORDER BY position)
+                   FROM recommender.homepage('u_coffee', 8)";
+        let track = |t: &str, ext: &str, at: &str| {
+            Spi::run(&format!(
+                "SELECT recommender.track('u_coffee', product_id, '{t}', occurred_at => '{at}')
+                   FROM recommender.products WHERE external_id = '{ext}'"
+            ))
+            .unwrap()
+        };
+        let stored = || {
+            let pref = Spi::get_one::<Vec<f32>>(
+                "SELECT preference::real[] FROM recommender.user_profiles WHERE user_id = 'u_coffee'",
+            )
+            .unwrap()
+            .unwrap();
+            let rest = exts(
+                "SELECT concat_ws('|', top_categories::text, price_min, price_max, interaction_count,
+                        (SELECT string_agg(c || '=' || round(w::numeric, 9), ',')
+                           FROM unnest(categories, category_weights) AS x(c, w)))
+                   FROM recommender.user_profiles WHERE user_id = 'u_coffee'",
+            );
+            (pref, rest)
+        };
+        exts(q);
+        let built_at =
+            exts("SELECT full_at::text FROM recommender.user_profiles WHERE user_id = 'u_coffee'");
+        // a view, a cart add (milk: a new category), a purchase, one of them older than the newest
+        track("VIEW", "k3", "2024-02-25");
+        track("CART_ADD", "m1", "2024-02-26");
+        track("PURCHASE", "t1", "2024-02-15");
+        let updated_page = exts(q);
+        let (updated, updated_rest) = stored();
+        assert!(updated_rest.contains("Dairy"), "{updated_rest}");
+        assert_eq!(
+            exts("SELECT full_at::text FROM recommender.user_profiles WHERE user_id = 'u_coffee'"),
+            built_at
+        );
+        // the same from scratch
+        assert_eq!(
+            count("SELECT recommender.rebuild_user_profile('u_coffee')"),
+            6
+        );
+        let (rebuilt, rebuilt_rest) = stored();
+        let cos = recommender_core::pooling::cosine(&updated, &rebuilt);
+        assert!(cos > 0.99999, "cosine {cos}");
+        assert_eq!(updated_rest, rebuilt_rest);
+        Spi::run("DELETE FROM recommender.user_profiles").unwrap();
+        assert_eq!(exts(q), updated_page);
+        // the update reads the stored sums: with them emptied, only the new interaction counts ...
+        Spi::run("UPDATE recommender.user_profiles SET pref_norm = 0").unwrap();
+        track("VIEW", "m2", "2024-02-27");
+        exts(q);
+        let (only_new, _) = stored();
+        let m2 = Spi::get_one::<Vec<f32>>(
+            "SELECT embedding::real[] FROM recommender.products WHERE external_id = 'm2'",
+        )
+        .unwrap()
+        .unwrap();
+        assert!(recommender_core::pooling::cosine(&only_new, &m2) > 0.99999);
+        // ... and a deleted interaction, or the rebuild interval passed, rebuilds from all of them
+        Spi::run(
+            "DELETE FROM recommender.interactions WHERE interaction_id =
+               (SELECT min(interaction_id) FROM recommender.interactions WHERE user_id = 'u_coffee')",
+        )
+        .unwrap();
+        track("VIEW", "m2", "2024-02-28");
+        exts(q);
+        let (after_delete, _) = stored();
+        assert!(recommender_core::pooling::cosine(&after_delete, &m2) < 0.999);
+        Spi::run("UPDATE recommender.user_profiles SET pref_norm = 0").unwrap();
+        Spi::run("SET recommender.profile_rebuild_seconds = 0").unwrap();
+        track("VIEW", "m2", "2024-02-28");
+        exts(q);
+        let (after_interval, _) = stored();
+        assert!(recommender_core::pooling::cosine(&after_interval, &m2) < 0.999);
+    }
+
     /// Popularity is read from this backend's copy of `popular_cache`: equal to summing the
     /// window, up to 5 minutes old, and copied again once the table holds another computation.
     #[pg_test]

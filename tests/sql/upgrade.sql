@@ -63,6 +63,12 @@ SELECT p.product_id, p.external_id, p.embedding::text AS embedding, p.embedded_h
        (SELECT count(*) FROM recommender.interactions i WHERE i.product_id = p.product_id) AS interactions,
        (SELECT count(*) FROM recommender.copurchase c WHERE c.product_a = p.product_id) AS pairs
   FROM recommender.products p;
+-- A profile stored under 0.10.0, without the running sums of 0.11.0 (the library of this tree
+-- runs on the older schema): the first call after the update rebuilds it with them.
+ALTER EXTENSION recommender UPDATE TO '0.10.0';
+SET recommender.as_of = '2024-03-01';
+SELECT external_product_id FROM recommender.homepage('zoe', 2) ORDER BY 1;
+RESET recommender.as_of;
 
 ALTER EXTENSION recommender UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'recommender';
@@ -88,6 +94,8 @@ SELECT recommender.track('zoe', product_id, 'VIEW', occurred_at => '2024-02-02')
   FROM recommender.products WHERE external_id = 'u-3';
 SET recommender.as_of = '2024-03-01';
 SELECT external_product_id FROM recommender.homepage('zoe', 2) ORDER BY 1;
+SELECT interaction_count, pref_day IS NOT NULL AS has_sums, full_at IS NOT NULL AS rebuilt
+  FROM recommender.user_profiles WHERE user_id = 'zoe';
 RESET recommender.as_of;
 -- A backend keeps the plans of the pipeline's statements (src/pipeline/plans.rs). Dropping and
 -- creating the extension in the same session re-plans them against the new tables.

@@ -47,9 +47,16 @@ pub(crate) fn of_user(user_id: &str, n: usize) -> Result<Vec<(i64, f64)>> {
             &[bought.clone().into()],
         )?;
         for r in t {
-            let ids = r.get::<Vec<i64>>(1)?.unwrap_or_default();
-            let scores = r.get::<Vec<f32>>(2)?.unwrap_or_default();
-            for (id, s) in ids.into_iter().zip(scores) {
+            // read in place; a row with NULL elements (build_item_model never writes one) is skipped
+            let (Some(ids), Some(scores)) =
+                (r.get::<pgrx::Array<i64>>(1)?, r.get::<pgrx::Array<f32>>(2)?)
+            else {
+                continue;
+            };
+            let (Ok(ids), Ok(scores)) = (ids.as_slice(), scores.as_slice()) else {
+                continue;
+            };
+            for (&id, &s) in ids.iter().zip(scores) {
                 *sum.entry(id).or_default() += s as f64;
             }
         }

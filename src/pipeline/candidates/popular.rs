@@ -17,8 +17,7 @@ use pgrx::prelude::*;
 
 use crate::error::Result;
 use crate::gucs;
-use crate::pipeline::db::{can_write, pairs};
-use crate::pipeline::plans;
+use crate::pipeline::db::{can_write, one, pairs};
 
 /// Most products the cache keeps per (clock day, window).
 const CACHED: i64 = 50_000;
@@ -57,14 +56,7 @@ const RANKED: &str = "SELECT d.product_id, sum(d.weight)::float8
 
 /// The fresh cache's key, None when there is no fresh cache.
 fn probe(window: i32) -> Result<Option<i64>> {
-    Spi::connect(|c| {
-        let t = plans::select(c, PROBE, Some(1), &[window.into()])?;
-        let mut key = None;
-        for r in t {
-            key = r.get::<i64>(1)?;
-        }
-        Ok(key)
-    })
+    one::<i64>(PROBE, &[window.into()])
 }
 
 /// The cache rows of the clock day and window as this backend holds them, copied again when the

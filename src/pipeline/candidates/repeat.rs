@@ -25,7 +25,7 @@ pub(crate) fn of_user(user_id: &str, n: usize) -> Result<Vec<(i64, f64)>> {
          baskets AS (   -- a product counts once per basket, at the basket's newest line
              SELECT product_id, max(occurred_at) AS at FROM lines GROUP BY product_id, basket_key)
          SELECT product_id,
-                sum(exp(-(extract(epoch FROM (SELECT recommender.clock()) - at) / 86400.0)::float8 / $2))::float8
+                sum(exp((date_part('epoch', at) - date_part('epoch', (SELECT recommender.clock()))) / (86400 * $2)))
            FROM baskets GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $4",
         &[
             user_id.into(),

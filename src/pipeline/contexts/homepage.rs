@@ -44,7 +44,10 @@ pub fn homepage(user_id: &str, k: usize) -> Result<Vec<Rec>> {
         Some(c) => c,
         None if n_collab > 0 => {
             // read first: the candidates are never older than the purchases they are kept for
-            let bought = profile::purchases(user_id)?;
+            let bought = match prof.purchases {
+                Some(b) => b,
+                None => profile::purchases(user_id)?,
+            };
             let c = collaborative(user_id, n_collab)?;
             profile::store_collab(user_id, &c, n_collab, bought)?;
             c

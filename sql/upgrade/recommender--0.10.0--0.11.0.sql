@@ -1,0 +1,27 @@
+-- recommender 0.10.0 -> 0.11.0: profiles updated with a user's new interactions (issue 17).
+-- Released: never edit.
+--   * recommender.user_profiles.pref_norm / pref_day / categories / category_weights / full_at:
+--     the running sums a profile is updated from. A new interaction adds one decayed term to them
+--     instead of rebuilding the profile from all of the user's interactions; a rebuild from all
+--     of them still happens every recommender.profile_rebuild_seconds. Empty until a profile's
+--     next rebuild, which the first call after the update makes (the weights version now names
+--     the decay too).
+--   * recommender.interactions_user includes the columns the per-user reads need (type,
+--     product_id, basket_key), so a profile's and the repeat source's reads are index-only scans.
+--     The new index is built before the old one is dropped: writes to interactions wait for the
+--     build (Complete Journey's 1.46 million interactions: a few seconds); reads, recommendations
+--     included, go on meanwhile.
+\echo Use "ALTER EXTENSION recommender UPDATE TO '0.11.0'" to load this file. \quit
+
+-- first, under a lock that lets reads go on; the locks taken after it are held only to the commit
+CREATE INDEX interactions_user_0_11_0 ON recommender.interactions (user_id, occurred_at)
+    INCLUDE (interaction_id, type, product_id, basket_key);
+DROP INDEX recommender.interactions_user;
+ALTER INDEX recommender.interactions_user_0_11_0 RENAME TO interactions_user;
+
+ALTER TABLE recommender.user_profiles
+    ADD COLUMN pref_norm float8,
+    ADD COLUMN pref_day float8,
+    ADD COLUMN categories text[],
+    ADD COLUMN category_weights float8[],
+    ADD COLUMN full_at timestamptz;
