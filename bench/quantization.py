@@ -9,26 +9,21 @@ fp32 on those texts. Not part of the product: the extension ships fp32 only.
     .run/venv/bin/python bench/quantization.py [--db recommender_cj] [--n 2000]
 Writes bench/results/quantization.txt.
 """
-import argparse, datetime, json, os, subprocess, sys, tempfile, time
+import json, os, tempfile, time
 
 import numpy as np
 import onnxruntime as ort
-import psycopg
-from onnxruntime.quantization import QuantType, quantize_dynamic
 from tokenizers import Tokenizer
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ap = argparse.ArgumentParser()
-ap.add_argument("--db", default="recommender_cj")
-ap.add_argument("--n", type=int, default=2000)
-args = ap.parse_args()
-share = subprocess.run(["/usr/lib/postgresql/15/bin/pg_config", "--sharedir"], capture_output=True, text=True).stdout.strip()
-M = f"{share}/recommender/models/encoder/"
+from ort_probe import ROOT, cli, connect, int8_exports, report, session, share_dir, write_results
+
+args = cli("--n", 2000)
+M = f"{share_dir()}/recommender/models/encoder/"
 ref = json.load(open(f"{ROOT}/tests/fixtures/minilm-reference.json"))
 tok = Tokenizer.from_file(M + "tokenizer.json")
 tok.no_padding()
 tok.enable_truncation(256)
-with psycopg.connect(host="127.0.0.1", port=int(os.environ.get("PGPORT", "28815")), user="postgres", dbname=args.db) as c:
+with connect(args.db) as c:
     texts = [r[0] for r in c.execute(
         "SELECT recommender.product_text(name, description, category, price::float8) FROM recommender.products "
         "ORDER BY product_id LIMIT %s", (args.n,))]
@@ -43,18 +38,11 @@ for k, v in {"session.optimized_model_external_initializers_file_name": "prepack
     o.add_session_config_entry(k, v)
 ort.InferenceSession(M + "model.onnx", o, providers=["CPUExecutionProvider"])
 variants["fp32, pre-packed in a mapped data file"] = (os.path.join(tmp, "prepacked.onnx"), {})
-for name, kw in [("int8 (u8 weights)", dict(weight_type=QuantType.QUInt8)),
-                 ("int8 (s8 weights, per channel)", dict(weight_type=QuantType.QInt8, per_channel=True))]:
-    out = os.path.join(tmp, name.replace(" ", "_").replace(",", "").replace("(", "").replace(")", "") + ".onnx")
-    quantize_dynamic(M + "model.onnx", out, **kw)
+for name, out in int8_exports(M + "model.onnx", tmp).items():
     variants[name] = (out, {})
 def sess(variant, threads):
     p, extra = variant
-    o=ort.SessionOptions(); o.intra_op_num_threads=threads; o.inter_op_num_threads=1
-    o.add_session_config_entry('session.intra_op.allow_spinning','0')
-    for k, v in extra.items():
-        o.add_session_config_entry(k, v)
-    return ort.InferenceSession(p, o, providers=['CPUExecutionProvider'])
+    return session(p, threads, extra)
 def embed(s, ts, bs=32):
     enc=tok.encode_batch(ts)
     order=sorted(range(len(ts)), key=lambda i: len(enc[i].ids))
@@ -83,12 +71,7 @@ for name,p in variants.items():
     if fp is None: fp=E
     c2=(E*fp).sum(1)
     s2=sess(p,2); embed(s2,texts[:200]); t=time.time(); embed(s2,texts); dt2=time.time()-t
-    line = (f"{name}: 1 thread {len(texts)/dt:.0f} products/s, 2 threads {len(texts)/dt2:.0f} products/s; "
+    report(lines, f"{name}: 1 thread {len(texts)/dt:.0f} products/s, 2 threads {len(texts)/dt2:.0f} products/s; "
             f"cosine to the fp32 reference min {cos.min():.5f} (mean {cos.mean():.5f}); "
             f"to fp32 on the {len(texts)} product texts min {c2.min():.5f} (mean {c2.mean():.5f})")
-    print(line, flush=True)
-    lines.append(line)
-head = (f"quantization: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%dT%H:%M:%SZ}, {os.cpu_count()} cores, "
-        f"onnxruntime {ort.__version__}, {len(texts)} product texts of {args.db}, batches of 32 sorted by length\n"
-        f"command: .run/venv/bin/python bench/quantization.py --db {args.db} --n {args.n}\n")
-open(f"{ROOT}/bench/results/quantization.txt", "w").write(head + "\n".join(lines) + "\n")
+write_results("quantization", f"{len(texts)} product texts of {args.db}, batches of 32 sorted by length", args, lines)

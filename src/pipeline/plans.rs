@@ -47,6 +47,31 @@ fn qualified(c: &SpiClient<'_>, sql: &str) -> SpiResult<String> {
     Ok(sql.replace(VECTOR_SCHEMA, &schema))
 }
 
+/// The backend's kept plan for `sql` with these arguments' types, prepared (read-only, or
+/// `mutating`) on first use. A statement's text is either always read-only or always writes.
+fn kept(
+    c: &SpiClient<'_>,
+    sql: &'static str,
+    args: &[DatumWithOid],
+    mutating: bool,
+) -> SpiResult<&'static OwnedPreparedStatement> {
+    let key: Key = (sql, args.iter().map(|a| a.oid()).collect());
+    // The borrow ends before the statement runs: a statement may call back into the extension.
+    if let Some(s) = PLANS.with(|p| p.borrow().get(&key).copied()) {
+        return Ok(s);
+    }
+    let oids: Vec<PgOid> = key.1.iter().map(|&o| PgOid::from(o)).collect();
+    let text = qualified(c, sql)?;
+    let stmt = if mutating {
+        c.prepare_mut(text.as_str(), &oids)?
+    } else {
+        c.prepare(text.as_str(), &oids)?
+    };
+    let s: &'static OwnedPreparedStatement = Box::leak(Box::new(stmt.keep()));
+    PLANS.with(|p| p.borrow_mut().insert(key, s));
+    Ok(s)
+}
+
 /// `c.select(sql, limit, args)` through the backend's kept plan for `sql`.
 pub fn select<'c>(
     c: &SpiClient<'c>,
@@ -54,19 +79,16 @@ pub fn select<'c>(
     limit: Option<libc::c_long>,
     args: &[DatumWithOid],
 ) -> SpiResult<SpiTupleTable<'c>> {
-    let key: Key = (sql, args.iter().map(|a| a.oid()).collect());
-    // The borrow ends before the statement runs: a statement may call back into the extension.
-    let kept = PLANS.with(|p| p.borrow().get(&key).copied());
-    let stmt = match kept {
-        Some(s) => s,
-        None => {
-            let oids: Vec<PgOid> = key.1.iter().map(|&o| PgOid::from(o)).collect();
-            let text = qualified(c, sql)?;
-            let s: &'static OwnedPreparedStatement =
-                Box::leak(Box::new(c.prepare(text.as_str(), &oids)?.keep()));
-            PLANS.with(|p| p.borrow_mut().insert(key, s));
-            s
-        }
-    };
+    let stmt = kept(c, sql, args, false)?;
     c.select(stmt, limit, args)
+}
+
+/// Runs a statement that writes (the caches a call keeps) through the backend's kept plan for
+/// `sql`. The caller checks that it may write (`db::can_write`).
+pub fn run(sql: &'static str, args: &[DatumWithOid]) -> SpiResult<()> {
+    pgrx::spi::Spi::connect_mut(|c| {
+        let stmt = kept(c, sql, args, true)?;
+        c.update(stmt, None, args)?;
+        Ok(())
+    })
 }

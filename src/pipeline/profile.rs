@@ -350,6 +350,48 @@ fn events(rows: &[Row]) -> Vec<Event<'_>> {
         .collect()
 }
 
+/// Stores a profile, one statement per schema level (`Schema::level`): the collaborative
+/// candidates are dropped, or kept when `$10` (`keeps_collab`); the running sums are `$11`–`$14`,
+/// and `$15` says whether they were rebuilt in full ('full'), updated ('keep') or must be rebuilt
+/// next time (NULL).
+static UPSERT: std::sync::LazyLock<[String; 3]> = std::sync::LazyLock::new(|| {
+    let statement = |collab: &str, sums: (&str, &str, &str)| {
+        format!(
+            "INSERT INTO recommender.user_profiles AS u
+                    (user_id, preference, top_categories, price_min, price_max, interaction_count,
+                     last_interaction_id, last_interaction_at, weights_version, computed_at, rerank_query{})
+             VALUES ($1, $2::real[], $3, $4, $5, $6, $7,
+                     (SELECT occurred_at FROM recommender.interactions WHERE interaction_id = $7), $8, now(), $9{})
+             ON CONFLICT (user_id) DO UPDATE SET
+                preference = EXCLUDED.preference, top_categories = EXCLUDED.top_categories,
+                price_min = EXCLUDED.price_min, price_max = EXCLUDED.price_max,
+                interaction_count = EXCLUDED.interaction_count, last_interaction_id = EXCLUDED.last_interaction_id,
+                last_interaction_at = EXCLUDED.last_interaction_at, weights_version = EXCLUDED.weights_version,
+                computed_at = now(), rerank_query = EXCLUDED.rerank_query, query_embedding = NULL,
+                {collab}{}",
+            sums.0, sums.1, sums.2
+        )
+    };
+    let dropped = "collab_ids = NULL, collab_scores = NULL, collab_sources = NULL, collab_n = NULL,
+             collab_clock = NULL, collab_at = NULL";
+    let kept = "collab_ids = CASE WHEN $10 THEN u.collab_ids END, collab_scores = CASE WHEN $10 THEN u.collab_scores END,
+             collab_sources = CASE WHEN $10 THEN u.collab_sources END, collab_n = CASE WHEN $10 THEN u.collab_n END,
+             collab_clock = CASE WHEN $10 THEN u.collab_clock END, collab_at = CASE WHEN $10 THEN u.collab_at END,
+             collab_purchases = CASE WHEN $10 THEN u.collab_purchases END,
+             collab_last_purchase = CASE WHEN $10 THEN u.collab_last_purchase END";
+    let sums = (
+        ", pref_norm, pref_day, categories, category_weights, full_at",
+        ", $11, $12, $13, $14, CASE WHEN $15 = 'full' THEN now() END",
+        ", pref_norm = $11, pref_day = $12, categories = $13, category_weights = $14,
+                full_at = CASE $15 WHEN 'full' THEN now() WHEN 'keep' THEN u.full_at END",
+    );
+    [
+        statement(dropped, ("", "", "")),
+        statement(kept, ("", "", "")),
+        statement(kept, sums),
+    ]
+});
+
 /// Builds the profile: updated with the user's new interactions (`update`) unless `full`, else
 /// from the user's `PROFILE_INTERACTIONS` most recent interactions at the clock (older ones weigh
 /// exp(−age/τ) less: a user with millions of interactions, a bot, costs no more than that).
@@ -398,26 +440,6 @@ fn compute(
             kept = keep;
             bought = Some(purchases);
         }
-        let collab = if schema.purchase_key {
-            "collab_ids = CASE WHEN $10 THEN u.collab_ids END, collab_scores = CASE WHEN $10 THEN u.collab_scores END,
-             collab_sources = CASE WHEN $10 THEN u.collab_sources END, collab_n = CASE WHEN $10 THEN u.collab_n END,
-             collab_clock = CASE WHEN $10 THEN u.collab_clock END, collab_at = CASE WHEN $10 THEN u.collab_at END,
-             collab_purchases = CASE WHEN $10 THEN u.collab_purchases END,
-             collab_last_purchase = CASE WHEN $10 THEN u.collab_last_purchase END"
-        } else {
-            "collab_ids = NULL, collab_scores = NULL, collab_sources = NULL, collab_n = NULL,
-             collab_clock = NULL, collab_at = NULL"
-        };
-        let (sums_columns, sums_values, sums_set) = if schema.running_sums {
-            (
-                ", pref_norm, pref_day, categories, category_weights, full_at",
-                ", $11, $12, $13, $14, CASE WHEN $15 = 'full' THEN now() END",
-                ", pref_norm = $11, pref_day = $12, categories = $13, category_weights = $14,
-                 full_at = CASE $15 WHEN 'full' THEN now() WHEN 'keep' THEN u.full_at END",
-            )
-        } else {
-            ("", "", "")
-        };
         let mut args: Vec<pgrx::datum::DatumWithOid> = vec![
             user_id.into(),
             preference.clone().into(),
@@ -453,21 +475,7 @@ fn compute(
             );
             args.push(full_at.into());
         }
-        Spi::run_with_args(
-            &format!("INSERT INTO recommender.user_profiles AS u
-                    (user_id, preference, top_categories, price_min, price_max, interaction_count,
-                     last_interaction_id, last_interaction_at, weights_version, computed_at, rerank_query{sums_columns})
-             VALUES ($1, $2::real[], $3, $4, $5, $6, $7,
-                     (SELECT occurred_at FROM recommender.interactions WHERE interaction_id = $7), $8, now(), $9{sums_values})
-             ON CONFLICT (user_id) DO UPDATE SET
-                preference = EXCLUDED.preference, top_categories = EXCLUDED.top_categories,
-                price_min = EXCLUDED.price_min, price_max = EXCLUDED.price_max,
-                interaction_count = EXCLUDED.interaction_count, last_interaction_id = EXCLUDED.last_interaction_id,
-                last_interaction_at = EXCLUDED.last_interaction_at, weights_version = EXCLUDED.weights_version,
-                computed_at = now(), rerank_query = EXCLUDED.rerank_query, query_embedding = NULL,
-                {collab}{sums_set}"),
-            &args,
-        )?;
+        plans::run(&UPSERT[schema.level()], &args)?;
     }
     Ok((
         Profile {
@@ -504,6 +512,13 @@ struct Schema {
     purchase_key: bool,
     /// The running sums a profile is updated from (0.11.0).
     running_sums: bool,
+}
+
+impl Schema {
+    /// 0 before 0.10.0, 1 with the purchase key, 2 with the running sums too.
+    fn level(&self) -> usize {
+        self.purchase_key as usize + self.running_sums as usize
+    }
 }
 
 fn schema() -> Result<Schema> {
@@ -556,6 +571,22 @@ fn keeps_collab(user_id: &str) -> Result<(bool, (i64, Option<i64>))> {
     })
 }
 
+/// Stores a user's collaborative candidates: without, and with the purchase key (0.10.0).
+static STORE_COLLAB: std::sync::LazyLock<[String; 2]> = std::sync::LazyLock::new(|| {
+    let statement = |purchase_key: &str| {
+        format!(
+            "UPDATE recommender.user_profiles
+                SET collab_ids = $2, collab_scores = $3, collab_sources = $4, collab_n = $5,
+                    collab_clock = {REPLAY_CLOCK}, collab_at = clock_timestamp(){purchase_key}
+              WHERE user_id = $1"
+        )
+    };
+    [
+        statement(""),
+        statement(", collab_purchases = $6, collab_last_purchase = $7"),
+    ]
+});
+
 /// Keeps a user's collaborative candidates with the profile (homepage is VOLATILE; it may write),
 /// unless the server cannot take a write here (standby, read-only transaction).
 /// `bought` is the user's purchases (`purchases`) read before the candidates were computed.
@@ -579,22 +610,12 @@ pub fn store_collab(
             .into(),
         (n as i32).into(),
     ];
-    let purchase_key = if schema()?.purchase_key {
+    let schema = schema()?;
+    if schema.purchase_key {
         args.push(bought.0.into());
         args.push(bought.1.into());
-        ", collab_purchases = $6, collab_last_purchase = $7"
-    } else {
-        ""
-    };
-    Spi::run_with_args(
-        &format!(
-            "UPDATE recommender.user_profiles
-                SET collab_ids = $2, collab_scores = $3, collab_sources = $4, collab_n = $5,
-                    collab_clock = {REPLAY_CLOCK}, collab_at = clock_timestamp(){purchase_key}
-              WHERE user_id = $1"
-        ),
-        &args,
-    )?;
+    }
+    plans::run(&STORE_COLLAB[schema.purchase_key as usize], &args)?;
     Ok(())
 }
 
@@ -604,7 +625,7 @@ pub fn store_query_embedding(user_id: &str, v: &[f32]) -> Result<()> {
     if !can_write() {
         return Ok(());
     }
-    Spi::run_with_args(
+    plans::run(
         "UPDATE recommender.user_profiles SET query_embedding = $2::real[] WHERE user_id = $1",
         &[user_id.into(), v.to_vec().into()],
     )?;
