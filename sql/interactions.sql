@@ -222,6 +222,12 @@ BEGIN
         FOREACH q IN ARRAY recommender._aggregate_sql('new_rows', 1) LOOP EXECUTE q; END LOOP;
         EXECUTE recommender._copurchase_sql('new_rows', 1);
     END IF;
+    IF TG_OP = 'UPDATE' THEN
+        -- the running sums of these users' profiles hold the rows as they were: the next refresh
+        -- rebuilds them from all interactions (0.11.0)
+        UPDATE recommender.user_profiles u SET full_at = NULL
+         WHERE u.user_id IN (SELECT o.user_id FROM old_rows o) AND u.full_at IS NOT NULL;
+    END IF;
     RETURN NULL;
 END
 $$;

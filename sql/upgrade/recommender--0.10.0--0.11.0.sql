@@ -11,6 +11,8 @@
 --     The new index is built before the old one is dropped: writes to interactions wait for the
 --     build (Complete Journey's 1.46 million interactions: a few seconds); reads, recommendations
 --     included, go on meanwhile.
+--   * recommender._interactions_changed(): an UPDATE of interactions makes the next refresh of
+--     its users' profiles a rebuild from all interactions (their running sums hold the old rows).
 \echo Use "ALTER EXTENSION recommender UPDATE TO '0.11.0'" to load this file. \quit
 
 -- first, under a lock that lets reads go on; the locks taken after it are held only to the commit
@@ -25,3 +27,27 @@ ALTER TABLE recommender.user_profiles
     ADD COLUMN categories text[],
     ADD COLUMN category_weights float8[],
     ADD COLUMN full_at timestamptz;
+
+CREATE OR REPLACE FUNCTION recommender._interactions_changed() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    q text;
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        FOREACH q IN ARRAY recommender._aggregate_sql('old_rows', -1) LOOP EXECUTE q; END LOOP;
+        EXECUTE recommender._copurchase_sql('old_rows', -1);
+    END IF;
+    IF TG_OP IN ('UPDATE', 'INSERT') THEN
+        FOREACH q IN ARRAY recommender._aggregate_sql('new_rows', 1) LOOP EXECUTE q; END LOOP;
+        EXECUTE recommender._copurchase_sql('new_rows', 1);
+    END IF;
+    IF TG_OP = 'UPDATE' THEN
+        -- the running sums of these users' profiles hold the rows as they were: the next refresh
+        -- rebuilds them from all interactions (0.11.0)
+        UPDATE recommender.user_profiles u SET full_at = NULL
+         WHERE u.user_id IN (SELECT o.user_id FROM old_rows o) AND u.full_at IS NOT NULL;
+    END IF;
+    RETURN NULL;
+END
+$$;

@@ -182,7 +182,8 @@ mod tests {
 
     /// A profile updated with a user's new interactions equals the profile rebuilt from all of
     /// them: preference (cosine), categories and their weights, price range, and the homepage.
-    /// A deleted interaction, or `profile_rebuild_seconds` passed, makes a full rebuild.
+    /// A deleted interaction, `profile_rebuild_seconds` passed, or an interaction edited in place
+    /// makes a full rebuild.
     #[pg_test]
     fn a_profile_updated_with_new_interactions_equals_one_rebuilt() {
         seed_store();
@@ -261,6 +262,20 @@ mod tests {
         exts(q);
         let (after_interval, _) = stored();
         assert!(recommender_core::pooling::cosine(&after_interval, &m2) < 0.999);
+        // an interaction edited in place: the sums hold the old row, so the next refresh rebuilds
+        Spi::run("RESET recommender.profile_rebuild_seconds").unwrap();
+        Spi::run("UPDATE recommender.user_profiles SET pref_norm = 0").unwrap();
+        Spi::run("UPDATE recommender.interactions SET type = 'CART_ADD' WHERE user_id = 'u_coffee' AND type = 'VIEW'")
+            .unwrap();
+        track("VIEW", "m1", "2024-02-29");
+        exts(q);
+        let (after_edit, _) = stored();
+        let m1 = Spi::get_one::<Vec<f32>>(
+            "SELECT embedding::real[] FROM recommender.products WHERE external_id = 'm1'",
+        )
+        .unwrap()
+        .unwrap();
+        assert!(recommender_core::pooling::cosine(&after_edit, &m1) < 0.999);
     }
 
     /// Popularity is read from this backend's copy of `popular_cache`: equal to summing the
