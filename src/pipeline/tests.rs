@@ -236,46 +236,39 @@ mod tests {
         Spi::run("DELETE FROM recommender.user_profiles").unwrap();
         assert_eq!(exts(q), updated_page);
         // the update reads the stored sums: with them emptied, only the new interaction counts ...
-        Spi::run("UPDATE recommender.user_profiles SET pref_norm = 0").unwrap();
-        track("VIEW", "m2", "2024-02-27");
-        exts(q);
-        let (only_new, _) = stored();
-        let m2 = Spi::get_one::<Vec<f32>>(
-            "SELECT embedding::real[] FROM recommender.products WHERE external_id = 'm2'",
-        )
-        .unwrap()
-        .unwrap();
-        assert!(recommender_core::pooling::cosine(&only_new, &m2) > 0.99999);
-        // ... and a deleted interaction, or the rebuild interval passed, rebuilds from all of them
+        let embedding = |ext: &str| {
+            Spi::get_one::<Vec<f32>>(&format!(
+                "SELECT embedding::real[] FROM recommender.products WHERE external_id = '{ext}'"
+            ))
+            .unwrap()
+            .unwrap()
+        };
+        // the refreshed preference's cosine to the product of a new view
+        let towards_view = |ext: &str, at: &str| {
+            track("VIEW", ext, at);
+            exts(q);
+            recommender_core::pooling::cosine(&stored().0, &embedding(ext))
+        };
+        let forget = || Spi::run("UPDATE recommender.user_profiles SET pref_norm = 0").unwrap();
+        forget();
+        assert!(towards_view("m2", "2024-02-27") > 0.99999);
+        // ... and a deleted interaction, the rebuild interval passed, or an interaction edited in
+        // place (the sums hold the old row) rebuilds from all of them
         Spi::run(
             "DELETE FROM recommender.interactions WHERE interaction_id =
                (SELECT min(interaction_id) FROM recommender.interactions WHERE user_id = 'u_coffee')",
         )
         .unwrap();
-        track("VIEW", "m2", "2024-02-28");
-        exts(q);
-        let (after_delete, _) = stored();
-        assert!(recommender_core::pooling::cosine(&after_delete, &m2) < 0.999);
-        Spi::run("UPDATE recommender.user_profiles SET pref_norm = 0").unwrap();
+        forget();
+        assert!(towards_view("m2", "2024-02-28") < 0.999);
         Spi::run("SET recommender.profile_rebuild_seconds = 0").unwrap();
-        track("VIEW", "m2", "2024-02-28");
-        exts(q);
-        let (after_interval, _) = stored();
-        assert!(recommender_core::pooling::cosine(&after_interval, &m2) < 0.999);
-        // an interaction edited in place: the sums hold the old row, so the next refresh rebuilds
+        forget();
+        assert!(towards_view("m2", "2024-02-28") < 0.999);
         Spi::run("RESET recommender.profile_rebuild_seconds").unwrap();
-        Spi::run("UPDATE recommender.user_profiles SET pref_norm = 0").unwrap();
+        forget();
         Spi::run("UPDATE recommender.interactions SET type = 'CART_ADD' WHERE user_id = 'u_coffee' AND type = 'VIEW'")
             .unwrap();
-        track("VIEW", "m1", "2024-02-29");
-        exts(q);
-        let (after_edit, _) = stored();
-        let m1 = Spi::get_one::<Vec<f32>>(
-            "SELECT embedding::real[] FROM recommender.products WHERE external_id = 'm1'",
-        )
-        .unwrap()
-        .unwrap();
-        assert!(recommender_core::pooling::cosine(&after_edit, &m1) < 0.999);
+        assert!(towards_view("m1", "2024-02-29") < 0.999);
     }
 
     /// Popularity is read from this backend's copy of `popular_cache`: equal to summing the
