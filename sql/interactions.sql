@@ -222,11 +222,18 @@ BEGIN
         FOREACH q IN ARRAY recommender._aggregate_sql('new_rows', 1) LOOP EXECUTE q; END LOOP;
         EXECUTE recommender._copurchase_sql('new_rows', 1);
     END IF;
-    IF TG_OP = 'UPDATE' THEN
-        -- the running sums of these users' profiles hold the rows as they were: the next refresh
-        -- rebuilds them from all interactions (0.11.0)
-        UPDATE recommender.user_profiles u SET full_at = NULL
-         WHERE u.user_id IN (SELECT o.user_id FROM old_rows o) AND u.full_at IS NOT NULL;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        -- The running sums of these users' profiles may hold the rows as they were: their next
+        -- refresh rebuilds them from all interactions (0.11.0). The rows are locked in key
+        -- order, as the aggregates' are, so concurrent statements cannot deadlock on them.
+        EXECUTE format($q$
+            UPDATE recommender.user_profiles u SET full_at = NULL
+              FROM (SELECT p.user_id FROM recommender.user_profiles p
+                     WHERE p.full_at IS NOT NULL
+                       AND p.user_id IN (SELECT user_id FROM old_rows%s)
+                     ORDER BY p.user_id FOR UPDATE OF p) l
+             WHERE u.user_id = l.user_id$q$,
+            CASE WHEN TG_OP = 'UPDATE' THEN ' UNION SELECT user_id FROM new_rows' ELSE '' END);
     END IF;
     RETURN NULL;
 END

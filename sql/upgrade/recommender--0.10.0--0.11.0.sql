@@ -2,17 +2,19 @@
 -- Released: never edit.
 --   * recommender.user_profiles.pref_norm / pref_day / categories / category_weights / full_at:
 --     the running sums a profile is updated from. A new interaction adds one decayed term to them
---     instead of rebuilding the profile from all of the user's interactions; a rebuild from all
---     of them still happens every recommender.profile_rebuild_seconds. Empty until a profile's
+--     instead of rebuilding the profile from all of the user's interactions; the first refresh
+--     more than recommender.profile_rebuild_seconds after the last full rebuild still rebuilds
+--     from all of them. Empty until a profile's
 --     next rebuild, which the first call after the update makes (the weights version now names
 --     the decay too).
 --   * recommender.interactions_user includes the columns the per-user reads need (type,
 --     product_id, basket_key), so a profile's and the repeat source's reads are index-only scans.
 --     The new index is built before the old one is dropped: writes to interactions wait for the
---     build (Complete Journey's 1.46 million interactions: a few seconds); reads, recommendations
---     included, go on meanwhile.
---   * recommender._interactions_changed(): an UPDATE of interactions makes the next refresh of
---     its users' profiles a rebuild from all interactions (their running sums hold the old rows).
+--     build (Complete Journey's 1.46 million interactions: a few seconds) while reads go on; the
+--     drop then waits for the reads in progress and holds an exclusive lock until the commit.
+--   * recommender._interactions_changed(): an UPDATE or DELETE of interactions makes the next
+--     refresh of its users' profiles a rebuild from all interactions (their running sums may hold
+--     the old rows).
 \echo Use "ALTER EXTENSION recommender UPDATE TO '0.11.0'" to load this file. \quit
 
 -- first, under a lock that lets reads go on; the locks taken after it are held only to the commit
@@ -42,11 +44,18 @@ BEGIN
         FOREACH q IN ARRAY recommender._aggregate_sql('new_rows', 1) LOOP EXECUTE q; END LOOP;
         EXECUTE recommender._copurchase_sql('new_rows', 1);
     END IF;
-    IF TG_OP = 'UPDATE' THEN
-        -- the running sums of these users' profiles hold the rows as they were: the next refresh
-        -- rebuilds them from all interactions (0.11.0)
-        UPDATE recommender.user_profiles u SET full_at = NULL
-         WHERE u.user_id IN (SELECT o.user_id FROM old_rows o) AND u.full_at IS NOT NULL;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        -- The running sums of these users' profiles may hold the rows as they were: their next
+        -- refresh rebuilds them from all interactions (0.11.0). The rows are locked in key
+        -- order, as the aggregates' are, so concurrent statements cannot deadlock on them.
+        EXECUTE format($q$
+            UPDATE recommender.user_profiles u SET full_at = NULL
+              FROM (SELECT p.user_id FROM recommender.user_profiles p
+                     WHERE p.full_at IS NOT NULL
+                       AND p.user_id IN (SELECT user_id FROM old_rows%s)
+                     ORDER BY p.user_id FOR UPDATE OF p) l
+             WHERE u.user_id = l.user_id$q$,
+            CASE WHEN TG_OP = 'UPDATE' THEN ' UNION SELECT user_id FROM new_rows' ELSE '' END);
     END IF;
     RETURN NULL;
 END

@@ -102,8 +102,8 @@ settings! {
         c"How long a user's collaborative candidates (repeat purchases, item model or similar users and co-purchase) are reused from the profile cache; 0 recomputes them on every call.",
         AB_TEST;
     PROFILE_REBUILD_SECONDS: int = 3600; c"recommender.profile_rebuild_seconds", Userset, [0, 604_800], UNIT_S;
-        c"How long a user's profile is updated with each new interaction before it is rebuilt from all of the user's interactions; 0 rebuilds it on every new interaction.",
-        c"An update adds the new interactions' decayed terms to the stored sums, which equals a rebuild as long as the products the user interacted with keep their text, category and price; a product changed since reaches the profile at its next rebuild.";
+        c"How long after a profile's last rebuild from all of the user's interactions its refreshes only add the new ones; 0 rebuilds it at every refresh.",
+        c"A profile is refreshed by the first call after the user's new interaction. An update adds the new interactions' decayed terms to the stored sums, which equals a rebuild as long as the products the user interacted with keep their text, category and price; a product changed since reaches the profile at the first refresh after this interval.";
     RERANK_TOP_N: int = 20; c"recommender.rerank_top_n", Userset, [0, 200];
         c"How many top hybrid candidates the reranker scores (stage 3); 0 turns reranking off.",
         AB_TEST;

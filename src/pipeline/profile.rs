@@ -14,10 +14,12 @@
 //! and reference day, every category's weight). A user's new interactions are added to them
 //! (`update`) instead of the profile being rebuilt from all of them, which equals the rebuild up
 //! to rounding (a pg_test compares the two) while the products keep their embeddings, categories
-//! and prices. Whatever a product change may have made stale goes at the next full rebuild:
-//! every `recommender.profile_rebuild_seconds`, after an interaction with a product that had no
-//! embedding yet, and whenever the interactions are not the stored ones plus newer ids (a delete,
-//! a clock moved back, more than `PROFILE_INTERACTIONS`).
+//! and prices. Whatever a product change may have made stale goes at the next full rebuild: the
+//! first refresh more than `recommender.profile_rebuild_seconds` after the last one. A refresh
+//! also rebuilds in full after an interaction with a product that had no embedding yet, after an
+//! UPDATE or DELETE of the user's interactions (their trigger clears `full_at`), and whenever the
+//! rows read are not the stored ones plus exactly those the key adds (`matches_key`: another
+//! transaction committed one meanwhile, the clock moved back, more than `PROFILE_INTERACTIONS`).
 //!
 //! The user's collaborative candidates are kept with the profile (`store_collab`) and survive its
 //! rebuild while the user's purchases are the ones they were computed from and none came from
@@ -224,6 +226,7 @@ fn recent_names(user_id: &str) -> Result<Vec<String>> {
 
 /// One interaction as the profile query returns it.
 struct Row {
+    id: i64,
     days: f64,
     w: f64,
     emb: Option<Vec<f32>>,
@@ -236,7 +239,8 @@ struct Row {
 /// interaction rows are sorted before the products' wide rows are joined (sorting those took
 /// ~1 ms of 5 for a household with 233 interactions).
 const INTERACTIONS: &str = "
-    SELECT (extract(epoch FROM i.occurred_at) / 86400.0)::float8, w.weight, p.embedding::real[], p.category, p.price::float8
+    SELECT (extract(epoch FROM i.occurred_at) / 86400.0)::float8, w.weight, p.embedding::real[], p.category, p.price::float8,
+           i.interaction_id
       FROM (SELECT product_id, type, occurred_at, interaction_id FROM recommender.interactions
              WHERE user_id = $1 AND occurred_at <= (SELECT recommender.clock()) AND interaction_id > $3
              ORDER BY occurred_at DESC, interaction_id DESC LIMIT $2) i
@@ -263,6 +267,7 @@ fn interactions(user_id: &str, limit: i64, after_id: i64) -> Result<Vec<Row>> {
                     .and_then(|a| a.as_slice().ok().map(<[f32]>::to_vec)),
                 cat: r.get::<String>(4)?,
                 price: r.get::<f64>(5)?,
+                id: r.get::<i64>(6)?.unwrap_or(0),
             });
         }
         Ok::<_, RecError>(v)
@@ -285,7 +290,7 @@ const STORED_STATE: &str = "
 /// that may be updated, or interactions that are not the stored ones plus those with newer ids
 /// (one deleted, the clock moved back), or more than `PROFILE_INTERACTIONS` (the profile then
 /// reads the most recent).
-fn update(user_id: &str, count: i64, version: &str) -> Result<Option<(State, bool)>> {
+fn update(user_id: &str, last_id: i64, count: i64, version: &str) -> Result<Option<(State, bool)>> {
     if count > PROFILE_INTERACTIONS as i64 {
         return Ok(None);
     }
@@ -309,33 +314,50 @@ fn update(user_id: &str, count: i64, version: &str) -> Result<Option<(State, boo
                 (Some(lo), Some(hi)) => Some((lo, hi)),
                 _ => None,
             };
-            let state = State::stored(
-                r.get::<Vec<f32>>(1)?.as_deref(),
-                r.get::<f64>(2)?.unwrap_or(0.0),
-                r.get::<f64>(3)?.unwrap_or(f64::NEG_INFINITY),
-                names.into_iter().zip(weights).collect(),
-                price,
-                DIM,
-            );
-            out = Some((
-                state,
-                r.get::<i64>(8)?.unwrap_or(0),
-                r.get::<i64>(9)?.unwrap_or(0),
-            ));
+            let preference = r.get::<Vec<f32>>(1)?;
+            let norm = r.get::<f64>(2)?.unwrap_or(0.0);
+            let day = r.get::<f64>(3)?.unwrap_or(f64::NEG_INFINITY);
+            // sums that cannot be what this library stored are rebuilt, not updated
+            let sound = norm.is_finite()
+                && norm >= 0.0
+                && day.is_finite()
+                && preference.as_ref().is_none_or(|p| p.len() == DIM);
+            if sound {
+                let state = State::stored(
+                    preference.as_deref(),
+                    norm,
+                    day,
+                    names.into_iter().zip(weights).collect(),
+                    price,
+                    DIM,
+                );
+                out = Some((
+                    state,
+                    r.get::<i64>(8)?.unwrap_or(0),
+                    r.get::<i64>(9)?.unwrap_or(0),
+                ));
+            }
         }
         Ok::<_, RecError>(out)
     })?;
-    let Some((mut state, last_id, stored_count)) = stored else {
+    let Some((mut state, stored_last, stored_count)) = stored else {
         return Ok(None);
     };
     let new = count - stored_count;
-    let rows = interactions(user_id, new + 1, last_id)?;
-    if rows.len() as i64 != new {
+    let rows = interactions(user_id, new + 1, stored_last)?;
+    // exactly the key's new interactions (another transaction may have added one since the key
+    // was read: each statement here sees the interactions committed when it starts)
+    if !matches_key(&rows, new, last_id) {
         return Ok(None);
     }
     let (_, tau) = gucs::windows();
     state.add(&events(&rows), tau);
     Ok(Some((state, rows.iter().all(|r| r.emb.is_some()))))
+}
+
+/// Whether `rows` are `count` interactions whose newest id is the key's `last_id`.
+fn matches_key(rows: &[Row], count: i64, last_id: i64) -> bool {
+    rows.len() as i64 == count && rows.iter().map(|r| r.id).max() == Some(last_id)
 }
 
 fn events(rows: &[Row]) -> Vec<Event<'_>> {
@@ -408,10 +430,11 @@ fn compute(
     let updated = if full || !schema.running_sums {
         None
     } else {
-        update(user_id, count, version)?
+        update(user_id, last_id, count, version)?
     };
     // 'full': rebuilt from all interactions now; 'keep': updated; NULL: rebuild next time (a
-    // product without an embedding yet, which a later rebuild will read)
+    // product without an embedding yet, which a later rebuild will read, or rows that are not
+    // the key's)
     let (state, full_at) = match updated {
         Some((state, embedded)) => (state, embedded.then_some("keep")),
         None => {
@@ -419,10 +442,11 @@ fn compute(
             let mut state = State::empty(DIM);
             let (_, tau) = gucs::windows();
             state.add(&events(&rows), tau);
-            (
-                state,
-                rows.iter().all(|r| r.emb.is_some()).then_some("full"),
-            )
+            // sums an update may start from: every product embedded, and the rows read are the
+            // ones the key (stored with them) counts
+            let sound = rows.iter().all(|r| r.emb.is_some())
+                && matches_key(&rows, count.min(PROFILE_INTERACTIONS as i64), last_id);
+            (state, sound.then_some("full"))
         }
     };
     let preference = state.preference();

@@ -269,6 +269,22 @@ mod tests {
         Spi::run("UPDATE recommender.interactions SET type = 'CART_ADD' WHERE user_id = 'u_coffee' AND type = 'VIEW'")
             .unwrap();
         assert!(towards_view("m1", "2024-02-29") < 0.999);
+        // a row with an id below the stored newest that enters the key (here an interaction after
+        // the clock, which moves past it): the rows read are not the key's, so it rebuilds
+        Spi::run(
+            "INSERT INTO recommender.interactions (user_id, product_id, type, occurred_at)
+             SELECT 'u_coffee', product_id, 'VIEW', '2024-03-05' FROM recommender.products WHERE external_id = 'a1'",
+        )
+        .unwrap();
+        track("VIEW", "m2", "2024-02-29");
+        exts(q);
+        forget();
+        Spi::run("SET recommender.as_of = '2024-03-10'").unwrap();
+        exts(q);
+        let (moved, _) = stored();
+        assert!(count("SELECT recommender.rebuild_user_profile('u_coffee')") > 0);
+        let cos = recommender_core::pooling::cosine(&moved, &stored().0);
+        assert!(cos > 0.99999, "cosine {cos}");
     }
 
     /// Popularity is read from this backend's copy of `popular_cache`: equal to summing the
