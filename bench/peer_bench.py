@@ -156,7 +156,9 @@ def main():
          ["RESET recommender.enable_rerank", "RESET recommender.cross_encoder_dir"])
     # Every pair scored (both sides' score caches off), on the first 100 users: ~0.5 s a call.
     both("homepage (cross-encoder 6x384, no score cache)", hp, lambda p: p.homepage, hp_http, uargs[:100],
-         [f"SET recommender.cross_encoder_dir = '{ce_dir}'", "SET recommender.rerank_cache_size = 0"],
+         [f"SET recommender.cross_encoder_dir = '{ce_dir}'", "SET recommender.rerank_cache_size = 0",
+          # the scores shared between backends (0.12.0) off: the peer has no such table
+          "SET recommender.rerank_share_seconds = 0"],
          Settings(as_of=a.as_of, rerank_cache_size=0), cross=True)
     # After the warm-up call every user's profile is unchanged: a repeat visit, pairs cached on both sides.
     both("homepage (cross-encoder 6x384, repeat visit)", hp, lambda p: p.homepage, hp_http, uargs,
@@ -172,6 +174,7 @@ def main():
          lambda p: p.rerank, rr_http, docs[:100], ["SET recommender.rerank_cache_size = 0"],
          Settings(as_of=a.as_of, rerank_cache_size=0), cross=True)
     ext.execute("RESET recommender.rerank_cache_size")
+    ext.execute("RESET recommender.rerank_share_seconds")
     ext.execute("RESET recommender.cross_encoder_dir")
     both("rerank of 20 documents (bi-encoder)", ext_call("SELECT * FROM recommender.rerank(%s, %s::text[])"),
          lambda p: p.rerank, rr_http, docs)

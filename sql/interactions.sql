@@ -235,6 +235,13 @@ BEGIN
              WHERE u.user_id = l.user_id$q$,
             CASE WHEN TG_OP = 'UPDATE' THEN ' UNION SELECT user_id FROM new_rows' ELSE '' END);
     END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE')
+       AND recommender._setting('recommender.precompute_homepage')::boolean THEN
+        -- the queue worker computes their next homepage ahead (0.12.0); in key order
+        INSERT INTO recommender.homepage_queue (user_id)
+        SELECT DISTINCT n.user_id FROM new_rows n ORDER BY 1
+        ON CONFLICT (user_id) DO NOTHING;
+    END IF;
     RETURN NULL;
 END
 $$;

@@ -102,6 +102,16 @@ extension_sql_file!(
     name = "item_model",
     requires = ["email", api::learn::_build_item_model]
 );
+extension_sql_file!(
+    "../sql/precompute.sql",
+    name = "precompute",
+    requires = [
+        "item_model",
+        api::recommend::homepage,
+        api::sql_support::setting,
+        api::sql_support::max_array
+    ]
+);
 // Function settings and privileges, over everything above.
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 

@@ -1,5 +1,7 @@
-//! The embedding-queue background worker: one per database in `recommender.worker_databases`,
-//! registered only when the library is in `shared_preload_libraries`.
+//! The queue background worker: one per database in `recommender.worker_databases`, registered
+//! only when the library is in `shared_preload_libraries`. It embeds queued products and, from
+//! 0.12.0, computes queued users' homepages ahead (`recommender.precompute_homepage`) and prunes
+//! the shared cross-encoder scores.
 //!
 //! The postmaster only registers the workers; each one is a forked process that connects to its
 //! database and loads the encoder there on first use (ONNX Runtime never runs in the postmaster).
@@ -43,6 +45,63 @@ pub fn register() {
 const HAS_QUEUE: &str =
     "SELECT pg_catalog.to_regprocedure('recommender._process_queue_batch(integer)') IS NOT NULL";
 
+/// Whether this database has the homepage queue (the extension at >= 0.12.0).
+const HAS_PRECOMPUTE: &str =
+    "SELECT pg_catalog.to_regprocedure('recommender._precompute_homepages(text[])') IS NOT NULL";
+
+/// One batch of the embedding queue: (processed, failed).
+const EMBED_BATCH: &str = "SELECT processed, failed FROM recommender._process_queue_batch(NULL)";
+
+/// How often the worker deletes expired shared cross-encoder scores.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// Runs `f` in a transaction of its own. An error the batch functions do not record themselves
+/// ends the process (the postmaster restarts it).
+fn in_transaction<T>(db: &str, f: impl FnOnce() -> Result<T, pgrx::spi::Error>) -> T {
+    // Unwind-safe: an error ends the process, so no state is seen after it.
+    BackgroundWorker::transaction(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|e| {
+        pgrx::error!("recommender: queue worker in database \"{db}\": {e}");
+    })
+}
+
+/// One batch function's (processed, failed), in a transaction of its own. The arguments are made
+/// inside it (an array datum needs the catalogue).
+fn batch(
+    db: &str,
+    sql: &str,
+    args: impl FnOnce() -> Vec<pgrx::datum::DatumWithOid<'static>>,
+) -> (i32, i32) {
+    in_transaction(db, || {
+        Spi::connect(|c| {
+            let t = c.select(sql, None, &args())?;
+            let row = t.first();
+            Ok((
+                row.get::<i32>(1)?.unwrap_or(0),
+                row.get::<i32>(2)?.unwrap_or(0),
+            ))
+        })
+    })
+}
+
+/// The homepage of the user queued longest: taken off the queue in one transaction (committed at
+/// once, so the user's next track() never waits for the computation), computed in the next.
+/// Returns (processed, failed), (0, 0) when the queue is empty. A crash between the two loses
+/// only the head start: the user's own call computes the homepage.
+fn precompute_one(db: &str) -> (i32, i32) {
+    let users = in_transaction(db, || {
+        Spi::get_one::<Vec<String>>("SELECT recommender._dequeue_homepages(1)")
+    })
+    .unwrap_or_default();
+    if users.is_empty() {
+        return (0, 0);
+    }
+    batch(
+        db,
+        "SELECT processed, failed FROM recommender._precompute_homepages($1)",
+        || vec![users.into()],
+    )
+}
+
 /// Set by pgrx's SIGTERM handler (next to the flag `wait_latch` consumes), never reset.
 fn shutdown_requested() -> bool {
     // SAFETY: a sig_atomic_t written only by the signal handler.
@@ -60,6 +119,7 @@ pub extern "C-unwind" fn recommender_queue_worker_main(arg: pg_sys::Datum) {
     BackgroundWorker::connect_worker_to_spi(Some(&db), None);
     log!("recommender: queue worker started in database \"{db}\"");
     let mut said_missing = false;
+    let mut last_prune: Option<std::time::Instant> = None;
     while BackgroundWorker::wait_latch(Some(gucs::worker_naptime())) {
         if BackgroundWorker::sighup_received() {
             // SAFETY: the documented way for a background worker to apply a reload.
@@ -80,28 +140,31 @@ pub extern "C-unwind" fn recommender_queue_worker_main(arg: pg_sys::Datum) {
             continue;
         }
         said_missing = false;
-        // Drain until a batch finds nothing due; a SIGTERM ends the loop after the batch in flight.
+        let precompute =
+            BackgroundWorker::transaction(|| Spi::get_one::<bool>(HAS_PRECOMPUTE).ok().flatten())
+                .unwrap_or(false);
+        // Drain until nothing is due: the embedding queue first, then one queued homepage at a
+        // time (the embedding queue is checked again between them). A SIGTERM ends the loop
+        // after the transaction in flight.
         loop {
-            let (processed, failed) = BackgroundWorker::transaction(|| {
-                Spi::connect(|c| {
-                    let t = c.select(
-                        "SELECT processed, failed FROM recommender._process_queue_batch(NULL)",
-                        None,
-                        &[],
-                    )?;
-                    let row = t.first();
-                    Ok::<_, pgrx::spi::Error>((
-                        row.get::<i32>(1)?.unwrap_or(0),
-                        row.get::<i32>(2)?.unwrap_or(0),
-                    ))
-                })
-            })
-            .unwrap_or_else(|e| {
-                pgrx::error!("recommender: queue worker in database \"{db}\": {e}");
-            });
-            if processed + failed == 0 || shutdown_requested() {
+            let (processed, failed) = batch(&db, EMBED_BATCH, Vec::new);
+            if processed + failed == 0 {
+                let (processed, failed) = if precompute {
+                    precompute_one(&db)
+                } else {
+                    (0, 0)
+                };
+                if processed + failed == 0 {
+                    break;
+                }
+            }
+            if shutdown_requested() {
                 break;
             }
+        }
+        if precompute && last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+            in_transaction(&db, || Spi::run("SELECT recommender.prune_rerank_scores()"));
+            last_prune = Some(std::time::Instant::now());
         }
         if shutdown_requested() {
             break;

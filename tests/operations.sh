@@ -120,6 +120,16 @@ q "$PP" ops_worker "DROP TRIGGER refuse ON recommender.products"
 wait_for 60 "$PP" ops_worker "SELECT count(*) = 0 FROM recommender.embedding_queue" || fail "the product is embedded once fixed"
 ok "failing batch: recorded on its rows, the rest embedded, retried after the fix, same worker"
 
+# --- homepages computed ahead (0.12.0) ---------------------------------------------------------
+q "$PP" ops_worker "SET recommender.precompute_homepage = on;
+  SELECT recommender.track('ops-shopper', product_id, 'VIEW') FROM recommender.products WHERE external_id IN ('w-1', 'w-2')" >/dev/null
+wait_for 60 "$PP" ops_worker "SELECT NOT EXISTS (SELECT FROM recommender.homepage_queue)
+                                AND EXISTS (SELECT FROM recommender.user_profiles
+                                             WHERE user_id = 'ops-shopper' AND interaction_count = 2)" \
+  || fail "the worker computed the queued user's homepage"
+[ "$(worker_pid)" = "$pid" ] || fail "same worker after the precompute"
+ok "precompute: the worker computed the queued user's homepage (profile of 2 interactions) before any call of theirs"
+
 # --- SIGTERM in the middle of a drain ----------------------------------------------------------
 q "$PP" ops_worker "SET recommender.embedding_mode = deferred;
   UPDATE recommender.products SET description = description || ' (SIGTERM round)'"

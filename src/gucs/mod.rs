@@ -116,6 +116,9 @@ settings! {
     RERANK_CACHE_SIZE: int = 20000; c"recommender.rerank_cache_size", Userset, [0, 1_000_000];
         c"Cross-encoder scores of (query, document) pairs a backend keeps for later calls; 0 keeps none.",
         c"A pair's score depends only on its two texts and the model, so a repeat visit whose profile has not changed, or a product page seen before, runs no model. Changed texts make new pairs and a replaced model empties the cache; about 20 bytes per entry, per backend.";
+    RERANK_SHARE_SECONDS: int = 86400; c"recommender.rerank_share_seconds", Userset, [0, 2_592_000], UNIT_S;
+        c"How long cross-encoder scores are kept in recommender.rerank_scores, shared by every backend and the queue worker; 0 neither reads nor writes it.",
+        c"A pair scored by one backend (or precomputed by the queue worker, recommender.precompute_homepage) runs no model in another. Written only by the recommendation functions, never on a standby or in a read-only transaction; the queue worker, or recommender.prune_rerank_scores(), deletes scores older than this.";
     MAX_PER_CATEGORY: int = 3; c"recommender.max_per_category", Userset, [1, 1000];
         c"Business rule: at most this many results per category.",
         AB_TEST;
@@ -146,6 +149,9 @@ settings! {
     WORKER_NAPTIME_MS: int = 1000; c"recommender.worker_naptime", Sighup, [10, 3_600_000], UNIT_MS;
         c"How long the queue worker sleeps when the queue is empty.",
         c"A new value applies at the next reload (SIGHUP).";
+    PRECOMPUTE_HOMEPAGE: bool = false; c"recommender.precompute_homepage", Userset;
+        c"Queue a user whose interactions change for the queue worker, which then computes their homepage ahead of their next call.",
+        c"The worker refreshes the profile and the collaborative candidates and scores the rerank pairs into recommender.rerank_scores, so the user's next homepage needs no model run. Needs the queue worker in the database (recommender.worker_databases); turn it off in a session that bulk-loads interactions.";
     LOG_IMPRESSIONS: bool = false; c"recommender.log_impressions", Userset;
         c"Record what the *_json recommendation functions return in recommender.impressions.",
         c"On, every product a JSON response shows is logged with the response's request_id, context, user and position; clicks tracked with that request_id then count in recommender.recommendation_performance. A no-op with a NOTICE on a standby or in a read-only transaction.";
@@ -340,6 +346,11 @@ pub fn embedding_threads() -> usize {
 /// Entries of the backend's cross-encoder score cache (0: no cache).
 pub fn rerank_cache_size() -> usize {
     RERANK_CACHE_SIZE.get().max(0) as usize
+}
+
+/// How long shared cross-encoder scores are kept (0: not shared).
+pub fn rerank_share_seconds() -> i32 {
+    RERANK_SHARE_SECONDS.get().max(0)
 }
 
 /// Popularity window and decay constant, in days.

@@ -40,6 +40,16 @@ impl FileId {
             mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
         })
     }
+
+    /// The identity as bytes, the same in every process (the shared score keys hash it).
+    pub fn to_bytes(&self) -> [u8; 32] {
+        let mut b = [0u8; 32];
+        b[..8].copy_from_slice(&self.dev.to_le_bytes());
+        b[8..16].copy_from_slice(&self.ino.to_le_bytes());
+        b[16..24].copy_from_slice(&self.size.to_le_bytes());
+        b[24..].copy_from_slice(&self.mtime_ns.to_le_bytes());
+        b
+    }
 }
 
 /// The files of one model role (`encoder`, `cross-encoder`) under the model dir.

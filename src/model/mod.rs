@@ -282,16 +282,65 @@ pub fn preload() -> Result<()> {
     with_model(&ENCODER, "encoder", |_| Ok(()))
 }
 
+/// Loads the cross-encoder now (if not loaded) and runs it once, past the score caches, so the
+/// next call that needs the model pays neither load time nor first-run setup.
+pub fn warm_cross_encoder() -> Result<()> {
+    let batch_size = gucs::embed_batch_size();
+    with_model(&CROSS_ENCODER, "cross-encoder", |m| {
+        cross_run(m, "warmup", &["warmup"], batch_size).map(|_| ())
+    })
+}
+
 /// Whether a cross-encoder is installed (its files exist); otherwise reranking uses the bi-encoder.
 pub fn cross_encoder_installed() -> bool {
     ModelFiles::present(std::path::Path::new(&gucs::cross_encoder_dir()))
 }
 
+/// Cross-encoder scores kept outside this backend (the pipeline's shared table), keyed by
+/// [`pair_key`]; the model layer runs no SQL itself.
+pub trait SharedScores {
+    /// One logit or None per key.
+    fn fetch(&self, keys: &[PairKey]) -> Result<Vec<Option<f32>>>;
+    /// Keeps logits the model just computed.
+    fn keep(&self, scored: &[(PairKey, f32)]) -> Result<()>;
+}
+
+/// A (query, document) pair's key outside this backend: the first 16 bytes of the SHA-256 of the
+/// cross-encoder files' identities and the two texts (in encoder input form), so it is the same in
+/// every backend of this server and changes with a replaced model file or a changed text.
+pub type PairKey = [u8; 16];
+
+/// Counters of the cross-encoder's shared scores in this backend (pg_tests read them): pairs
+/// found in the shared table, and pairs the model ran for.
+pub static SHARED_HITS: AtomicU64 = AtomicU64::new(0);
+pub static PAIRS_RUN: AtomicU64 = AtomicU64::new(0);
+
+fn pair_key(model: &[encoder::FileId], query: &str, doc: &str) -> PairKey {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"recommender cross-encoder pair 1\0");
+    for id in model {
+        h.update(id.to_bytes());
+    }
+    h.update((query.len() as u64).to_le_bytes());
+    h.update(query.as_bytes());
+    h.update(doc.as_bytes());
+    let mut k = [0u8; 16];
+    k.copy_from_slice(&h.finalize()[..16]);
+    k
+}
+
 /// Cross-encoder logits for (query, document) pairs: `[CLS] query [SEP] doc [SEP]` with
-/// token_type_ids 0 then 1, one logit per pair. Each distinct document is scored once; pairs
-/// scored before in this backend come from `score_cache` (`recommender.rerank_cache_size`), the
-/// rest run batched like the encoder.
-pub fn cross_scores(query: &str, docs: &[&str]) -> Result<Vec<f64>> {
+/// token_type_ids 0 then 1, one logit per pair. Each distinct document is scored once. A pair is
+/// looked up first in this backend's `score_cache` (`recommender.rerank_cache_size`), then in
+/// `shared` when given (another backend, or the queue worker's precompute, may have scored it);
+/// only the rest run the model, batched like the encoder, and are kept in both. A call whose
+/// pairs are all found loads no model.
+pub fn cross_scores(
+    query: &str,
+    docs: &[&str],
+    shared: Option<&dyn SharedScores>,
+) -> Result<Vec<f64>> {
     if docs.is_empty() {
         return Ok(Vec::new());
     }
@@ -301,29 +350,58 @@ pub fn cross_scores(query: &str, docs: &[&str]) -> Result<Vec<f64>> {
     let inputs: Vec<String> = docs.iter().map(|d| encoder_input(d).into_owned()).collect();
     let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
     let (distinct, slots) = recommender_core::batch::distinct(&refs);
-    let logits = with_model(&CROSS_ENCODER, "cross-encoder", |m| {
-        let mut out = score_cache::lookup(&m.ids, capacity, &q, &distinct);
-        let todo: Vec<&str> = distinct
-            .iter()
-            .zip(&out)
-            .filter(|(_, v)| v.is_none())
-            .map(|(d, _)| *d)
-            .collect();
-        if todo.is_empty() {
-            return Ok(out);
+    let dir = std::path::PathBuf::from(gucs::cross_encoder_dir());
+    // The files' identities as the session would see them; unreadable files load (and fail) below.
+    let ids = ModelFiles::locate(dir, "cross-encoder")?.ids();
+    let mut out = match &ids {
+        Some(ids) => score_cache::lookup(ids, capacity, &q, &distinct),
+        None => vec![None; distinct.len()],
+    };
+    if let (Some(ids), Some(shared)) = (&ids, shared) {
+        let (todo, keys): (Vec<usize>, Vec<PairKey>) = (0..distinct.len())
+            .filter(|&i| out[i].is_none())
+            .map(|i| (i, pair_key(ids, &q, distinct[i])))
+            .unzip();
+        if !todo.is_empty() {
+            let found = shared.fetch(&keys)?;
+            let mut kept = Vec::new();
+            for (&i, v) in todo.iter().zip(found) {
+                if let Some(v) = v {
+                    out[i] = Some(v);
+                    kept.push((distinct[i], v));
+                }
+            }
+            SHARED_HITS.fetch_add(kept.len() as u64, Ordering::Relaxed);
+            score_cache::store(&q, &kept);
         }
-        let fresh = cross_run(m, &q, &todo, batch_size)?;
-        let scored: Vec<(&str, f32)> = todo.iter().copied().zip(fresh).collect();
-        score_cache::store(&q, &scored);
-        let mut next = scored.iter();
-        for v in out.iter_mut().filter(|v| v.is_none()) {
-            *v = next.next().map(|&(_, s)| s);
+    }
+    let todo: Vec<usize> = (0..distinct.len()).filter(|&i| out[i].is_none()).collect();
+    if !todo.is_empty() {
+        let docs: Vec<&str> = todo.iter().map(|&i| distinct[i]).collect();
+        let (fresh, model_ids) = with_model(&CROSS_ENCODER, "cross-encoder", |m| {
+            Ok((cross_run(m, &q, &docs, batch_size)?, m.ids.clone()))
+        })?;
+        PAIRS_RUN.fetch_add(docs.len() as u64, Ordering::Relaxed);
+        let scored: Vec<(&str, f32)> = docs.iter().copied().zip(fresh).collect();
+        // Kept only under the identities the session was loaded with (a file replaced between
+        // the lookup and the load keeps nothing under the old ones).
+        if ids.as_ref() == Some(&model_ids) {
+            score_cache::store(&q, &scored);
+            if let Some(shared) = shared {
+                let keys: Vec<(PairKey, f32)> = scored
+                    .iter()
+                    .map(|&(d, v)| (pair_key(&model_ids, &q, d), v))
+                    .collect();
+                shared.keep(&keys)?;
+            }
         }
-        Ok(out)
-    })?;
+        for (&i, &(_, v)) in todo.iter().zip(&scored) {
+            out[i] = Some(v);
+        }
+    }
     Ok(slots
         .into_iter()
-        .map(|i| logits[i].unwrap_or_default() as f64)
+        .map(|i| out[i].unwrap_or_default() as f64)
         .collect())
 }
 

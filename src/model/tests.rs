@@ -270,6 +270,7 @@ mod tests {
     #[pg_test]
     fn cross_encoder_scores_are_kept_per_pair() {
         use crate::model::score_cache::{HITS, MISSES};
+        use crate::model::{PAIRS_RUN, SHARED_HITS};
         use std::sync::atomic::Ordering::Relaxed;
         Spi::run(&format!(
             "SET recommender.cross_encoder_dir = '{}'",
@@ -280,6 +281,8 @@ mod tests {
         let page = "SELECT string_agg(product_id || ':' || coalesce(rerank_score::text, '-'), ',' ORDER BY position) \
                     FROM recommender.homepage('u_coffee', 5)";
         let first = exts(page);
+        let rows = shared_rows();
+        assert!(rows > 0);
         let (hits, misses) = (HITS.load(Relaxed), MISSES.load(Relaxed));
         // an unchanged profile: every pair comes from the cache, with the same scores
         assert_eq!(exts(page), first);
@@ -295,10 +298,84 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(MISSES.load(Relaxed) - misses, 2);
         assert_eq!(HITS.load(Relaxed) - hits, 1);
-        // a cache of size 0 keeps nothing, and scores the same
+        // a backend cache of size 0 keeps nothing: the pairs come from the shared table, which
+        // the first call wrote (rerank() with the caller's own texts wrote nothing there)
+        assert_eq!(shared_rows(), rows);
         Spi::run("SET recommender.rerank_cache_size = 0").unwrap();
-        let misses = MISSES.load(Relaxed);
+        let (misses, shared, run) = (
+            MISSES.load(Relaxed),
+            SHARED_HITS.load(Relaxed),
+            PAIRS_RUN.load(Relaxed),
+        );
         assert_eq!(exts(page), first);
         assert!(MISSES.load(Relaxed) > misses);
+        assert!(SHARED_HITS.load(Relaxed) > shared);
+        assert_eq!(PAIRS_RUN.load(Relaxed), run);
+        // nothing shared either: the model runs, and scores the same
+        Spi::run("SET recommender.rerank_share_seconds = 0").unwrap();
+        let (shared, run) = (SHARED_HITS.load(Relaxed), PAIRS_RUN.load(Relaxed));
+        assert_eq!(exts(page), first);
+        assert_eq!(SHARED_HITS.load(Relaxed), shared);
+        assert!(PAIRS_RUN.load(Relaxed) > run);
+        // the prune deletes what is older than the setting (a day by default), nothing else
+        Spi::run("RESET recommender.rerank_share_seconds").unwrap();
+        let rows = shared_rows();
+        Spi::run(
+            "UPDATE recommender.rerank_scores SET stored_at = now() - interval '25 hours' \
+              WHERE pair = (SELECT pair FROM recommender.rerank_scores ORDER BY pair LIMIT 1)",
+        )
+        .unwrap();
+        assert_eq!(count("SELECT recommender.prune_rerank_scores()"), 1);
+        assert_eq!(shared_rows(), rows - 1);
+    }
+
+    /// With `recommender.precompute_homepage` on, a tracked user is queued; the queue worker's
+    /// batch computes the homepage, and the user's next call (in a backend that has scored
+    /// nothing, as another connection would) runs no model and returns the same rows.
+    #[pg_test]
+    fn a_queued_homepage_is_computed_ahead_so_the_next_call_runs_no_model() {
+        use crate::model::PAIRS_RUN;
+        use std::sync::atomic::Ordering::Relaxed;
+        Spi::run(&format!(
+            "SET recommender.cross_encoder_dir = '{}'",
+            test_cross_encoder_dir()
+        ))
+        .unwrap();
+        seed_store();
+        let track = "SELECT recommender.track('u_coffee', (SELECT min(product_id) FROM recommender.products), 'VIEW', \
+                     occurred_at => recommender.clock() - interval '1 hour')";
+        let queued = "SELECT count(*) FROM recommender.homepage_queue WHERE user_id = 'u_coffee'";
+        Spi::run(track).unwrap();
+        assert_eq!(count(queued), 0, "queued with the setting off");
+        Spi::run("SET recommender.precompute_homepage = on").unwrap();
+        Spi::run(track).unwrap();
+        assert_eq!(count(queued), 1);
+        assert_eq!(
+            Spi::get_two::<i32, i32>("SELECT * FROM recommender._precompute_homepages(recommender._dequeue_homepages(1))").unwrap(),
+            (Some(1), Some(0))
+        );
+        assert_eq!(count(queued), 0);
+        assert_eq!(
+            Spi::get_two::<i32, i32>("SELECT * FROM recommender._precompute_homepages(recommender._dequeue_homepages(1))").unwrap(),
+            (Some(0), Some(0)),
+            "nothing left to precompute"
+        );
+        Spi::run("SET recommender.rerank_cache_size = 0").unwrap();
+        let page = "SELECT string_agg(product_id || ':' || coalesce(rerank_score::text, '-'), ',' ORDER BY position) \
+                    FROM recommender.homepage('u_coffee', 5)";
+        let run = PAIRS_RUN.load(Relaxed);
+        let ahead = exts(page);
+        assert_eq!(PAIRS_RUN.load(Relaxed), run, "the next call ran the model");
+        // the same rows as computed from scratch
+        Spi::run("SET recommender.rerank_share_seconds = 0").unwrap();
+        Spi::run("SELECT recommender.rebuild_user_profile('u_coffee')").unwrap();
+        assert_eq!(exts(page), ahead);
+        assert!(PAIRS_RUN.load(Relaxed) > run);
+    }
+
+    fn shared_rows() -> i64 {
+        Spi::get_one::<i64>("SELECT count(*) FROM recommender.rerank_scores")
+            .unwrap()
+            .unwrap_or(0)
     }
 }

@@ -4,6 +4,7 @@
 use pgrx::prelude::*;
 
 use crate::error::{RecError, Result};
+use crate::gucs;
 use crate::model;
 use recommender_core::pooling::cosine;
 use recommender_core::scoring::sigmoid;
@@ -33,7 +34,7 @@ pub fn score(
     if model::cross_encoder_installed() {
         let refs: Vec<&str> = docs.iter().map(String::as_str).collect();
         return Ok(Reranked {
-            scores: model::cross_scores(query, &refs)?
+            scores: model::cross_scores(query, &refs, Some(&SharedTable))?
                 .into_iter()
                 .map(sigmoid)
                 .collect(),
@@ -78,6 +79,74 @@ pub fn score(
     })
 }
 
+/// The cross-encoder's scores shared by every backend of the database, and by the queue worker's
+/// precompute (`recommender.rerank_scores`, 0.12.0): read by any call, written only by a call that
+/// may write (not on a standby, not read-only) and while `recommender.rerank_share_seconds` > 0.
+/// The recommendation functions run as the extension's owner; `recommender.rerank()` with a
+/// caller's own texts neither reads nor writes it.
+struct SharedTable;
+
+impl SharedTable {
+    fn usable() -> Result<bool> {
+        if gucs::rerank_share_seconds() == 0 {
+            return Ok(false);
+        }
+        Ok(super::db::one::<bool>(
+            "SELECT pg_catalog.to_regclass('recommender.rerank_scores') IS NOT NULL",
+            &[],
+        )?
+        .unwrap_or(false))
+    }
+}
+
+impl model::SharedScores for SharedTable {
+    fn fetch(&self, keys: &[model::PairKey]) -> Result<Vec<Option<f32>>> {
+        if !Self::usable()? {
+            return Ok(vec![None; keys.len()]);
+        }
+        let arg: Vec<&[u8]> = keys.iter().map(|k| k.as_slice()).collect();
+        let found: std::collections::HashMap<Vec<u8>, f32> = Spi::connect(|c| {
+            let t = super::plans::select(
+                c,
+                "SELECT pair, score FROM recommender.rerank_scores WHERE pair = ANY($1)",
+                None,
+                &[arg.into()],
+            )?;
+            let mut m = std::collections::HashMap::new();
+            for r in t {
+                if let (Some(k), Some(v)) = (r.get::<Vec<u8>>(1)?, r.get::<f32>(2)?) {
+                    m.insert(k, v);
+                }
+            }
+            Ok::<_, RecError>(m)
+        })?;
+        Ok(keys
+            .iter()
+            .map(|k| found.get(k.as_slice()).copied())
+            .collect())
+    }
+
+    fn keep(&self, scored: &[(model::PairKey, f32)]) -> Result<()> {
+        if scored.is_empty() || !super::db::can_write() || !Self::usable()? {
+            return Ok(());
+        }
+        // In key order, so that two calls storing overlapping pairs cannot deadlock.
+        let mut sorted = scored.to_vec();
+        sorted.sort_unstable_by_key(|a| a.0);
+        sorted.dedup_by(|a, b| a.0 == b.0);
+        let keys: Vec<&[u8]> = sorted.iter().map(|(k, _)| k.as_slice()).collect();
+        let scores: Vec<f32> = sorted.iter().map(|&(_, v)| v).collect();
+        super::plans::run(
+            "INSERT INTO recommender.rerank_scores (pair, score)
+             SELECT p, s FROM ROWS FROM (pg_catalog.unnest($1::bytea[]), pg_catalog.unnest($2::real[])) AS u(p, s)
+             ORDER BY p
+             ON CONFLICT (pair) DO NOTHING",
+            &[keys.into(), scores.into()],
+        )?;
+        Ok(())
+    }
+}
+
 /// `recommender.rerank(query, documents)`: arbitrary texts, so the bi-encoder embeds them too.
 pub fn texts(query: &str, docs: &[&str]) -> Result<(Vec<f64>, &'static str)> {
     if docs.is_empty() {
@@ -92,7 +161,7 @@ pub fn texts(query: &str, docs: &[&str]) -> Result<(Vec<f64>, &'static str)> {
     }
     if model::cross_encoder_installed() {
         return Ok((
-            model::cross_scores(query, docs)?
+            model::cross_scores(query, docs, None)?
                 .into_iter()
                 .map(sigmoid)
                 .collect(),

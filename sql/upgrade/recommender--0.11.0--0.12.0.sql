@@ -1,0 +1,147 @@
+-- recommender 0.11.0 -> 0.12.0: the cross-encoder's scores shared by every backend, and
+-- homepages computed ahead by the queue worker (issue 17).
+-- Released: never edit.
+--   * recommender.rerank_scores: a (query, document) pair the cross-encoder scored in one backend
+--     runs no model in another (recommender.rerank_share_seconds, default a day; 0 = off).
+--   * recommender.homepage_queue, recommender._dequeue_homepages(),
+--     recommender._precompute_homepages(): with recommender.precompute_homepage on, the
+--     interactions trigger queues the users whose interactions changed, and the queue worker
+--     computes their homepage ahead of their next call.
+--   * recommender.prune_rerank_scores(): deletes the shared scores older than the setting.
+\echo Use "ALTER EXTENSION recommender UPDATE TO '0.12.0'" to load this file. \quit
+
+-- A (query, document) pair's cross-encoder logit. The key is the library's (the first 16 bytes
+-- of the SHA-256 of the model files' identities and the two texts), so a changed product text,
+-- a changed profile or a replaced model makes new keys and old rows are never read again.
+-- Written by the recommendation functions (as the owner) when they run the model, read by every
+-- backend before it runs the model; no role other than the owner has rights on it. A cache: not
+-- dumped, pruned to recommender.rerank_share_seconds by the queue worker or
+-- recommender.prune_rerank_scores(). Logged, so a hot standby reads the primary's scores.
+CREATE TABLE recommender.rerank_scores (
+    pair      bytea       PRIMARY KEY,
+    score     real        NOT NULL,
+    stored_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX rerank_scores_stored_at ON recommender.rerank_scores (stored_at);
+COMMENT ON TABLE recommender.rerank_scores IS
+    'recommender cross-encoder scores shared by every backend: (pair key, logit). A cache written by the recommendation functions; pruned to recommender.rerank_share_seconds.';
+
+-- Users whose interactions changed while recommender.precompute_homepage was on (the
+-- interactions trigger queues them), one row each, for the queue worker.
+CREATE TABLE recommender.homepage_queue (
+    user_id   text        PRIMARY KEY,
+    queued_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX homepage_queue_queued_at ON recommender.homepage_queue (queued_at, user_id);
+COMMENT ON TABLE recommender.homepage_queue IS
+    'recommender users whose homepage the queue worker computes ahead of their next call (recommender.precompute_homepage).';
+
+-- Deletes the shared scores stored more than recommender.rerank_share_seconds ago (all of them
+-- at 0); returns how many. The queue worker runs it every minute; without the worker, schedule
+-- it (pg_cron). Owner or superuser.
+CREATE FUNCTION recommender.prune_rerank_scores() RETURNS bigint
+LANGUAGE sql VOLATILE
+AS $$
+WITH gone AS (
+    DELETE FROM recommender.rerank_scores
+     WHERE stored_at < now() - recommender._setting('recommender.rerank_share_seconds')::interval
+    RETURNING 1)
+SELECT count(*) FROM gone
+$$;
+COMMENT ON FUNCTION recommender.prune_rerank_scores() IS
+    'Deletes the shared cross-encoder scores older than recommender.rerank_share_seconds; returns how many. The queue worker runs it every minute.';
+
+-- Takes the n users queued longest off the queue (the queue worker commits this at once, so a
+-- track() of the same user meanwhile never waits for a precompute: it queues the user again).
+CREATE FUNCTION recommender._dequeue_homepages(n integer) RETURNS text[]
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    users text[];
+BEGIN
+    IF n IS NULL OR n < 1 OR n > recommender._max_array() THEN
+        RAISE EXCEPTION 'recommender: n must be between 1 and %, got %', recommender._max_array(), n
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    WITH taken AS (
+        DELETE FROM recommender.homepage_queue q
+         WHERE q.user_id IN (SELECT h.user_id FROM recommender.homepage_queue h
+                              ORDER BY h.queued_at, h.user_id
+                              LIMIT n
+                                FOR UPDATE SKIP LOCKED)
+        RETURNING q.user_id)
+    SELECT array_agg(user_id ORDER BY user_id) INTO users FROM taken;
+    RETURN coalesce(users, '{}');
+END
+$$;
+
+-- Computes the homepage of each user, each in its own subtransaction: the profile and the
+-- collaborative candidates are refreshed and the rerank pairs scored into
+-- recommender.rerank_scores, so the user's next call finds them. A user whose homepage fails gets
+-- a WARNING (a precompute is only a head start: the user's own call computes it again). The
+-- queue worker calls it with what _dequeue_homepages() took; owner or superuser.
+CREATE FUNCTION recommender._precompute_homepages(users text[], OUT processed integer, OUT failed integer)
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    u text;
+BEGIN
+    processed := 0;
+    failed := 0;
+    FOREACH u IN ARRAY coalesce(users, '{}') LOOP
+        BEGIN
+            -- any k up to recommender.rerank_top_n reranks the same candidates
+            PERFORM FROM recommender.homepage(u, 10);
+            processed := processed + 1;
+        EXCEPTION WHEN OTHERS THEN
+            failed := failed + 1;
+            RAISE WARNING 'recommender: the homepage of user % was not precomputed: %', u, SQLERRM;
+        END;
+    END LOOP;
+END
+$$;
+
+ALTER FUNCTION recommender.prune_rerank_scores() SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recommender._dequeue_homepages(integer) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recommender._precompute_homepages(text[]) SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION recommender.prune_rerank_scores() FROM PUBLIC;
+REVOKE ALL ON FUNCTION recommender._dequeue_homepages(integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION recommender._precompute_homepages(text[]) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION recommender._interactions_changed() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    q text;
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        FOREACH q IN ARRAY recommender._aggregate_sql('old_rows', -1) LOOP EXECUTE q; END LOOP;
+        EXECUTE recommender._copurchase_sql('old_rows', -1);
+    END IF;
+    IF TG_OP IN ('UPDATE', 'INSERT') THEN
+        FOREACH q IN ARRAY recommender._aggregate_sql('new_rows', 1) LOOP EXECUTE q; END LOOP;
+        EXECUTE recommender._copurchase_sql('new_rows', 1);
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        -- The running sums of these users' profiles may hold the rows as they were: their next
+        -- refresh rebuilds them from all interactions (0.11.0). The rows are locked in key
+        -- order, as the aggregates' are, so concurrent statements cannot deadlock on them.
+        EXECUTE format($q$
+            UPDATE recommender.user_profiles u SET full_at = NULL
+              FROM (SELECT p.user_id FROM recommender.user_profiles p
+                     WHERE p.full_at IS NOT NULL
+                       AND p.user_id IN (SELECT user_id FROM old_rows%s)
+                     ORDER BY p.user_id FOR UPDATE OF p) l
+             WHERE u.user_id = l.user_id$q$,
+            CASE WHEN TG_OP = 'UPDATE' THEN ' UNION SELECT user_id FROM new_rows' ELSE '' END);
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE')
+       AND recommender._setting('recommender.precompute_homepage')::boolean THEN
+        -- the queue worker computes their next homepage ahead (0.12.0); in key order
+        INSERT INTO recommender.homepage_queue (user_id)
+        SELECT DISTINCT n.user_id FROM new_rows n ORDER BY 1
+        ON CONFLICT (user_id) DO NOTHING;
+    END IF;
+    RETURN NULL;
+END
+$$;
