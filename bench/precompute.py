@@ -80,7 +80,7 @@ def run(precompute):
         print(f"{label} | {name:45s} | n {len(xs)} | p50 {statistics.median(xs):7.1f} | "
               f"p95 {pct(xs, 0.95):7.1f} | p99 {pct(xs, 0.99):7.1f} ms")
     if precompute:
-        print(f"{label} | queue empty before the call (worker done): VIEW {ready['VIEW']}/{len(users)}, "
+        print(f"{label} | queue empty before the call (the worker had taken the user): VIEW {ready['VIEW']}/{len(users)}, "
               f"PURCHASE {ready['PURCHASE']}/{len(users)}; pause {args.think} s")
 
 

@@ -3,12 +3,15 @@
 # long until every one is re-embedded. Runs on a server of its own (the queue worker needs
 # shared_preload_libraries) holding 10,000 products of the demo store, vectors included, copied
 # from the project cluster (run `make demo` first). Writes bench/results/queue.txt.
-#   bench/queue_bench.sh [N]   (default 10000)
+#   [QUEUE_WORKERS=n] bench/queue_bench.sh [N]   (default 10000; n workers per database, default 1:
+#   writes bench/results/queue-workers-n.txt then)
 source "$(dirname "$0")/../scripts/lib.sh"
 N=${1:-10000}
 BATCH=${QUEUE_BATCH_SIZE:-64}   # recommender.queue_batch_size for the worker
+WORKERS=${QUEUE_WORKERS:-1}     # recommender.workers_per_database
 R="$ROOT/bench/results"
 OUT="$R/queue.txt"
+[ "$WORKERS" = 1 ] || OUT="$R/queue-workers-$WORKERS.txt"
 BASE="$(dirname "$(pgdata_dir)")/queue-bench"
 PORT=$((PGPORT + 3))
 mkdir -p "$R"
@@ -23,6 +26,7 @@ trap stop EXIT
 stop
 rm -rf "$BASE"
 aux_cluster_init "$BASE/data" "$PORT" bench_queue postgres
+echo "recommender.workers_per_database = $WORKERS" >> "$BASE/data/postgresql.conf"
 touch "$BASE/log" && chown postgres:postgres "$BASE/log"
 aux_pgctl -D "$BASE/data" -l "$BASE/log" -w -t 60 start >/dev/null || die "bench server did not start"
 b() { psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres -d bench_queue "$@"; }
@@ -57,7 +61,7 @@ bad=$(b -c "SELECT count(*) FROM (SELECT * FROM recommender.products ORDER BY ra
 
 {
   echo "queue bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet || echo -dirty), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-  echo "command: make bench-queue (bench/queue_bench.sh $N); $N demo-store products on a server of its own, 1 queue worker, queue_batch_size $BATCH"
+  echo "command: make bench-queue (bench/queue_bench.sh $N); $N demo-store products on a server of its own, $WORKERS queue worker(s), queue_batch_size $BATCH"
   echo "sync:     UPDATE of $N products returned after $sync_ms ms, every product re-embedded at commit ($(( N * 1000 / (sync_ms > 0 ? sync_ms : 1) )) products/s)"
   echo "deferred: UPDATE of $N products returned after $deferred_ms ms ($queued_after still queued when first counted); all re-embedded by the worker after $drained_ms ms ($(( N * 1000 / (drained_ms > 0 ? drained_ms : 1) )) products/s)"
   echo "write latency, sync / deferred: $(awk -v a="$sync_ms" -v b="$deferred_ms" 'BEGIN { printf "%.0f", a / (b > 0 ? b : 1) }')x"

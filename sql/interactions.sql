@@ -237,10 +237,16 @@ BEGIN
     END IF;
     IF TG_OP IN ('INSERT', 'UPDATE')
        AND recommender._setting('recommender.precompute_homepage')::boolean THEN
-        -- the queue worker computes their next homepage ahead (0.12.0); in key order
-        INSERT INTO recommender.homepage_queue (user_id)
-        SELECT DISTINCT n.user_id FROM new_rows n ORDER BY 1
-        ON CONFLICT (user_id) DO NOTHING;
+        -- the queue worker computes their next homepage ahead (0.12.0); in key order. Under
+        -- REPEATABLE READ a user queued by a transaction committed since the snapshot is a
+        -- serialization failure: they are queued already, so the interaction is kept.
+        BEGIN
+            INSERT INTO recommender.homepage_queue (user_id)
+            SELECT DISTINCT n.user_id FROM new_rows n ORDER BY 1
+            ON CONFLICT (user_id) DO NOTHING;
+        EXCEPTION WHEN serialization_failure THEN
+            NULL;
+        END;
     END IF;
     RETURN NULL;
 END

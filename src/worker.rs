@@ -20,24 +20,35 @@ use crate::gucs;
 
 const RESTART: Duration = Duration::from_secs(10);
 
-/// Called from `_PG_init`: registers one worker per configured database, only while
-/// shared_preload_libraries is being processed (in the postmaster).
+/// Called from `_PG_init`: registers `recommender.workers_per_database` workers per configured
+/// database, only while shared_preload_libraries is being processed (in the postmaster). The
+/// argument is the database's index times `gucs::MAX_WORKERS_PER_DATABASE` plus the worker's number.
 pub fn register() {
     // SAFETY: a plain flag of the postmaster, read in _PG_init.
     if !unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
         return;
     }
+    let per_db = gucs::workers_per_database();
     for (i, db) in gucs::worker_databases().iter().enumerate() {
-        BackgroundWorkerBuilder::new(&format!("recommender queue worker {db}"))
-            .set_type("recommender queue worker")
-            .set_library("recommender")
-            .set_function("recommender_queue_worker_main")
-            .set_argument(Some(pg_sys::Datum::from(i)))
-            .enable_spi_access()
-            // a standby cannot write embeddings: the worker starts once the server is a primary
-            .set_start_time(BgWorkerStartTime::RecoveryFinished)
-            .set_restart_time(Some(RESTART))
-            .load();
+        for n in 0..per_db {
+            let name = if n == 0 {
+                format!("recommender queue worker {db}")
+            } else {
+                format!("recommender queue worker {db} ({})", n + 1)
+            };
+            BackgroundWorkerBuilder::new(&name)
+                .set_type("recommender queue worker")
+                .set_library("recommender")
+                .set_function("recommender_queue_worker_main")
+                .set_argument(Some(pg_sys::Datum::from(
+                    i * gucs::MAX_WORKERS_PER_DATABASE + n,
+                )))
+                .enable_spi_access()
+                // a standby cannot write embeddings: the worker starts once the server is a primary
+                .set_start_time(BgWorkerStartTime::RecoveryFinished)
+                .set_restart_time(Some(RESTART))
+                .load();
+        }
     }
 }
 
@@ -111,7 +122,9 @@ fn shutdown_requested() -> bool {
 #[pg_guard]
 #[no_mangle]
 pub extern "C-unwind" fn recommender_queue_worker_main(arg: pg_sys::Datum) {
-    let index = arg.value();
+    let index = arg.value() / gucs::MAX_WORKERS_PER_DATABASE;
+    // The first worker of a database also prunes the shared scores; the others only drain.
+    let first = arg.value().is_multiple_of(gucs::MAX_WORKERS_PER_DATABASE);
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
     let Some(db) = gucs::worker_databases().get(index).cloned() else {
         return;
@@ -147,6 +160,11 @@ pub extern "C-unwind" fn recommender_queue_worker_main(arg: pg_sys::Datum) {
         // time (the embedding queue is checked again between them). A SIGTERM ends the loop
         // after the transaction in flight.
         loop {
+            // checked inside the drain too: a steady stream of interactions keeps it going
+            if first && precompute && last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+                in_transaction(&db, || Spi::run("SELECT recommender.prune_rerank_scores()"));
+                last_prune = Some(std::time::Instant::now());
+            }
             let (processed, failed) = batch(&db, EMBED_BATCH, Vec::new);
             if processed + failed == 0 {
                 let (processed, failed) = if precompute {
@@ -161,10 +179,6 @@ pub extern "C-unwind" fn recommender_queue_worker_main(arg: pg_sys::Datum) {
             if shutdown_requested() {
                 break;
             }
-        }
-        if precompute && last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
-            in_transaction(&db, || Spi::run("SELECT recommender.prune_rerank_scores()"));
-            last_prune = Some(std::time::Instant::now());
         }
         if shutdown_requested() {
             break;

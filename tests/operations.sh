@@ -121,6 +121,11 @@ wait_for 60 "$PP" ops_worker "SELECT count(*) = 0 FROM recommender.embedding_que
 ok "failing batch: recorded on its rows, the rest embedded, retried after the fix, same worker"
 
 # --- homepages computed ahead (0.12.0) ---------------------------------------------------------
+# The worker takes the cross-encoder (the test model) from the server's settings, at a reload.
+ce="$("$PG_CONFIG" --sharedir)/recommender/test-models/cross-encoder"
+q "$PP" postgres "ALTER SYSTEM SET recommender.cross_encoder_dir = '$ce'"
+q "$PP" postgres "SELECT pg_reload_conf()" >/dev/null
+sleep 1
 q "$PP" ops_worker "SET recommender.precompute_homepage = on;
   SELECT recommender.track('ops-shopper', product_id, 'VIEW') FROM recommender.products WHERE external_id IN ('w-1', 'w-2')" >/dev/null
 wait_for 60 "$PP" ops_worker "SELECT NOT EXISTS (SELECT FROM recommender.homepage_queue)
@@ -128,7 +133,14 @@ wait_for 60 "$PP" ops_worker "SELECT NOT EXISTS (SELECT FROM recommender.homepag
                                              WHERE user_id = 'ops-shopper' AND interaction_count = 2)" \
   || fail "the worker computed the queued user's homepage"
 [ "$(worker_pid)" = "$pid" ] || fail "same worker after the precompute"
-ok "precompute: the worker computed the queued user's homepage (profile of 2 interactions) before any call of theirs"
+pairs=$(q "$PP" ops_worker "SELECT count(*) FROM recommender.rerank_scores")
+[ "$pairs" -gt 0 ] || fail "the worker's precompute stored the cross-encoder's pairs"
+# the user's own call, in a new backend: the worker's profile and pairs, nothing scored again
+[ "$(q "$PP" ops_worker "SELECT string_agg(DISTINCT reranker, ',') FROM recommender.homepage('ops-shopper', 10)")" = cross-encoder ] \
+  || fail "the user's call reranked with the cross-encoder"
+[ "$(q "$PP" ops_worker "SELECT count(*) FROM recommender.rerank_scores")" = "$pairs" ] \
+  || fail "the user's call after the precompute stored no new pair (it scored none)"
+ok "precompute: the worker computed the queued user's homepage ($pairs cross-encoder pairs shared); the user's call scored none"
 
 # --- SIGTERM in the middle of a drain ----------------------------------------------------------
 q "$PP" ops_worker "SET recommender.embedding_mode = deferred;

@@ -1,8 +1,9 @@
 -- recommender 0.11.0 -> 0.12.0: the cross-encoder's scores shared by every backend, and
 -- homepages computed ahead by the queue worker (issue 17).
 -- Released: never edit.
---   * recommender.rerank_scores: a (query, document) pair the cross-encoder scored in one backend
---     runs no model in another (recommender.rerank_share_seconds, default a day; 0 = off).
+--   * recommender.rerank_scores (UNLOGGED), recommender._keep_rerank_scores(): a (query,
+--     document) pair the cross-encoder scored in one backend runs no model in another
+--     (recommender.rerank_share_seconds, default a day; 0 = off).
 --   * recommender.homepage_queue, recommender._dequeue_homepages(),
 --     recommender._precompute_homepages(): with recommender.precompute_homepage on, the
 --     interactions trigger queues the users whose interactions changed, and the queue worker
@@ -13,11 +14,11 @@
 -- A (query, document) pair's cross-encoder logit. The key is the library's (the first 16 bytes
 -- of the SHA-256 of the model files' identities and the two texts), so a changed product text,
 -- a changed profile or a replaced model makes new keys and old rows are never read again.
--- Written by the recommendation functions (as the owner) when they run the model, read by every
--- backend before it runs the model; no role other than the owner has rights on it. A cache: not
--- dumped, pruned to recommender.rerank_share_seconds by the queue worker or
--- recommender.prune_rerank_scores(). Logged, so a hot standby reads the primary's scores.
-CREATE TABLE recommender.rerank_scores (
+-- Written by the recommendation functions (as the owner) when they run the model, through
+-- _keep_rerank_scores(); read by every backend before it runs the model; no role other than the
+-- owner has rights on it. A cache: UNLOGGED (no WAL; emptied by a crash, not read on a standby),
+-- not dumped, pruned to recommender.rerank_share_seconds.
+CREATE UNLOGGED TABLE recommender.rerank_scores (
     pair      bytea       PRIMARY KEY,
     score     real        NOT NULL,
     stored_at timestamptz NOT NULL DEFAULT now()
@@ -25,6 +26,34 @@ CREATE TABLE recommender.rerank_scores (
 CREATE INDEX rerank_scores_stored_at ON recommender.rerank_scores (stored_at);
 COMMENT ON TABLE recommender.rerank_scores IS
     'recommender cross-encoder scores shared by every backend: (pair key, logit). A cache written by the recommendation functions; pruned to recommender.rerank_share_seconds.';
+
+-- Stores pairs the cross-encoder just scored, in key order, and deletes up to prune of the
+-- expired ones (oldest first), so the table stays bounded without the queue worker. Never waits
+-- more than 10 ms for another transaction and never fails the call: a pair another transaction
+-- is storing, a lock, a deadlock or a serialization conflict leaves the pairs unstored (another
+-- call stores them).
+CREATE FUNCTION recommender._keep_rerank_scores(pairs bytea[], scores real[], prune integer) RETURNS void
+LANGUAGE plpgsql VOLATILE SET lock_timeout = '10ms'
+AS $$
+BEGIN
+    INSERT INTO recommender.rerank_scores (pair, score)
+    SELECT u.p, u.s FROM ROWS FROM (unnest(pairs), unnest(scores)) AS u(p, s)
+     WHERE u.p IS NOT NULL AND u.s IS NOT NULL
+     ORDER BY u.p
+    ON CONFLICT (pair) DO NOTHING;
+    IF prune > 0 THEN
+        DELETE FROM recommender.rerank_scores r
+         WHERE r.ctid = ANY (ARRAY(
+               SELECT o.ctid FROM recommender.rerank_scores o
+                WHERE o.stored_at < now() - recommender._setting('recommender.rerank_share_seconds')::interval
+                ORDER BY o.stored_at
+                LIMIT prune
+                  FOR UPDATE SKIP LOCKED));
+    END IF;
+EXCEPTION WHEN lock_not_available OR deadlock_detected OR serialization_failure OR unique_violation THEN
+    NULL;
+END
+$$;
 
 -- Users whose interactions changed while recommender.precompute_homepage was on (the
 -- interactions trigger queues them), one row each, for the queue worker.
@@ -37,8 +66,8 @@ COMMENT ON TABLE recommender.homepage_queue IS
     'recommender users whose homepage the queue worker computes ahead of their next call (recommender.precompute_homepage).';
 
 -- Deletes the shared scores stored more than recommender.rerank_share_seconds ago (all of them
--- at 0); returns how many. The queue worker runs it every minute; without the worker, schedule
--- it (pg_cron). Owner or superuser.
+-- at 0); returns how many. The queue worker runs it every minute (the recommendation functions
+-- also delete a few at a time as they store new ones). Owner or superuser.
 CREATE FUNCTION recommender.prune_rerank_scores() RETURNS bigint
 LANGUAGE sql VOLATILE
 AS $$
@@ -77,21 +106,23 @@ $$;
 
 -- Computes the homepage of each user, each in its own subtransaction: the profile and the
 -- collaborative candidates are refreshed and the rerank pairs scored into
--- recommender.rerank_scores, so the user's next call finds them. A user whose homepage fails gets
--- a WARNING (a precompute is only a head start: the user's own call computes it again). The
--- queue worker calls it with what _dequeue_homepages() took; owner or superuser.
+-- recommender.rerank_scores, so the user's next call finds them. A user whose homepage fails, or
+-- waits more than a second for a lock (the user's own call holding the profile), gets a WARNING
+-- (a precompute is only a head start: the user's own call computes it). The queue worker calls
+-- it with what _dequeue_homepages() took; owner or superuser.
 CREATE FUNCTION recommender._precompute_homepages(users text[], OUT processed integer, OUT failed integer)
-LANGUAGE plpgsql VOLATILE
+LANGUAGE plpgsql VOLATILE SET lock_timeout = '1s'
 AS $$
 DECLARE
     u text;
+    -- the page size whose refill rounds cover the most candidates a caller's k is likely to need
+    k integer := greatest(recommender._setting('recommender.rerank_top_n')::integer, 10);
 BEGIN
     processed := 0;
     failed := 0;
     FOREACH u IN ARRAY coalesce(users, '{}') LOOP
         BEGIN
-            -- any k up to recommender.rerank_top_n reranks the same candidates
-            PERFORM FROM recommender.homepage(u, 10);
+            PERFORM FROM recommender.homepage(u, k);
             processed := processed + 1;
         EXCEPTION WHEN OTHERS THEN
             failed := failed + 1;
@@ -101,9 +132,11 @@ BEGIN
 END
 $$;
 
+ALTER FUNCTION recommender._keep_rerank_scores(bytea[], real[], integer) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION recommender.prune_rerank_scores() SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION recommender._dequeue_homepages(integer) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION recommender._precompute_homepages(text[]) SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION recommender._keep_rerank_scores(bytea[], real[], integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION recommender.prune_rerank_scores() FROM PUBLIC;
 REVOKE ALL ON FUNCTION recommender._dequeue_homepages(integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION recommender._precompute_homepages(text[]) FROM PUBLIC;
@@ -137,10 +170,16 @@ BEGIN
     END IF;
     IF TG_OP IN ('INSERT', 'UPDATE')
        AND recommender._setting('recommender.precompute_homepage')::boolean THEN
-        -- the queue worker computes their next homepage ahead (0.12.0); in key order
-        INSERT INTO recommender.homepage_queue (user_id)
-        SELECT DISTINCT n.user_id FROM new_rows n ORDER BY 1
-        ON CONFLICT (user_id) DO NOTHING;
+        -- the queue worker computes their next homepage ahead (0.12.0); in key order. Under
+        -- REPEATABLE READ a user queued by a transaction committed since the snapshot is a
+        -- serialization failure: they are queued already, so the interaction is kept.
+        BEGIN
+            INSERT INTO recommender.homepage_queue (user_id)
+            SELECT DISTINCT n.user_id FROM new_rows n ORDER BY 1
+            ON CONFLICT (user_id) DO NOTHING;
+        EXCEPTION WHEN serialization_failure THEN
+            NULL;
+        END;
     END IF;
     RETURN NULL;
 END

@@ -116,9 +116,9 @@ settings! {
     RERANK_CACHE_SIZE: int = 20000; c"recommender.rerank_cache_size", Userset, [0, 1_000_000];
         c"Cross-encoder scores of (query, document) pairs a backend keeps for later calls; 0 keeps none.",
         c"A pair's score depends only on its two texts and the model, so a repeat visit whose profile has not changed, or a product page seen before, runs no model. Changed texts make new pairs and a replaced model empties the cache; about 20 bytes per entry, per backend.";
-    RERANK_SHARE_SECONDS: int = 86400; c"recommender.rerank_share_seconds", Userset, [0, 2_592_000], UNIT_S;
+    RERANK_SHARE_SECONDS: int = 86400; c"recommender.rerank_share_seconds", Suset, [0, 2_592_000], UNIT_S;
         c"How long cross-encoder scores are kept in recommender.rerank_scores, shared by every backend and the queue worker; 0 neither reads nor writes it.",
-        c"A pair scored by one backend (or precomputed by the queue worker, recommender.precompute_homepage) runs no model in another. Written only by the recommendation functions, never on a standby or in a read-only transaction; the queue worker, or recommender.prune_rerank_scores(), deletes scores older than this.";
+        c"A pair scored by one backend (or precomputed by the queue worker, recommender.precompute_homepage) runs no model in another. Written only by the recommendation functions, never on a standby, in a read-only or a serializable transaction; older scores are deleted by the queue worker, a few at a time by the calls that store new ones, or by recommender.prune_rerank_scores(). Superuser only: it decides what the table holds.";
     MAX_PER_CATEGORY: int = 3; c"recommender.max_per_category", Userset, [1, 1000];
         c"Business rule: at most this many results per category.",
         AB_TEST;
@@ -149,9 +149,9 @@ settings! {
     WORKER_NAPTIME_MS: int = 1000; c"recommender.worker_naptime", Sighup, [10, 3_600_000], UNIT_MS;
         c"How long the queue worker sleeps when the queue is empty.",
         c"A new value applies at the next reload (SIGHUP).";
-    PRECOMPUTE_HOMEPAGE: bool = false; c"recommender.precompute_homepage", Userset;
+    PRECOMPUTE_HOMEPAGE: bool = false; c"recommender.precompute_homepage", Suset;
         c"Queue a user whose interactions change for the queue worker, which then computes their homepage ahead of their next call.",
-        c"The worker refreshes the profile and the collaborative candidates and scores the rerank pairs into recommender.rerank_scores, so the user's next homepage needs no model run. Needs the queue worker in the database (recommender.worker_databases); turn it off in a session that bulk-loads interactions.";
+        c"The worker refreshes the profile and the collaborative candidates and scores the rerank pairs into recommender.rerank_scores, so the user's next homepage needs no model run. Needs the queue worker in the database (recommender.worker_databases); turn it off in a session that bulk-loads interactions. Superuser only (e.g. ALTER DATABASE): each queued user costs the worker a homepage.";
     LOG_IMPRESSIONS: bool = false; c"recommender.log_impressions", Userset;
         c"Record what the *_json recommendation functions return in recommender.impressions.",
         c"On, every product a JSON response shows is logged with the response's request_id, context, user and position; clicks tracked with that request_id then count in recommender.recommendation_performance. A no-op with a NOTICE on a standby or in a read-only transaction.";
@@ -163,6 +163,11 @@ settings! {
 /// `recommender.worker_databases` is the one setting outside the table: it can only be defined
 /// while shared_preload_libraries is processed (see `init`).
 static WORKER_DATABASES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+/// `recommender.workers_per_database`, defined (like worker_databases) only under
+/// shared_preload_libraries.
+static WORKERS_PER_DATABASE: GucSetting<i32> = GucSetting::<i32>::new(1);
+/// The largest `recommender.workers_per_database`.
+pub const MAX_WORKERS_PER_DATABASE: usize = 8;
 
 /// `recommender.embedding_mode`: when a changed product is embedded.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, pgrx::PostgresGucEnum)]
@@ -189,6 +194,16 @@ pub fn init() {
             c"Comma-separated databases in which a background worker drains recommender.embedding_queue.",
             c"Empty starts no worker. Read at server start, and only when recommender is in shared_preload_libraries: one worker per database.",
             &WORKER_DATABASES,
+            GucContext::Postmaster,
+            GucFlags::default(),
+        );
+        GucRegistry::define_int_guc(
+            c"recommender.workers_per_database",
+            c"Queue workers per database in recommender.worker_databases.",
+            c"Each drains the embedding queue and the homepage queue; they split the work (SKIP LOCKED), so bulk embedding and precompute use that many cores. Read at server start.",
+            &WORKERS_PER_DATABASE,
+            1,
+            MAX_WORKERS_PER_DATABASE as i32,
             GucContext::Postmaster,
             GucFlags::default(),
         );
@@ -241,6 +256,11 @@ pub fn worker_databases() -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// `recommender.workers_per_database` (1 when the library is not preloaded).
+pub fn workers_per_database() -> usize {
+    (WORKERS_PER_DATABASE.get().max(1) as usize).min(MAX_WORKERS_PER_DATABASE)
 }
 
 /// `recommender.worker_naptime`. (embedding_mode, queue_batch_size,

@@ -101,13 +101,19 @@ mod tests {
             };
             assert_eq!(ctx, want, "{name}: README context");
         }
-        // Only the preload-only setting is in README but not defined here.
+        // Only the preload-only settings are in README but not defined here.
         let absent: Vec<&str> = readme
             .iter()
             .filter(|r| !rows.iter().any(|s| s.0 == r.0))
             .map(|r| r.0.as_str())
             .collect();
-        assert_eq!(absent, ["recommender.worker_databases"]);
+        assert_eq!(
+            absent,
+            [
+                "recommender.worker_databases",
+                "recommender.workers_per_database"
+            ]
+        );
     }
 
     #[pg_test]

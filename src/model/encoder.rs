@@ -28,6 +28,9 @@ pub struct FileId {
     ino: u64,
     size: u64,
     mtime_ns: i64,
+    /// The inode's change time, which no copy tool can set: a file written in place with its
+    /// size and modification time preserved still changes identity.
+    ctime_ns: i64,
 }
 
 impl FileId {
@@ -38,16 +41,19 @@ impl FileId {
             ino: m.ino(),
             size: m.len(),
             mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+            ctime_ns: m.ctime() * 1_000_000_000 + m.ctime_nsec(),
         })
     }
 
-    /// The identity as bytes, the same in every process (the shared score keys hash it).
-    pub fn to_bytes(&self) -> [u8; 32] {
-        let mut b = [0u8; 32];
+    /// The identity as bytes, the same in every process of this server (the shared score keys
+    /// hash it).
+    pub fn to_bytes(&self) -> [u8; 40] {
+        let mut b = [0u8; 40];
         b[..8].copy_from_slice(&self.dev.to_le_bytes());
         b[8..16].copy_from_slice(&self.ino.to_le_bytes());
         b[16..24].copy_from_slice(&self.size.to_le_bytes());
-        b[24..].copy_from_slice(&self.mtime_ns.to_le_bytes());
+        b[24..32].copy_from_slice(&self.mtime_ns.to_le_bytes());
+        b[32..].copy_from_slice(&self.ctime_ns.to_le_bytes());
         b
     }
 }

@@ -319,6 +319,7 @@ fn pair_key(model: &[encoder::FileId], query: &str, doc: &str) -> PairKey {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     h.update(b"recommender cross-encoder pair 1\0");
+    h.update((model.len() as u64).to_le_bytes());
     for id in model {
         h.update(id.to_bytes());
     }

@@ -80,15 +80,27 @@ pub fn score(
 }
 
 /// The cross-encoder's scores shared by every backend of the database, and by the queue worker's
-/// precompute (`recommender.rerank_scores`, 0.12.0): read by any call, written only by a call that
-/// may write (not on a standby, not read-only) and while `recommender.rerank_share_seconds` > 0.
-/// The recommendation functions run as the extension's owner; `recommender.rerank()` with a
-/// caller's own texts neither reads nor writes it.
+/// precompute (`recommender.rerank_scores`, 0.12.0). Best effort: used only while
+/// `recommender.rerank_share_seconds` > 0, not on a standby (the table is UNLOGGED) and not in a
+/// SERIALIZABLE transaction (its reads would take predicate locks); written only by a call that
+/// may write, through `_keep_rerank_scores()`, which never waits more than 10 ms nor fails the
+/// call. The recommendation functions run as the extension's owner; `recommender.rerank()` with
+/// a caller's own texts neither reads nor writes it.
 struct SharedTable;
+
+/// Every this many stores, a backend also deletes up to `PRUNE_ROWS` expired pairs, so the table
+/// stays bounded without the queue worker (20 stored pairs per call at most, 31 deleted).
+const PRUNE_EVERY: u64 = 32;
+const PRUNE_ROWS: i32 = 1000;
+static STORES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl SharedTable {
     fn usable() -> Result<bool> {
-        if gucs::rerank_share_seconds() == 0 {
+        // SAFETY: reads of backend-global state, inside a transaction.
+        let excluded = unsafe {
+            pg_sys::RecoveryInProgress() || pg_sys::XactIsoLevel == pg_sys::XACT_SERIALIZABLE as i32
+        };
+        if excluded || gucs::rerank_share_seconds() == 0 {
             return Ok(false);
         }
         Ok(super::db::one::<bool>(
@@ -130,18 +142,17 @@ impl model::SharedScores for SharedTable {
         if scored.is_empty() || !super::db::can_write() || !Self::usable()? {
             return Ok(());
         }
-        // In key order, so that two calls storing overlapping pairs cannot deadlock.
-        let mut sorted = scored.to_vec();
-        sorted.sort_unstable_by_key(|a| a.0);
-        sorted.dedup_by(|a, b| a.0 == b.0);
-        let keys: Vec<&[u8]> = sorted.iter().map(|(k, _)| k.as_slice()).collect();
-        let scores: Vec<f32> = sorted.iter().map(|&(_, v)| v).collect();
+        let keys: Vec<&[u8]> = scored.iter().map(|(k, _)| k.as_slice()).collect();
+        let scores: Vec<f32> = scored.iter().map(|&(_, v)| v).collect();
+        let n = STORES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let prune = if n % PRUNE_EVERY == PRUNE_EVERY - 1 {
+            PRUNE_ROWS
+        } else {
+            0
+        };
         super::plans::run(
-            "INSERT INTO recommender.rerank_scores (pair, score)
-             SELECT p, s FROM ROWS FROM (pg_catalog.unnest($1::bytea[]), pg_catalog.unnest($2::real[])) AS u(p, s)
-             ORDER BY p
-             ON CONFLICT (pair) DO NOTHING",
-            &[keys.into(), scores.into()],
+            "SELECT recommender._keep_rerank_scores($1, $2, $3)",
+            &[keys.into(), scores.into(), prune.into()],
         )?;
         Ok(())
     }
