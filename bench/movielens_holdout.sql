@@ -1,8 +1,8 @@
 -- Each user's last 10 ratings by time (ties by product) move to table :held, deleted from
 -- recommender.interactions through the extension's triggers so no aggregate, profile or item model
 -- sees them (the model is emptied; the scripts rebuild it from what is left); :split holds the
--- clock just after the last of them. Used by bench/evaluate_movielens.sh (the test set) and
--- bench/tune_movielens.sh (the validation set, from the training ratings).
+-- clock just after the last of them. Used by bench/evaluate_movielens.sh (the test set);
+-- bench/tune_movielens.sh then tunes on what is left with recommender.tune(split => 'user').
 CREATE TABLE :held AS
 SELECT user_id, product_id, occurred_at FROM (
   SELECT user_id, product_id, occurred_at,

@@ -1,30 +1,30 @@
 #!/usr/bin/env bash
-# Tunes the pipeline's settings on a validation split carved out of the evaluation's training
-# period (never on its test period): recommender_val = recommender_eval minus its last
-# EVAL_TEST_DAYS days of training, evaluated on TUNE_USERS households per setting.
-# Writes bench/results/tuning.txt (0.7.0's settings and figures, before the item model, are in
-# tuning-0.7.0.txt). Run bench/evaluate.sh first.
+# Tunes the homepage's settings with recommender.tune() on a validation split carved out of the
+# evaluation's training period (never its test period): until => the first day of bench/evaluate.sh's
+# test period, so everything from then on is left out, and the last 28 days before it are held out
+# for validation; TUNE_USERS (500) households; not adopted. Writes bench/results/tuning.txt, then
+# evaluates the winner on the test period (bench/results/evaluation-tuned.txt).
 source "$(dirname "$0")/../scripts/lib.sh"
 
-export EVAL_SRC=recommender_eval EVAL_DB=recommender_val EVAL_USERS=${TUNE_USERS:-500}
-out="$ROOT/bench/results/tuning.txt"
-baselines=
-mkdir -p "$(dirname "$out")"
-echo "validation split of the training period; $EVAL_USERS households; NDCG@10 etc. per setting ($(date -u +%F))" >"$out"
-while IFS='|' read -r label opts; do
-  [ -n "$label" ] || continue
-  log "tune: $label"
-  PGOPTIONS="$opts" EVAL_OUT="$RUN/tune.txt" bash "$ROOT/bench/evaluate.sh" >/dev/null 2>&1 || die "evaluate failed for $label"
-  grep "recommender.homepage" "$RUN/tune.txt" | awk -v l="$label" '{print l " | " $0}' | tee -a "$out"
-  # the baselines do not depend on the setting: once, from the first run
-  [ -n "$baselines" ] || baselines=$(grep -v "recommender.homepage\|homepage -\|^split" "$RUN/tune.txt" | sed 's/^/baselines (same split and households) | /')
-done <<'EOF'
-defaults (0.05/0.9/0.05, cap 3, rerank, repeat share 0.9, decay 90)|
-0.1/0.8/0.1, cap 3, rerank|-c recommender.homepage_weight_content=0.1 -c recommender.homepage_weight_collaborative=0.8 -c recommender.homepage_weight_popularity=0.1
-0.05/0.9/0.05, cap 3, no rerank|-c recommender.enable_rerank=off
-0.05/0.9/0.05, cap 10, no rerank, repeat share 0.95|-c recommender.max_per_category=10 -c recommender.enable_rerank=off -c recommender.repeat_share=0.95
-0.1/0.8/0.1, cap 10, no rerank, repeat share 0.95 (0.7.0's winner)|-c recommender.homepage_weight_content=0.1 -c recommender.homepage_weight_collaborative=0.8 -c recommender.homepage_weight_popularity=0.1 -c recommender.max_per_category=10 -c recommender.enable_rerank=off -c recommender.repeat_share=0.95
-0/1/0, cap 10, no rerank, repeat share 0.95|-c recommender.homepage_weight_content=0 -c recommender.homepage_weight_collaborative=1 -c recommender.homepage_weight_popularity=0 -c recommender.max_per_category=10 -c recommender.enable_rerank=off -c recommender.repeat_share=0.95
-EOF
-echo "$baselines" | tee -a "$out"
-grep -h "" "$RUN/tune.txt" | grep -v "recommender.homepage" | tail -1 | tee -a "$out"
+DB=${EVAL_DB:-${CJ_DB:-recommender_cj}}
+TEST_DAYS=${EVAL_TEST_DAYS:-28}
+export PGHOST=127.0.0.1 PGPORT PGUSER=postgres
+q() { psql -XAtq -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
+R="$ROOT/bench/results"
+"$ROOT/scripts/cluster.sh" start
+q -c "SET client_min_messages = warning" -c "ALTER EXTENSION recommender UPDATE" >/dev/null
+ensure_item_model "$DB"
+T=$(q -c "SELECT (max(occurred_at) - interval '$TEST_DAYS days')::date::timestamptz FROM recommender.interactions")
+log "tune: recommender.tune(until => '$T', ${TUNE_USERS:-500} households) on $DB"
+t0=$(date +%s)
+{ echo "recommender.tune(holdout => 28, sample => ${TUNE_USERS:-500}, adopt => false, until => '$T') on $DB ($(date -u +%F))"
+  q -P footer=off -A -F ' | ' <<SQL 2>&1
+SET client_min_messages = notice;
+\pset tuples_only off
+SELECT * FROM recommender.tune(holdout => 28, sample => ${TUNE_USERS:-500}, adopt => false, until => '$T');
+\i $ROOT/bench/tuning.sql
+SQL
+  echo "took $(( $(date +%s) - t0 )) s"; } | tee "$R/tuning.txt"
+opts=$(tuned_options "$DB")
+log "tune: evaluating the winner on the test period (${opts:-the settings in force})"
+PGOPTIONS="$opts" EVAL_OUT="$R/evaluation-tuned.txt" bash "$ROOT/bench/evaluate.sh"

@@ -116,3 +116,9 @@ ensure_item_model() {
     psql -XAtq -v ON_ERROR_STOP=1 -d "$1" -c "SET client_min_messages = warning" -c "CALL recommender.build_item_model()"
   fi
 }
+
+# The -c options (for PGOPTIONS) of the settings the latest recommender.tune() run in database $1
+# changed (bench/tune.sh, bench/tune_movielens.sh).
+tuned_options() {
+  psql -XAtq -d "$1" -c "SELECT string_agg('-c ' || setting || '=' || tuned, ' ' ORDER BY setting) FROM recommender.tuning WHERE tuned IS DISTINCT FROM in_force"
+}

@@ -17,6 +17,13 @@ CREATE INDEX rerank_scores_stored_at ON recommender.rerank_scores (stored_at);
 COMMENT ON TABLE recommender.rerank_scores IS
     'recommender cross-encoder scores shared by every backend: (pair key, logit). A cache written by the recommendation functions; pruned to recommender.rerank_share_seconds.';
 
+-- Shared scores stored before this have expired (recommender.rerank_share_seconds ago; 0.13.0).
+CREATE FUNCTION recommender._rerank_scores_expiry() RETURNS timestamptz
+LANGUAGE sql STABLE
+AS $$
+SELECT now() - recommender._setting('recommender.rerank_share_seconds')::interval
+$$;
+
 -- Stores pairs the cross-encoder just scored, in key order, and deletes up to prune of the
 -- expired ones (oldest first), so the table stays bounded without the queue worker. Never waits
 -- more than 10 ms for another transaction and never fails the call: a pair another transaction
@@ -35,7 +42,7 @@ BEGIN
         DELETE FROM recommender.rerank_scores r
          WHERE r.ctid = ANY (ARRAY(
                SELECT o.ctid FROM recommender.rerank_scores o
-                WHERE o.stored_at < now() - recommender._setting('recommender.rerank_share_seconds')::interval
+                WHERE o.stored_at < (SELECT recommender._rerank_scores_expiry())
                 ORDER BY o.stored_at
                 LIMIT prune
                   FOR UPDATE SKIP LOCKED));
@@ -63,7 +70,7 @@ LANGUAGE sql VOLATILE
 AS $$
 WITH gone AS (
     DELETE FROM recommender.rerank_scores
-     WHERE stored_at < now() - recommender._setting('recommender.rerank_share_seconds')::interval
+     WHERE stored_at < (SELECT recommender._rerank_scores_expiry())
     RETURNING 1)
 SELECT count(*) FROM gone
 $$;

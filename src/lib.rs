@@ -112,6 +112,16 @@ extension_sql_file!(
         api::sql_support::max_array
     ]
 );
+extension_sql_file!(
+    "../sql/evaluate.sql",
+    name = "evaluate",
+    requires = [
+        "precompute",
+        api::recommend::homepage,
+        api::learn::_build_item_model,
+        api::sql_support::setting
+    ]
+);
 // Function settings and privileges, over everything above.
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
