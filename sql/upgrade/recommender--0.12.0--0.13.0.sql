@@ -152,8 +152,8 @@ BEGIN
               USING ERRCODE = 'invalid_parameter_value',
                     HINT = 'split => ''time'' holds out the last holdout days, split => ''user'' each user''s last holdout purchases.';
     END IF;
-    IF n_held < 1 OR sample < 1 THEN
-        RAISE EXCEPTION 'recommender.evaluate: holdout and sample must be positive'
+    IF n_held < 1 OR n_held > 3650 OR sample < 1 THEN
+        RAISE EXCEPTION 'recommender.evaluate: holdout must be between 1 and 3650 and sample positive'
               USING ERRCODE = 'invalid_parameter_value', HINT = 'sample => NULL evaluates every user with held-out purchases.';
     END IF;
 
@@ -170,15 +170,19 @@ BEGIN
               FROM recommender.interactions i WHERE i.occurred_at >= t;
         ELSE
             SELECT max(i.occurred_at) + interval '1 second' INTO t FROM recommender.interactions i;
+            -- exactly n_held purchases per user (ties in time broken by interaction id), and the
+            -- user's other interactions from the first of them on
             CREATE TEMP TABLE _rec_eval_held ON COMMIT DROP AS
+            WITH last AS (
+              SELECT r.interaction_id, r.user_id, r.occurred_at FROM (
+                SELECT x.interaction_id, x.user_id, x.occurred_at,
+                       row_number() OVER (PARTITION BY x.user_id ORDER BY x.occurred_at DESC, x.interaction_id DESC) AS rk
+                  FROM recommender.interactions x WHERE x.type = 'PURCHASE') r
+               WHERE r.rk <= n_held),
+            since AS (SELECT l.user_id, min(l.occurred_at) AS since FROM last l GROUP BY 1)
             SELECT i.interaction_id, i.user_id, i.product_id, i.type
-              FROM recommender.interactions i
-              JOIN (SELECT p.user_id, min(p.occurred_at) AS since FROM (
-                      SELECT x.user_id, x.occurred_at,
-                             row_number() OVER (PARTITION BY x.user_id ORDER BY x.occurred_at DESC, x.interaction_id DESC) AS rk
-                        FROM recommender.interactions x WHERE x.type = 'PURCHASE') p
-                     WHERE p.rk <= n_held GROUP BY p.user_id) c
-                ON c.user_id = i.user_id AND i.occurred_at >= c.since;
+              FROM recommender.interactions i JOIN since c ON c.user_id = i.user_id AND i.occurred_at >= c.since
+             WHERE i.type <> 'PURCHASE' OR i.interaction_id IN (SELECT l.interaction_id FROM last l);
         END IF;
         IF t IS NULL THEN
             RAISE EXCEPTION 'recommender.evaluate: no interactions to evaluate on'
@@ -186,14 +190,18 @@ BEGIN
         END IF;
         CREATE TEMP TABLE _rec_eval_test ON COMMIT DROP AS
         SELECT DISTINCT h.user_id, h.product_id FROM _rec_eval_held h WHERE h.type = 'PURCHASE';
+        -- the sample, in a fixed pseudo-random order; every second one confirms what tune()'s
+        -- search chose on the others
         CREATE TEMP TABLE _rec_eval_users ON COMMIT DROP AS
-        SELECT s.user_id FROM (SELECT DISTINCT e.user_id FROM _rec_eval_test e) s
-         ORDER BY md5(s.user_id), s.user_id LIMIT sample;
+        SELECT s.user_id, row_number() OVER (ORDER BY md5(s.user_id), s.user_id) % 2 = 0 AS confirm
+          FROM (SELECT d.user_id FROM (SELECT DISTINCT e.user_id FROM _rec_eval_test e) d
+                 ORDER BY md5(d.user_id), d.user_id LIMIT sample) s;
         SELECT count(*) INTO total FROM _rec_eval_users;
         IF total = 0 THEN
             RAISE EXCEPTION 'recommender.evaluate: no purchases in the held-out part'
                   USING ERRCODE = 'invalid_parameter_value',
-                        HINT = 'A longer holdout, or split => ''user''.';
+                        HINT = CASE split WHEN 'time' THEN 'A longer holdout, or split => ''user''.'
+                                          ELSE 'The store has no purchases to hold out.' END;
         END IF;
         RAISE NOTICE 'recommender.evaluate: holding out % interactions (% purchases of % users) from %; clock %; % users sampled',
               (SELECT count(*) FROM _rec_eval_held), (SELECT count(*) FROM _rec_eval_test),
@@ -204,8 +212,9 @@ BEGIN
         -- 2. Out of the store, through the triggers (aggregates, co-purchase, profiles' sums).
         DELETE FROM recommender.interactions i USING _rec_eval_held h WHERE i.interaction_id = h.interaction_id;
         PERFORM set_config('recommender.as_of', t::text, true);
-        -- (the clock day's rows only: a live call refreshing today's is never made to wait)
-        DELETE FROM recommender.popular_cache c WHERE c.clock_day = t::date;
+        -- popularity summed by this session alone: no other session's shared sums (made from
+        -- everything) reach the lists, and no live call waits for this run's
+        PERFORM set_config('recommender.share_popularity', 'off', true);
         had_model := EXISTS (SELECT FROM recommender.item_model);
         DELETE FROM recommender.item_model;
         IF had_model THEN
@@ -217,6 +226,8 @@ BEGIN
          WHERE i.type = 'PURCHASE';
         CREATE INDEX ON _rec_eval_train (user_id, product_id);
         ANALYZE _rec_eval_held, _rec_eval_test, _rec_eval_users, _rec_eval_train;
+        RAISE NOTICE 'recommender.evaluate: % of the % sampled users bought nothing before the split (they get the cold-start list)',
+              total - (SELECT count(DISTINCT r.user_id) FROM _rec_eval_train r), total;
         CREATE TEMP TABLE _rec_eval_rel ON COMMIT DROP AS
         SELECT 'all' AS mode, e.user_id, e.product_id FROM _rec_eval_test e JOIN _rec_eval_users USING (user_id)
         UNION ALL
@@ -254,9 +265,11 @@ BEGIN
                 labels := labels || ('v' || n);
                 PERFORM recommender._evaluate_lists('v' || n, variant, k, false);
             END LOOP;
-            SELECT p.method INTO best FROM _rec_eval_per_user p
-             WHERE p.mode = 'all' AND p.method = ANY (labels)
-             GROUP BY p.method ORDER BY avg(p.dcg / p.idcg) DESC, p.method = best DESC, p.method LIMIT 1;
+            best := coalesce((
+                SELECT p.method FROM _rec_eval_per_user p
+                 WHERE p.mode = 'all' AND p.method = ANY (labels)
+                   AND NOT EXISTS (SELECT FROM _rec_eval_users e WHERE e.user_id = p.user_id AND e.confirm)
+                 GROUP BY p.method ORDER BY avg(p.dcg / p.idcg) DESC, p.method = best DESC, p.method LIMIT 1), best);
             RAISE NOTICE 'recommender.tune: % of % variants tried; best so far %', n,
                   (SELECT sum(jsonb_array_length(c.value)) FROM jsonb_array_elements(coordinates) c), tried -> best;
         END LOOP;
@@ -298,7 +311,8 @@ BEGIN
               SELECT s.user_id, s.product_id AS seed, c.product_b, c.baskets
                 FROM seeds s
                CROSS JOIN LATERAL (SELECT x.product_b, x.baskets FROM recommender.copurchase x
-                                    WHERE x.product_a = s.product_id ORDER BY x.baskets DESC LIMIT 100) c),
+                                    WHERE x.product_a = s.product_id AND x.baskets > 0
+                                    ORDER BY x.baskets DESC LIMIT 100) c),
             baskets AS (
               SELECT b.product_id, count(DISTINCT b.basket_key)::float8 AS n FROM recommender.interactions b
                WHERE b.type = 'PURCHASE'
@@ -347,6 +361,19 @@ BEGIN
             FROM _rec_eval_lists l GROUP BY 1, 2)
         SELECT jsonb_build_object(
                  'clock', t, 'users', total, 'best', best, 'tried', tried,
+                 -- the search's winner against the caller's settings on the confirming half only
+                 'confirm', (SELECT jsonb_build_object(
+                                'users', count(*),
+                                'ndcg_in_force', avg(h.dcg / h.idcg),
+                                'ndcg_in_force_se', stddev_samp(h.dcg / h.idcg) / sqrt(count(*)),
+                                'ndcg_tuned', avg(b.dcg / b.idcg),
+                                'ndcg_tuned_se', stddev_samp(b.dcg / b.idcg) / sqrt(count(*)),
+                                'gain', avg(b.dcg / b.idcg - h.dcg / h.idcg),
+                                'gain_se', stddev_samp(b.dcg / b.idcg - h.dcg / h.idcg) / sqrt(count(*)))
+                               FROM _rec_eval_per_user h
+                               JOIN _rec_eval_per_user b ON b.user_id = h.user_id AND b.mode = h.mode
+                               JOIN _rec_eval_users e ON e.user_id = h.user_id AND e.confirm
+                              WHERE h.mode = 'all' AND h.method = 'homepage' AND b.method = best),
                  'figures', jsonb_agg(to_jsonb(f) ORDER BY f.items, f.ndcg DESC, f.method))
           INTO result FROM (
           SELECT p.mode AS items, p.method, count(*) AS users,
@@ -408,7 +435,7 @@ CREATE TABLE recommender.tuning_runs (
     sample        integer,
     until         timestamptz,
     clock         timestamptz NOT NULL,      -- the validation split's clock
-    users         integer NOT NULL,          -- users the figures are over
+    users         integer NOT NULL,          -- the confirming half of the sample, the figures' users
     variants      integer NOT NULL,          -- settings tried besides those in force
     in_force      jsonb NOT NULL,            -- setting -> value when tune() ran
     tuned         jsonb NOT NULL,            -- setting -> value of the winner
@@ -422,8 +449,9 @@ CREATE TABLE recommender.tuning_runs (
     seconds       double precision NOT NULL
 );
 SELECT pg_catalog.pg_extension_config_dump('recommender.tuning_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('recommender.tuning_runs_run_id_seq', '');
 COMMENT ON TABLE recommender.tuning_runs IS
-    'recommender.tune() runs: the settings in force and the winner, NDCG@k on the validation split with standard errors, whether it was adopted.';
+    'recommender.tune() runs: the settings in force and the winner, NDCG@k on the confirming half of the validation split with standard errors, whether it was adopted.';
 
 -- The latest run, one row per setting.
 CREATE VIEW recommender.tuning AS
@@ -437,9 +465,11 @@ COMMENT ON VIEW recommender.tuning IS
 -- Learns the homepage's settings from the store's own data: the validation split as evaluate()
 -- makes it, a coordinate ascent over recommender._tunable_settings() (the blend's weights, the
 -- repeat share, decay, category cap, rerank, collaborative candidates) from the settings in
--- force, for NDCG@k over all items. The winner is adopted for the database (ALTER DATABASE ...
--- SET, so a session's SET still overrides, from the next session on) only when adopt is on and it
--- beats the settings in force by more than `margin` (2) standard errors of the paired difference.
+-- force, for NDCG@k over all items, choosing on every other user of the sample. The winner is
+-- then compared with the settings in force on the other half, which the search never saw, and
+-- adopted for the database (ALTER DATABASE ... SET of every searched setting, so a session's SET
+-- and a role's settings still override it, from the next session on) only when adopt is on and it
+-- beats them there by more than `margin` (2) standard errors of the paired difference.
 -- Every run is kept in recommender.tuning_runs and shown by recommender.tuning. Owner or
 -- superuser (and the database's owner, to adopt).
 CREATE FUNCTION recommender.tune(holdout integer DEFAULT NULL,
@@ -458,8 +488,7 @@ DECLARE
     coords   jsonb;
     run      jsonb;
     winner   jsonb;
-    f_in     jsonb;
-    f_win    jsonb;
+    c        jsonb;
     take     boolean;
     s        record;
     id       bigint;
@@ -488,36 +517,33 @@ BEGIN
       GROUP BY g.grp) c;
     run := recommender._evaluate_run(k, split, holdout, sample, until, coords, false);
     winner := before || (run -> 'tried' -> (run ->> 'best'));
-    SELECT f.value INTO f_in FROM jsonb_array_elements(run -> 'figures') f
-     WHERE f.value ->> 'method' = 'homepage' AND f.value ->> 'items' = 'all';
-    SELECT f.value INTO f_win FROM jsonb_array_elements(run -> 'figures') f
-     WHERE f.value ->> 'method' = run ->> 'best' AND f.value ->> 'items' = 'all';
-    take := adopt AND run ->> 'best' <> 'homepage'
-            AND -(f_win ->> 'ndcg_diff')::float8 > 0
-            AND -(f_win ->> 'ndcg_diff')::float8 > margin * coalesce((f_win ->> 'ndcg_diff_se')::float8, 'infinity');
+    -- judged on the confirming half of the sample, which the search never saw
+    c := run -> 'confirm';
+    take := coalesce(adopt AND run ->> 'best' <> 'homepage'
+                     AND (c ->> 'gain')::float8 > 0
+                     AND (c ->> 'gain')::float8 > margin * coalesce((c ->> 'gain_se')::float8, 'infinity'), false);
     IF take THEN
-        FOR s IN SELECT w.key, w.value #>> '{}' AS value FROM jsonb_each(winner) w
-                  WHERE w.value IS DISTINCT FROM before -> w.key LOOP
+        -- every searched setting, so that sessions get the combination that was measured
+        FOR s IN SELECT w.key, w.value #>> '{}' AS value FROM jsonb_each(winner) w ORDER BY 1 LOOP
             EXECUTE format('ALTER DATABASE %I SET %s = %L', current_database(), s.key, s.value);
         END LOOP;
     END IF;
     INSERT INTO recommender.tuning_runs (split, holdout, sample, until, clock, users, variants, in_force, tuned,
                                          ndcg_in_force, ndcg_in_force_se, ndcg_tuned, ndcg_tuned_se,
                                          gain, gain_se, adopted, seconds)
-    VALUES (split, holdout, sample, until, (run ->> 'clock')::timestamptz, (run ->> 'users')::integer,
+    VALUES (split, holdout, sample, until, (run ->> 'clock')::timestamptz, coalesce((c ->> 'users')::integer, 0),
             (SELECT count(*) - 1 FROM jsonb_object_keys(run -> 'tried')), before, winner,
-            (f_in ->> 'ndcg')::float8, (f_in ->> 'ndcg_se')::float8,
-            coalesce((f_win ->> 'ndcg')::float8, (f_in ->> 'ndcg')::float8),
-            coalesce((f_win ->> 'ndcg_se')::float8, (f_in ->> 'ndcg_se')::float8),
-            coalesce(-(f_win ->> 'ndcg_diff')::float8, 0), (f_win ->> 'ndcg_diff_se')::float8,
+            coalesce((c ->> 'ndcg_in_force')::float8, 'NaN'), (c ->> 'ndcg_in_force_se')::float8,
+            coalesce((c ->> 'ndcg_tuned')::float8, 'NaN'), (c ->> 'ndcg_tuned_se')::float8,
+            coalesce((c ->> 'gain')::float8, 0), (c ->> 'gain_se')::float8,
             take, extract(epoch FROM clock_timestamp() - t0))
     RETURNING run_id INTO id;
-    RAISE NOTICE 'recommender.tune: NDCG@% in force %, tuned % (gain % +/- %, % users); %', k,
-          round((f_in ->> 'ndcg')::numeric, 4), round(coalesce(f_win ->> 'ndcg', f_in ->> 'ndcg')::numeric, 4),
-          round(coalesce(-(f_win ->> 'ndcg_diff')::numeric, 0), 4), round(coalesce((f_win ->> 'ndcg_diff_se')::numeric, 0), 4),
-          run ->> 'users',
+    RAISE NOTICE 'recommender.tune: on the % confirming users, NDCG@% in force %, tuned % (gain % +/- %); %',
+          coalesce(c ->> 'users', '0'), k, round((c ->> 'ndcg_in_force')::numeric, 4), round((c ->> 'ndcg_tuned')::numeric, 4),
+          round((c ->> 'gain')::numeric, 4), round((c ->> 'gain_se')::numeric, 4),
           CASE WHEN take THEN 'adopted for database ' || current_database() || ' from the next session on'
                WHEN NOT adopt THEN 'not adopted (adopt => false)'
+               WHEN run ->> 'best' = 'homepage' THEN 'the settings in force stay'
                ELSE 'not adopted: not above the settings in force by ' || margin || ' standard errors' END;
     RETURN QUERY
     SELECT w.key, before ->> w.key, w.value #>> '{}', take FROM jsonb_each(winner) w ORDER BY 1;

@@ -134,6 +134,9 @@ settings! {
     POPULARITY_WINDOW_DAYS: int = 30; c"recommender.popularity_window_days", Userset, [1, 3650];
         c"Popularity counts interactions of this many days before the clock.",
         AB_TEST;
+    SHARE_POPULARITY: bool = true; c"recommender.share_popularity", Userset;
+        c"Read and keep the popularity sums in the shared cache recommender.popular_cache.",
+        c"Off, the session sums popularity itself once per transaction and neither reads nor writes the shared cache: no other session's sums reach its lists and no call of another session waits for it. recommender.evaluate() and recommender.tune() turn it off for their run.";
     DECAY_DAYS: real = 90.0; c"recommender.decay_days", Userset, [0.1, 3650.0];
         c"Interaction weights decay by exp(-age_days / decay_days) in preference vectors and repeat-purchase scores.",
         AB_TEST;
@@ -374,6 +377,11 @@ pub fn rerank_share_seconds() -> i32 {
 }
 
 /// Popularity window and decay constant, in days.
+/// recommender.share_popularity: whether the popularity sums come from the shared cache.
+pub fn share_popularity() -> bool {
+    SHARE_POPULARITY.get()
+}
+
 pub fn windows() -> (i32, f64) {
     (POPULARITY_WINDOW_DAYS.get(), DECAY_DAYS.get())
 }

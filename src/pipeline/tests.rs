@@ -320,6 +320,30 @@ mod tests {
         assert_eq!(popular::top(1, true).unwrap()[0], (c1, direct[&c1]));
     }
 
+    /// With `recommender.share_popularity` off a session sums popularity itself (once per
+    /// transaction): the same figures, and the shared cache is neither read nor written.
+    #[pg_test]
+    fn popularity_can_be_kept_out_of_the_shared_cache() {
+        use crate::pipeline::candidates::popular;
+        seed_store();
+        let (c1, k4) = (id_of("c1"), id_of("k4"));
+        let direct = popular::of(&[c1, k4]).unwrap();
+        Spi::run("SET LOCAL recommender.share_popularity = off").unwrap();
+        // a fresh shared cache that says otherwise is not read ...
+        Spi::run(
+            "INSERT INTO recommender.popular_cache (clock_day, window_days, product_id, score, computed_at)
+             SELECT recommender.clock()::date, 30, product_id, 1000, clock_timestamp()
+               FROM recommender.products WHERE external_id = 'k4'",
+        )
+        .unwrap();
+        assert_eq!(popular::of(&[c1, k4]).unwrap(), direct);
+        assert_eq!(popular::top(1, true).unwrap()[0], (c1, direct[&c1]));
+        // ... nor written
+        assert_eq!(count("SELECT count(*) FROM recommender.popular_cache"), 1);
+        Spi::run("SET LOCAL recommender.share_popularity = on").unwrap();
+        assert_eq!(popular::of(&[k4]).unwrap()[&k4], 1000.0);
+    }
+
     #[pg_test]
     fn new_arrivals_get_the_boost() {
         seed_store();

@@ -9,6 +9,8 @@
 //! copied (a rolled-back or newer computation replaces them), then reads the bestsellers and the
 //! candidates' scores from memory. Callers that may not write (STABLE functions, a standby, a
 //! read-only transaction) use a fresh cache when there is one and otherwise sum product_daily.
+//! With `recommender.share_popularity` off a session keeps its own sums, once per transaction,
+//! and never touches the shared cache (`evaluate()` and `tune()`: 0.13.0).
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -37,6 +39,18 @@ struct Snapshot {
 
 thread_local! {
     static SNAPSHOT: RefCell<Option<Rc<Snapshot>>> = const { RefCell::new(None) };
+    /// With `recommender.share_popularity` off: this session's own sums, for the transaction,
+    /// clock day and window in [`Private`].
+    static PRIVATE: RefCell<Option<(Private, Rc<Snapshot>)>> = const { RefCell::new(None) };
+}
+
+/// What a private snapshot was computed for: the transaction's start (µs), the clock day and
+/// the window.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Private {
+    transaction: i64,
+    day: i32,
+    window: i32,
 }
 
 /// The cache's key for the clock day and window, if it is fresh: the first row's, one index
@@ -67,6 +81,9 @@ fn snapshot(window: i32, can_store: bool) -> Result<Option<Rc<Snapshot>>> {
     if unsafe { pg_sys::RecoveryInProgress() } {
         return Ok(None);
     }
+    if !gucs::share_popularity() {
+        return private(window).map(Some);
+    }
     let mut key = probe(window)?;
     if key.is_none() && can_store && can_write() {
         store(window)?;
@@ -93,6 +110,36 @@ fn snapshot(window: i32, can_store: bool) -> Result<Option<Rc<Snapshot>>> {
     });
     SNAPSHOT.with(|c| *c.borrow_mut() = Some(s.clone()));
     Ok(Some(s))
+}
+
+/// This session's own sums of the window before the clock, computed once per transaction, clock
+/// day and window; the shared cache is neither read nor written.
+fn private(window: i32) -> Result<Rc<Snapshot>> {
+    let day = one::<i32>("SELECT recommender.clock()::date - date '2000-01-01'", &[])?.unwrap_or(0);
+    // SAFETY: reads the current transaction's start time, inside a transaction.
+    let transaction = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
+    let want = Private {
+        transaction,
+        day,
+        window,
+    };
+    if let Some(s) = PRIVATE.with(|p| {
+        p.borrow()
+            .as_ref()
+            .filter(|(k, _)| *k == want)
+            .map(|(_, s)| s.clone())
+    }) {
+        return Ok(s);
+    }
+    let ranked = pairs(RANKED, &[window.into(), CACHED.into()])?;
+    let s = Rc::new(Snapshot {
+        key: transaction,
+        complete: (ranked.len() as i64) < CACHED,
+        score: ranked.iter().copied().collect(),
+        ranked,
+    });
+    PRIVATE.with(|p| *p.borrow_mut() = Some((want, s.clone())));
+    Ok(s)
 }
 
 /// Replaces the cache rows of the clock day and window (and drops any older than a day). One
