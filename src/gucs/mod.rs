@@ -376,12 +376,12 @@ pub fn rerank_share_seconds() -> i32 {
     RERANK_SHARE_SECONDS.get().max(0)
 }
 
-/// Popularity window and decay constant, in days.
 /// recommender.share_popularity: whether the popularity sums come from the shared cache.
 pub fn share_popularity() -> bool {
     SHARE_POPULARITY.get()
 }
 
+/// Popularity window and decay constant, in days.
 pub fn windows() -> (i32, f64) {
     (POPULARITY_WINDOW_DAYS.get(), DECAY_DAYS.get())
 }
