@@ -102,6 +102,7 @@ DECLARE
     n_held    integer := coalesce(holdout, CASE split WHEN 'user' THEN 10 ELSE 28 END);
     t         timestamptz;
     had_model boolean;
+    build     record;
     window_days integer := recommender._setting('recommender.popularity_window_days')::integer;
     total     integer;
     coord     jsonb;
@@ -187,8 +188,18 @@ BEGIN
         had_model := EXISTS (SELECT FROM recommender.item_model);
         DELETE FROM recommender.item_model;
         IF had_model THEN
-            RAISE NOTICE 'recommender.evaluate: rebuilding the item model from what is left';
-            PERFORM recommender._build_item_model(5000, 1000, 100);
+            -- with the latest build's arguments, else build_item_model()'s defaults (the build
+            -- row this adds is rolled back with the rest)
+            SELECT b.items, b.lambda, b.neighbors INTO build FROM recommender.item_model_builds b
+             ORDER BY b.build_id DESC LIMIT 1;
+            IF found THEN
+                RAISE NOTICE 'recommender.evaluate: rebuilding the item model from what is left (items %, lambda %, neighbors %, as last built)',
+                    build.items, build.lambda, build.neighbors;
+                CALL recommender.build_item_model(build.items, build.lambda, build.neighbors);
+            ELSE
+                RAISE NOTICE 'recommender.evaluate: rebuilding the item model from what is left (build_item_model()''s defaults: no build recorded)';
+                CALL recommender.build_item_model();
+            END IF;
         END IF;
         CREATE TEMP TABLE _rec_eval_train ON COMMIT DROP AS
         SELECT DISTINCT i.user_id, i.product_id FROM recommender.interactions i JOIN _rec_eval_users e USING (user_id)

@@ -61,6 +61,9 @@ CREATE TABLE recommender.homepage_queue (
 CREATE INDEX homepage_queue_queued_at ON recommender.homepage_queue (queued_at, user_id);
 COMMENT ON TABLE recommender.homepage_queue IS
     'recommender users whose homepage the queue worker computes ahead of their next call (recommender.precompute_homepage).';
+-- A statement that queues users wakes the queue workers at its commit, as for embedding_queue.
+CREATE TRIGGER wake_queue_workers AFTER INSERT ON recommender.homepage_queue
+    FOR EACH STATEMENT EXECUTE FUNCTION recommender._wake_queue_workers();
 
 -- Deletes the shared scores stored more than recommender.rerank_share_seconds ago (all of them
 -- at 0); returns how many. The queue worker runs it every minute (the recommendation functions

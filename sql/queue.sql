@@ -16,6 +16,10 @@ CREATE INDEX embedding_queue_due ON recommender.embedding_queue (attempts, enque
 COMMENT ON TABLE recommender.embedding_queue IS
     'Products waiting to be (re-)embedded; drained by the queue worker or CALL recommender.process_queue().';
 SELECT pg_catalog.pg_extension_config_dump('recommender.embedding_queue', '');
+-- A statement that queues products wakes the database's queue workers when its transaction commits
+-- (0.14.0; before, they looked every recommender.worker_naptime). Nothing without the worker.
+CREATE TRIGGER wake_queue_workers AFTER INSERT ON recommender.embedding_queue
+    FOR EACH STATEMENT EXECUTE FUNCTION recommender._wake_queue_workers();
 
 -- (Re-)queues products; a product queued again starts over (its new text may fix an old error).
 CREATE FUNCTION recommender._enqueue(ids bigint[], error text) RETURNS void

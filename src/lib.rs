@@ -7,7 +7,7 @@
 //! - `api`: the `#[pg_extern]` entry points, thin.
 //! - `pipeline`: the recommendation stages over SPI.
 //! - `learn`: models built from the store's interactions (the item model).
-//! - `worker`: the embedding-queue background worker.
+//! - `worker`: the queue background worker, and waking it when work is queued.
 use pgrx::prelude::*;
 
 pub mod api;
@@ -49,6 +49,7 @@ extension_sql_file!(
     name = "queue",
     requires = [
         "embedding",
+        api::queue::_wake_queue_workers,
         api::catalog::reembed,
         api::sql_support::setting,
         api::sql_support::max_array
@@ -117,6 +118,7 @@ extension_sql_file!(
     name = "evaluate",
     requires = [
         "precompute",
+        "item_model",
         api::recommend::homepage,
         api::learn::_build_item_model,
         api::sql_support::setting
@@ -130,6 +132,7 @@ extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     gucs::init();
+    worker::wake::init();
     worker::register();
 }
 

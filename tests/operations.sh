@@ -5,7 +5,8 @@
 #   - the postmaster never maps ONNX Runtime; the worker runs as its own process;
 #   - deferred mode: writes queue, the worker drains, vectors equal embed(text);
 #   - SIGHUP reloads the worker's settings (same pid); a failing batch is recorded and the worker
-#     goes on; SIGTERM stops it after the batch in flight, losing nothing;
+#     goes on; a commit that queues work wakes it (a 10-minute naptime); SIGTERM stops it after
+#     the batch in flight, losing nothing;
 #   - pg_cron runs CALL recommender.process_queue() in a database without a worker;
 #   - on the standby every read function answers, nothing writes, impression logging is a no-op
 #     with a NOTICE, and writes get 25006.
@@ -141,6 +142,38 @@ pairs=$(q "$PP" ops_worker "SELECT count(*) FROM recommender.rerank_scores")
 [ "$(q "$PP" ops_worker "SELECT count(*) FROM recommender.rerank_scores")" = "$pairs" ] \
   || fail "the user's call after the precompute stored no new pair (it scored none)"
 ok "precompute: the worker computed the queued user's homepage ($pairs cross-encoder pairs shared); the user's call scored none"
+
+# --- woken at the commit that queues work, not at the naptime (0.14.0) ------------------------
+reloads() { grep -c "reloaded its configuration (naptime $1 ms)" "$LOGP" || true; }
+q "$PP" postgres "ALTER SYSTEM SET recommender.worker_naptime = 600000"
+q "$PP" postgres "SELECT pg_reload_conf()" >/dev/null
+for _ in $(seq 50); do [ "$(reloads 600000)" -ge 1 ] && break; sleep 0.2; done
+[ "$(reloads 600000)" -ge 1 ] || fail "worker logged the 10-minute naptime"
+sleep 1   # the worker is waiting now: only a wake-up ends the wait before 10 minutes
+t0=$(date +%s%N)
+q "$PP" ops_worker "SET recommender.embedding_mode = deferred;
+  UPDATE recommender.products SET name = name || ' (woken)' WHERE external_id = 'w-3'"
+wait_for 30 "$PP" ops_worker "SELECT NOT EXISTS (SELECT FROM recommender.embedding_queue)" \
+  || fail "the worker, woken at the commit, embedded the queued product (naptime 10 minutes)"
+embed_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+sleep 1
+t0=$(date +%s%N)
+q "$PP" ops_worker "SET recommender.precompute_homepage = on;
+  SELECT recommender.track('ops-shopper-2', product_id, 'VIEW') FROM recommender.products WHERE external_id = 'w-4'" >/dev/null
+wait_for 30 "$PP" ops_worker "SELECT NOT EXISTS (SELECT FROM recommender.homepage_queue)
+                                AND EXISTS (SELECT FROM recommender.user_profiles WHERE user_id = 'ops-shopper-2')" \
+  || fail "the worker, woken at the commit, computed the queued user's homepage (naptime 10 minutes)"
+home_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+# a rolled-back queueing: nothing to do, nothing breaks; the worker is still the same process
+q "$PP" ops_worker "BEGIN; SET LOCAL recommender.embedding_mode = deferred;
+  UPDATE recommender.products SET name = name || ' (rolled back)' WHERE external_id = 'w-3'; ROLLBACK"
+[ "$(worker_pid)" = "$pid" ] || fail "same worker after the wake-ups"
+before=$(reloads 150)
+q "$PP" postgres "ALTER SYSTEM SET recommender.worker_naptime = 150"
+q "$PP" postgres "SELECT pg_reload_conf()" >/dev/null
+for _ in $(seq 50); do [ "$(reloads 150)" -gt "$before" ] && break; sleep 0.2; done
+[ "$(reloads 150)" -gt "$before" ] || fail "worker back at a 150 ms naptime"
+ok "woken at commit with a 10-minute naptime: queued product embedded $embed_ms ms, queued user's homepage computed $home_ms ms after the psql call that queued them"
 
 # --- SIGTERM in the middle of a drain ----------------------------------------------------------
 q "$PP" ops_worker "SET recommender.embedding_mode = deferred;

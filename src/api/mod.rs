@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod embed;
 pub mod info;
 pub mod learn;
+pub mod queue;
 pub mod recommend;
 pub mod similar;
 pub mod sql_support;

@@ -150,7 +150,7 @@ settings! {
         c"Delay before a queued product whose embedding failed is tried again; doubles per failure, at most 1 hour.",
         c"Failed products are retried one at a time, so one bad product cannot hold back a batch twice.";
     WORKER_NAPTIME_MS: int = 1000; c"recommender.worker_naptime", Sighup, [10, 3_600_000], UNIT_MS;
-        c"How long the queue worker sleeps when the queue is empty.",
+        c"How long the queue worker waits before it looks at the queues again unwoken; a commit that queues work wakes it at once.",
         c"A new value applies at the next reload (SIGHUP).";
     PRECOMPUTE_HOMEPAGE: bool = false; c"recommender.precompute_homepage", Suset;
         c"Queue a user whose interactions change for the queue worker, which then computes their homepage ahead of their next call.",

@@ -58,6 +58,21 @@ mod tests {
             count("SELECT max(c) FROM (SELECT count(*) AS c FROM recommender.item_neighbors GROUP BY product_id) s"),
             1
         );
+        // every build is recorded, with its arguments, clock and what it wrote
+        assert_eq!(
+            count("SELECT count(*) FROM recommender.item_model_builds"),
+            3
+        );
+        assert_eq!(
+            count(
+                "SELECT count(*) FROM recommender.item_model_builds
+                  WHERE build_id = (SELECT max(build_id) FROM recommender.item_model_builds)
+                    AND items = 5000 AND lambda = 1 AND neighbors = 1 AND clock = recommender.clock()
+                    AND products >= (SELECT count(*) FROM recommender.item_model)
+                    AND pairs = (SELECT count(*) FROM recommender.item_neighbors) AND customers > 0"
+            ),
+            1
+        );
     }
 
     #[pg_test]

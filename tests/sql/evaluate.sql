@@ -42,6 +42,27 @@ SELECT items, method, users, round(recall::numeric, 3) AS recall
  WHERE method IN ('homepage', 'popularity') ORDER BY items, method;
 ROLLBACK;
 
+-- The item model is rebuilt for the split with the latest recorded build's arguments, and with
+-- build_item_model()'s defaults when no build is recorded. A trigger here shows every build.
+BEGIN;
+:march;
+CREATE FUNCTION public.show_build() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE WARNING 'build: items %, lambda %, neighbors %, clock %, products > 0: %',
+        NEW.items, NEW.lambda, NEW.neighbors, NEW.clock, NEW.products > 0;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER show_build AFTER INSERT ON recommender.item_model_builds
+    FOR EACH ROW EXECUTE FUNCTION public.show_build();
+CALL recommender.build_item_model(lambda => 2, neighbors => 5);
+SELECT count(*) > 0 AS figures FROM recommender.evaluate(5, holdout => 7);
+DELETE FROM recommender.item_model_builds;
+SELECT count(*) > 0 AS figures FROM recommender.evaluate(5, holdout => 7);
+-- the runs' own builds were rolled back with the rest
+SELECT count(*) AS builds FROM recommender.item_model_builds;
+ROLLBACK;
+
 -- tune(), first thing in a new session (the library not loaded yet): the same split, a
 -- coordinate ascent over the homepage's settings from those in force; adopted only when it beats
 -- them by twice the standard error (never with adopt => false).

@@ -8,7 +8,8 @@
 //! The work itself is SQL, `recommender._process_queue_batch()`, one transaction per batch, the
 //! same code `CALL recommender.process_queue()` runs. A failing batch is recorded on its queue rows
 //! by that function and the loop goes on; an unexpected error ends the process, and the postmaster
-//! starts it again after `RESTART`.
+//! starts it again after `RESTART`. A commit that queued work wakes the database's workers at
+//! once (`wake`); `worker_naptime` is how often they look without being woken.
 use std::time::Duration;
 
 use pgrx::bgworkers::{
@@ -17,6 +18,8 @@ use pgrx::bgworkers::{
 use pgrx::prelude::*;
 
 use crate::gucs;
+
+pub mod wake;
 
 const RESTART: Duration = Duration::from_secs(10);
 
@@ -130,6 +133,7 @@ pub extern "C-unwind" fn recommender_queue_worker_main(arg: pg_sys::Datum) {
         return;
     };
     BackgroundWorker::connect_worker_to_spi(Some(&db), None);
+    wake::enter();
     log!("recommender: queue worker started in database \"{db}\"");
     let mut said_missing = false;
     let mut last_prune: Option<std::time::Instant> = None;
@@ -184,5 +188,6 @@ pub extern "C-unwind" fn recommender_queue_worker_main(arg: pg_sys::Datum) {
             break;
         }
     }
+    wake::leave();
     log!("recommender: queue worker in database \"{db}\" stopping");
 }

@@ -1,0 +1,159 @@
+"""Ways to rank products new to the user on Complete Journey's validation split, measured before
+building them into the extension (issue 14: "measure and choose").
+
+    .run/venv/bin/python bench/explore_variants.py [--port P] [--db recommender_cj]
+    (bench/results/explore_variants.txt; a few minutes, numpy only)
+
+The split is tune()'s: purchases before 2017-11-05 train, those from 2017-11-05 to 2017-12-04 are
+the validation period; the test period (from 2017-12-04) is never read. Every list is the top 10
+of the full catalogue minus the household's training purchases; NDCG@10 over the products new to
+the household in the validation period, for every household with one. Each variant is compared
+with plain EASE (0/1 rows, the 5,000 most bought products, lambda 1000: build_item_model()'s
+defaults), paired over the same households, mean +/- standard error.
+
+1. EASE's lambda and span.
+2. EASE's prediction from a weighted history: each purchased product counts by a function of its
+   decayed basket frequency f = sum over the baskets that hold it of exp(-age/tau) (the repeat
+   source's score) instead of 1.
+3. TIFU-KNN's user-neighbourhood term (Hu et al., SIGIR 2020): the mean of the k most similar
+   households' normalised decayed-frequency vectors (cosine), alone and fused with EASE.
+"""
+
+import argparse
+import math
+
+import numpy as np
+import psycopg
+
+T_VAL = "2017-11-05"
+T_END = "2017-12-04"
+K = 10
+
+
+def load(conn, start, end):
+    rows = conn.execute(
+        """SELECT user_id, product_id, coalesce(basket_key, interaction_id::text),
+                  extract(epoch FROM occurred_at)::float8
+             FROM recommender.interactions
+            WHERE type = 'PURCHASE' AND occurred_at < %s::timestamptz""",
+        (end,),
+    ).fetchall()
+    t_val = conn.execute("SELECT extract(epoch FROM %s::timestamptz)::float8", (start,)).fetchone()[0]
+    users = {u: i for i, u in enumerate(sorted({r[0] for r in rows}))}
+    items = {p: i for i, p in enumerate(sorted({r[1] for r in rows}))}
+    baskets, test = {}, {}
+    for u, p, b, t in rows:
+        if t < t_val:
+            key = (users[u], items[p], b)
+            baskets[key] = max(baskets.get(key, 0.0), t)
+        else:
+            test.setdefault(users[u], set()).add(items[p])
+    return len(users), len(items), baskets, test, t_val
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", default="28815")
+    ap.add_argument("--db", default="recommender_cj")
+    ap.add_argument("--valid", nargs=2, default=(T_VAL, T_END), metavar=("FROM", "TO"),
+                    help="the validation period (default tune()'s: %s to %s)" % (T_VAL, T_END))
+    ap.add_argument("--only", choices=("lambda", "weights", "neighbours"), help="one section")
+    a = ap.parse_args()
+    with psycopg.connect(f"host=127.0.0.1 port={a.port} user=postgres dbname={a.db}") as conn:
+        U, I, baskets, test, t_val = load(conn, *a.valid)
+    print(f"validation period {a.valid[0]} to {a.valid[1]}")
+    print(f"households {U}, products {I}, training basket lines {len(baskets)}")
+    bought = np.zeros((U, I), dtype=np.float32)
+    for u, i, _ in baskets:
+        bought[u, i] = 1
+    pop = bought.sum(0)
+
+    def decayed(tau):
+        x = np.zeros((U, I), dtype=np.float32)
+        for (u, i, _), t in baskets.items():
+            x[u, i] += math.exp((t - t_val) / (86400 * tau))
+        return x
+
+    judged = [u for u in sorted(test) if bought[u].sum() > 0 and test[u] - set(np.nonzero(bought[u])[0])]
+
+    def ndcg(scores):
+        out = []
+        for u in judged:
+            s = scores[u].astype(np.float64).copy()
+            s[bought[u] > 0] = -np.inf
+            new = test[u] - set(np.nonzero(bought[u])[0])
+            top = np.argpartition(-s, K)[:K]
+            top = top[np.argsort(-s[top], kind="stable")]
+            dcg = sum(1 / math.log2(r + 2) for r, i in enumerate(top) if i in new and np.isfinite(s[i]))
+            out.append(dcg / sum(1 / math.log2(r + 2) for r in range(min(K, len(new)))))
+        return np.array(out)
+
+    def ease(n, lam):
+        top = np.argsort(-pop, kind="stable")[:n]
+        xs = bought[:, top]
+        p = np.linalg.inv(xs.T @ xs + lam * np.eye(len(top), dtype=np.float32))
+        b = -p / np.diag(p)
+        np.fill_diagonal(b, 0)
+        return top, b
+
+    def scored(top, b, weights):
+        s = np.full((U, I), -1e9, dtype=np.float32)
+        s[:, top] = weights[:, top] @ b
+        return s
+
+    top, b = ease(5000, 1000.0)
+    base = ndcg(scored(top, b, bought))
+    print(f"households judged {len(judged)}")
+    print(f"plain EASE (5000 products, lambda 1000): NDCG@10 {base.mean():.4f} +/- {base.std() / math.sqrt(len(base)):.4f}")
+    print(f"popularity: NDCG@10 {ndcg(np.tile(pop, (U, 1))).mean():.4f}")
+
+    def row(label, v):
+        d = v - base
+        print(f"{label:<48} {v.mean():.4f}   {d.mean():+.4f} +/- {d.std() / math.sqrt(len(d)):.4f}", flush=True)
+
+    print(f"\n{'variant':<48} NDCG@10  minus plain EASE")
+    print("-- 1. lambda and span")
+    grid = ((5000, 250.0), (5000, 500.0), (5000, 2000.0), (5000, 4000.0), (10000, 500.0), (10000, 1000.0))
+    for n, lam in grid if a.only in (None, "lambda") else ():
+        t, bb = ease(n, lam)
+        row(f"EASE {n} products, lambda {lam:g}", ndcg(scored(t, bb, bought)))
+    print("-- 2. weighted history, f = decayed basket frequency")
+    counts = np.zeros((U, I), dtype=np.float32)
+    for u, i, _ in baskets:
+        counts[u, i] += 1
+    if a.only in (None, "weights"):
+        row("ln(1 + baskets)", ndcg(scored(top, b, np.log1p(counts))))
+    for tau in (30, 90, 180, 365) if a.only in (None, "weights") else ():
+        f = decayed(tau)
+        for label, w in (
+            ("f", f),
+            ("sqrt(f)", np.sqrt(f)),
+            ("f / (1 + f)", f / (1 + f)),
+            ("ln(1 + f)", np.log1p(f)),
+            ("1 - exp(-f)", -np.expm1(-f)),
+        ):
+            row(f"tau {tau} days: {label}", ndcg(scored(top, b, w)))
+    print("-- 3. TIFU-KNN user neighbourhood")
+    plain = scored(top, b, bought)
+
+    def unit(s):
+        s = np.where(bought > 0, 0, np.clip(s, 0, None))
+        mx = s.max(1, keepdims=True)
+        return s / np.where(mx > 0, mx, 1)
+
+    for tau in (90, 180) if a.only in (None, "neighbours") else ():
+        f = decayed(tau)
+        f /= np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-9)
+        sim = f @ f.T
+        np.fill_diagonal(sim, -1)
+        for k in (50, 300):
+            nb = np.argpartition(-sim, k, axis=1)[:, :k]
+            term = np.stack([f[nb[u]].mean(0) for u in range(U)])
+            row(f"tau {tau}, {k} neighbours: alone", ndcg(term))
+            for w in (0.2, 0.35, 0.5):
+                row(f"tau {tau}, {k} neighbours: {1 - w:g} EASE + {w:g} it", ndcg((1 - w) * unit(plain) + w * unit(term)))
+            row(f"tau {tau}, {k} neighbours: larger of the two", ndcg(np.maximum(unit(plain), unit(term))))
+
+
+if __name__ == "__main__":
+    main()
