@@ -102,7 +102,8 @@ def main():
         return s
 
     top, b = ease(5000, 1000.0)
-    base = ndcg(scored(top, b, bought))
+    plain = scored(top, b, bought)
+    base = ndcg(plain)
     print(f"households judged {len(judged)}")
     print(f"plain EASE (5000 products, lambda 1000): NDCG@10 {base.mean():.4f} +/- {base.std() / math.sqrt(len(base)):.4f}")
     print(f"popularity: NDCG@10 {ndcg(np.tile(pop, (U, 1))).mean():.4f}")
@@ -134,13 +135,13 @@ def main():
         ):
             row(f"tau {tau} days: {label}", ndcg(scored(top, b, w)))
     print("-- 3. TIFU-KNN user neighbourhood")
-    plain = scored(top, b, bought)
 
     def unit(s):
         s = np.where(bought > 0, 0, np.clip(s, 0, None))
         mx = s.max(1, keepdims=True)
         return s / np.where(mx > 0, mx, 1)
 
+    plain_unit = unit(plain) if a.only in (None, "neighbours") else None
     for tau in (90, 180) if a.only in (None, "neighbours") else ():
         f = decayed(tau)
         f /= np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-9)
@@ -150,9 +151,10 @@ def main():
             nb = np.argpartition(-sim, k, axis=1)[:, :k]
             term = np.stack([f[nb[u]].mean(0) for u in range(U)])
             row(f"tau {tau}, {k} neighbours: alone", ndcg(term))
+            term = unit(term)
             for w in (0.2, 0.35, 0.5):
-                row(f"tau {tau}, {k} neighbours: {1 - w:g} EASE + {w:g} it", ndcg((1 - w) * unit(plain) + w * unit(term)))
-            row(f"tau {tau}, {k} neighbours: larger of the two", ndcg(np.maximum(unit(plain), unit(term))))
+                row(f"tau {tau}, {k} neighbours: {1 - w:g} EASE + {w:g} it", ndcg((1 - w) * plain_unit + w * term))
+            row(f"tau {tau}, {k} neighbours: larger of the two", ndcg(np.maximum(plain_unit, term)))
 
 
 if __name__ == "__main__":
