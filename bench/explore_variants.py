@@ -17,6 +17,11 @@ defaults), paired over the same households, mean +/- standard error.
    source's score) instead of 1.
 3. TIFU-KNN's user-neighbourhood term (Hu et al., SIGIR 2020): the mean of the k most similar
    households' normalised decayed-frequency vectors (cosine), alone and fused with EASE.
+4. Recent popularity (purchases in the last D days before the period, the pipeline's
+   popularity_window_days) added to EASE's per-household normalised scores: (1 - w) EASE + w pop,
+   pop divided by its largest value, raw or as ln(1 + n).
+5. EASE's training matrix: only the last D days of purchases, or each household's row divided by
+   the square root of its number of products (the prediction still from the whole history).
 """
 
 import argparse
@@ -57,7 +62,7 @@ def main():
     ap.add_argument("--db", default="recommender_cj")
     ap.add_argument("--valid", nargs=2, default=(T_VAL, T_END), metavar=("FROM", "TO"),
                     help="the validation period (default tune()'s: %s to %s)" % (T_VAL, T_END))
-    ap.add_argument("--only", choices=("lambda", "weights", "neighbours"), help="one section")
+    ap.add_argument("--only", choices=("lambda", "weights", "neighbours", "popularity", "training"), help="one section")
     a = ap.parse_args()
     with psycopg.connect(f"host=127.0.0.1 port={a.port} user=postgres dbname={a.db}") as conn:
         U, I, baskets, test, t_val = load(conn, *a.valid)
@@ -88,13 +93,17 @@ def main():
             out.append(dcg / sum(1 / math.log2(r + 2) for r in range(min(K, len(new)))))
         return np.array(out)
 
-    def ease(n, lam):
-        top = np.argsort(-pop, kind="stable")[:n]
-        xs = bought[:, top]
+    def ease_of(x, n, lam):
+        """EASE over the n columns of x with the largest sums: (columns, B)."""
+        top = np.argsort(-x.sum(0), kind="stable")[:n]
+        xs = x[:, top]
         p = np.linalg.inv(xs.T @ xs + lam * np.eye(len(top), dtype=np.float32))
         b = -p / np.diag(p)
         np.fill_diagonal(b, 0)
         return top, b
+
+    def ease(n, lam):
+        return ease_of(bought, n, lam)
 
     def scored(top, b, weights):
         s = np.full((U, I), -1e9, dtype=np.float32)
@@ -155,6 +164,33 @@ def main():
             for w in (0.2, 0.35, 0.5):
                 row(f"tau {tau}, {k} neighbours: {1 - w:g} EASE + {w:g} it", ndcg((1 - w) * plain_unit + w * term))
             row(f"tau {tau}, {k} neighbours: larger of the two", ndcg(np.maximum(plain_unit, term)))
+
+    print("-- 4. recent popularity added")
+    if plain_unit is None and a.only == "popularity":
+        plain_unit = unit(plain)
+    for days in (14, 30, 90) if a.only in (None, "popularity") else ():
+        n = np.zeros(I, dtype=np.float32)
+        for (u, i, _), t in baskets.items():
+            if t >= t_val - 86400 * days:
+                n[i] += 1
+        for label, p in (("n", n / n.max()), ("ln(1 + n)", np.log1p(n) / np.log1p(n).max())):
+            for w in (0.05, 0.1, 0.2, 0.3):
+                row(f"{days} days, {label}: {1 - w:g} EASE + {w:g} pop", ndcg((1 - w) * plain_unit + w * p[None, :]))
+
+    print("-- 5. EASE's training matrix")
+    for days in (90, 180, 365) if a.only in (None, "training") else ():
+        x = np.zeros((U, I), dtype=np.float32)
+        for (u, i, _), t in baskets.items():
+            if t >= t_val - 86400 * days:
+                x[u, i] = 1
+        for lam in (250.0, 500.0, 1000.0):
+            cols, bb = ease_of(x, 5000, lam)
+            row(f"last {days} days, lambda {lam:g}", ndcg(scored(cols, bb, bought)))
+    if a.only in (None, "training"):
+        x = bought / np.sqrt(np.maximum(bought.sum(1, keepdims=True), 1))
+        for lam in (10.0, 30.0, 100.0):
+            cols, bb = ease_of(x, 5000, lam)
+            row(f"rows / sqrt(products), lambda {lam:g}", ndcg(scored(cols, bb, bought)))
 
 
 if __name__ == "__main__":

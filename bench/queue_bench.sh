@@ -4,14 +4,19 @@
 # shared_preload_libraries) holding 10,000 products of the demo store, vectors included, copied
 # from the project cluster (run `make demo` first). Writes bench/results/queue.txt.
 #   [QUEUE_WORKERS=n] bench/queue_bench.sh [N]   (default 10000; n workers per database, default 1:
-#   writes bench/results/queue-workers-n.txt then)
+#   writes bench/results/queue-workers-n.txt then; QUEUE_SKIP_SYNC=1: no sync round, for
+#   bench/queue_scaling.sh; QUEUE_CPUS=0: the server, every process it starts included, on those
+#   CPUs only (taskset), so one worker's rate is a single core's)
 source "$(dirname "$0")/../scripts/lib.sh"
 N=${1:-10000}
 BATCH=${QUEUE_BATCH_SIZE:-64}   # recommender.queue_batch_size for the worker
 WORKERS=${QUEUE_WORKERS:-1}     # recommender.workers_per_database
+SKIP_SYNC=${QUEUE_SKIP_SYNC:-0}
+CPUS=${QUEUE_CPUS:-}
 R="$ROOT/bench/results"
 OUT="$R/queue.txt"
 [ "$WORKERS" = 1 ] || OUT="$R/queue-workers-$WORKERS.txt"
+[ "$SKIP_SYNC" != 1 ] || OUT="$RUN/queue-scaling-$WORKERS.txt"
 BASE="$(dirname "$(pgdata_dir)")/queue-bench"
 PORT=$((PGPORT + 3))
 mkdir -p "$R"
@@ -29,6 +34,10 @@ aux_cluster_init "$BASE/data" "$PORT" bench_queue postgres
 echo "recommender.workers_per_database = $WORKERS" >> "$BASE/data/postgresql.conf"
 touch "$BASE/log" && chown postgres:postgres "$BASE/log"
 aux_pgctl -D "$BASE/data" -l "$BASE/log" -w -t 60 start >/dev/null || die "bench server did not start"
+if [ -n "$CPUS" ]; then  # the postmaster and its children; backends forked later inherit it
+  pm=$(head -1 "$BASE/data/postmaster.pid")
+  for p in "$pm" $(pgrep -P "$pm"); do taskset -a -c -p "$CPUS" "$p" >/dev/null; done
+fi
 b() { psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres -d bench_queue "$@"; }
 psql -X -q -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -c "ALTER SYSTEM SET recommender.queue_batch_size = $BATCH" -c "SELECT pg_reload_conf()" >/dev/null
 psql -X -q -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -c "CREATE DATABASE bench_queue"
@@ -41,11 +50,14 @@ b -c "VACUUM ANALYZE recommender.products"
 
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 # sync: the UPDATE embeds inside the statement
-log "queue bench: UPDATE of $N products, embedding_mode = sync"
-t=$(date +%s%N)
-b -c "SET recommender.embedding_mode = sync" -c "UPDATE recommender.products SET description = description || ' (sync round)'"
-sync_ms=$(ms "$t")
-[ "$(b -c "SELECT count(*) FROM recommender.staleness")" = 0 ] || die "sync round left stale products"
+sync_ms=0
+if [ "$SKIP_SYNC" != 1 ]; then
+  log "queue bench: UPDATE of $N products, embedding_mode = sync"
+  t=$(date +%s%N)
+  b -c "SET recommender.embedding_mode = sync" -c "UPDATE recommender.products SET description = description || ' (sync round)'"
+  sync_ms=$(ms "$t")
+  [ "$(b -c "SELECT count(*) FROM recommender.staleness")" = 0 ] || die "sync round left stale products"
+fi
 
 # deferred: the UPDATE only queues; the worker drains while we poll
 log "queue bench: UPDATE of $N products, embedding_mode = deferred, then the worker drains"
@@ -56,14 +68,17 @@ queued_after=$(b -c "SELECT count(*) FROM recommender.embedding_queue")
 while [ "$(b -c "SELECT count(*) FROM recommender.embedding_queue")" != 0 ]; do sleep 0.5; done
 drained_ms=$(ms "$t")
 [ "$(b -c "SELECT count(*) FROM recommender.staleness")" = 0 ] || die "deferred round left stale products"
+vacuums=$(b -c "SELECT string_agg(relname || ' ' || autovacuum_count, ', ' ORDER BY relname) FROM pg_stat_user_tables WHERE schemaname = 'recommender' AND autovacuum_count > 0")
 bad=$(b -c "SELECT count(*) FROM (SELECT * FROM recommender.products ORDER BY random() LIMIT 100) p
             WHERE 1 - (p.embedding <=> recommender.embed(recommender.product_text(p.name, p.description, p.category, p.price::float8))) < 0.9999")
 
 {
   echo "queue bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet || echo -dirty), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-  echo "command: make bench-queue (bench/queue_bench.sh $N); $N demo-store products on a server of its own, $WORKERS queue worker(s), queue_batch_size $BATCH"
-  echo "sync:     UPDATE of $N products returned after $sync_ms ms, every product re-embedded at commit ($(( N * 1000 / (sync_ms > 0 ? sync_ms : 1) )) products/s)"
+  echo "command: make bench-queue (bench/queue_bench.sh $N); $N demo-store products on a server of its own, $WORKERS queue worker(s), queue_batch_size $BATCH${CPUS:+, server on CPU(s) $CPUS}"
+  [ "$SKIP_SYNC" = 1 ] || echo "sync:     UPDATE of $N products returned after $sync_ms ms, every product re-embedded at commit ($(( N * 1000 / (sync_ms > 0 ? sync_ms : 1) )) products/s)"
   echo "deferred: UPDATE of $N products returned after $deferred_ms ms ($queued_after still queued when first counted); all re-embedded by the worker after $drained_ms ms ($(( N * 1000 / (drained_ms > 0 ? drained_ms : 1) )) products/s)"
-  echo "write latency, sync / deferred: $(awk -v a="$sync_ms" -v b="$deferred_ms" 'BEGIN { printf "%.0f", a / (b > 0 ? b : 1) }')x"
+  echo "from the UPDATE's commit (its return): $(( N * 1000 / (drained_ms - deferred_ms > 0 ? drained_ms - deferred_ms : 1) )) products/s"
+  [ "$SKIP_SYNC" = 1 ] || echo "write latency, sync / deferred: $(awk -v a="$sync_ms" -v b="$deferred_ms" 'BEGIN { printf "%.0f", a / (b > 0 ? b : 1) }')x"
+  echo "autovacuum runs by the end (table, runs): ${vacuums:-none}"
   echo "vectors: 100 sampled after the deferred round differing from embed(text) at cosine < 0.9999: $bad"
 } | tee "$OUT"
