@@ -20,8 +20,9 @@ defaults), paired over the same households, mean +/- standard error.
 4. Recent popularity (purchases in the last D days before the period, the pipeline's
    popularity_window_days) added to EASE's per-household normalised scores: (1 - w) EASE + w pop,
    pop divided by its largest value, raw or as ln(1 + n).
-5. EASE's training matrix: only the last D days of purchases, or each household's row divided by
-   the square root of its number of products (the prediction still from the whole history).
+5. EASE's training matrix: only the last D days of purchases (its 5,000 products chosen by them),
+   or each household's row divided by the square root of its number of products (plain EASE's
+   5,000 products); the prediction still from the whole history.
 """
 
 import argparse
@@ -62,8 +63,12 @@ def main():
     ap.add_argument("--db", default="recommender_cj")
     ap.add_argument("--valid", nargs=2, default=(T_VAL, T_END), metavar=("FROM", "TO"),
                     help="the validation period (default tune()'s: %s to %s)" % (T_VAL, T_END))
-    ap.add_argument("--only", choices=("lambda", "weights", "neighbours", "popularity", "training"), help="one section")
+    ap.add_argument("--only", nargs="+", choices=("lambda", "weights", "neighbours", "popularity", "training"),
+                    help="these sections only")
     a = ap.parse_args()
+
+    def want(section):
+        return a.only is None or section in a.only
     with psycopg.connect(f"host=127.0.0.1 port={a.port} user=postgres dbname={a.db}") as conn:
         U, I, baskets, test, t_val = load(conn, *a.valid)
     print(f"validation period {a.valid[0]} to {a.valid[1]}")
@@ -93,9 +98,10 @@ def main():
             out.append(dcg / sum(1 / math.log2(r + 2) for r in range(min(K, len(new)))))
         return np.array(out)
 
-    def ease_of(x, n, lam):
-        """EASE over the n columns of x with the largest sums: (columns, B)."""
-        top = np.argsort(-x.sum(0), kind="stable")[:n]
+    def ease_of(x, n, lam, top=None):
+        """EASE over the n columns of x with the largest sums, or over `top`: (columns, B)."""
+        if top is None:
+            top = np.argsort(-x.sum(0), kind="stable")[:n]
         xs = x[:, top]
         p = np.linalg.inv(xs.T @ xs + lam * np.eye(len(top), dtype=np.float32))
         b = -p / np.diag(p)
@@ -124,16 +130,16 @@ def main():
     print(f"\n{'variant':<48} NDCG@10  minus plain EASE")
     print("-- 1. lambda and span")
     grid = ((5000, 250.0), (5000, 500.0), (5000, 2000.0), (5000, 4000.0), (10000, 500.0), (10000, 1000.0))
-    for n, lam in grid if a.only in (None, "lambda") else ():
+    for n, lam in grid if want("lambda") else ():
         t, bb = ease(n, lam)
         row(f"EASE {n} products, lambda {lam:g}", ndcg(scored(t, bb, bought)))
     print("-- 2. weighted history, f = decayed basket frequency")
     counts = np.zeros((U, I), dtype=np.float32)
     for u, i, _ in baskets:
         counts[u, i] += 1
-    if a.only in (None, "weights"):
+    if want("weights"):
         row("ln(1 + baskets)", ndcg(scored(top, b, np.log1p(counts))))
-    for tau in (30, 90, 180, 365) if a.only in (None, "weights") else ():
+    for tau in (30, 90, 180, 365) if want("weights") else ():
         f = decayed(tau)
         for label, w in (
             ("f", f),
@@ -150,8 +156,8 @@ def main():
         mx = s.max(1, keepdims=True)
         return s / np.where(mx > 0, mx, 1)
 
-    plain_unit = unit(plain) if a.only in (None, "neighbours") else None
-    for tau in (90, 180) if a.only in (None, "neighbours") else ():
+    plain_unit = unit(plain) if want("neighbours") else None
+    for tau in (90, 180) if want("neighbours") else ():
         f = decayed(tau)
         f /= np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-9)
         sim = f @ f.T
@@ -166,9 +172,9 @@ def main():
             row(f"tau {tau}, {k} neighbours: larger of the two", ndcg(np.maximum(plain_unit, term)))
 
     print("-- 4. recent popularity added")
-    if plain_unit is None and a.only == "popularity":
+    if plain_unit is None and want("popularity"):
         plain_unit = unit(plain)
-    for days in (14, 30, 90) if a.only in (None, "popularity") else ():
+    for days in (14, 30, 90) if want("popularity") else ():
         n = np.zeros(I, dtype=np.float32)
         for (u, i, _), t in baskets.items():
             if t >= t_val - 86400 * days:
@@ -178,18 +184,21 @@ def main():
                 row(f"{days} days, {label}: {1 - w:g} EASE + {w:g} pop", ndcg((1 - w) * plain_unit + w * p[None, :]))
 
     print("-- 5. EASE's training matrix")
-    for days in (90, 180, 365) if a.only in (None, "training") else ():
+    for days in (90, 180, 270) if want("training") else ():
         x = np.zeros((U, I), dtype=np.float32)
+        kept = 0
         for (u, i, _), t in baskets.items():
             if t >= t_val - 86400 * days:
                 x[u, i] = 1
+                kept += 1
+        print(f"   last {days} days: {kept / len(baskets):.0%} of the training basket lines; the 5,000 products chosen by them")
         for lam in (250.0, 500.0, 1000.0):
             cols, bb = ease_of(x, 5000, lam)
             row(f"last {days} days, lambda {lam:g}", ndcg(scored(cols, bb, bought)))
-    if a.only in (None, "training"):
+    if want("training"):
         x = bought / np.sqrt(np.maximum(bought.sum(1, keepdims=True), 1))
-        for lam in (10.0, 30.0, 100.0):
-            cols, bb = ease_of(x, 5000, lam)
+        for lam in (10.0, 30.0, 100.0):  # plain EASE's 5,000 products
+            cols, bb = ease_of(x, 5000, lam, top)
             row(f"rows / sqrt(products), lambda {lam:g}", ndcg(scored(cols, bb, bought)))
 
 

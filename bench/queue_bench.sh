@@ -36,8 +36,9 @@ touch "$BASE/log" && chown postgres:postgres "$BASE/log"
 aux_pgctl -D "$BASE/data" -l "$BASE/log" -w -t 60 start >/dev/null || die "bench server did not start"
 if [ -n "$CPUS" ]; then  # the postmaster and its children; backends forked later inherit it
   pm=$(head -1 "$BASE/data/postmaster.pid")
-  for p in "$pm" $(pgrep -P "$pm"); do taskset -a -c -p "$CPUS" "$p" >/dev/null; done
+  for p in "$pm" $(pgrep -P "$pm" || true); do taskset -a -c -p "$CPUS" "$p" >/dev/null 2>&1 || true; done
 fi
+affinity=$(taskset -c -p "$(head -1 "$BASE/data/postmaster.pid")" | sed 's/.*: //')
 b() { psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres -d bench_queue "$@"; }
 psql -X -q -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -c "ALTER SYSTEM SET recommender.queue_batch_size = $BATCH" -c "SELECT pg_reload_conf()" >/dev/null
 psql -X -q -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -c "CREATE DATABASE bench_queue"
@@ -68,17 +69,19 @@ queued_after=$(b -c "SELECT count(*) FROM recommender.embedding_queue")
 while [ "$(b -c "SELECT count(*) FROM recommender.embedding_queue")" != 0 ]; do sleep 0.5; done
 drained_ms=$(ms "$t")
 [ "$(b -c "SELECT count(*) FROM recommender.staleness")" = 0 ] || die "deferred round left stale products"
-vacuums=$(b -c "SELECT string_agg(relname || ' ' || autovacuum_count, ', ' ORDER BY relname) FROM pg_stat_user_tables WHERE schemaname = 'recommender' AND autovacuum_count > 0")
+vacuums=$(b -c "SELECT string_agg(relname || ' ' || autovacuum_count || '/' || autoanalyze_count, ', ' ORDER BY relname)
+                   FROM pg_stat_user_tables WHERE schemaname = 'recommender' AND autovacuum_count + autoanalyze_count > 0")
+vacuuming=$(b -c "SELECT count(*) FROM pg_stat_progress_vacuum")
 bad=$(b -c "SELECT count(*) FROM (SELECT * FROM recommender.products ORDER BY random() LIMIT 100) p
             WHERE 1 - (p.embedding <=> recommender.embed(recommender.product_text(p.name, p.description, p.category, p.price::float8))) < 0.9999")
 
 {
   echo "queue bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet || echo -dirty), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-  echo "command: make bench-queue (bench/queue_bench.sh $N); $N demo-store products on a server of its own, $WORKERS queue worker(s), queue_batch_size $BATCH${CPUS:+, server on CPU(s) $CPUS}"
+  echo "command: $([ "$SKIP_SYNC" = 1 ] && echo "QUEUE_SKIP_SYNC=1 bench/queue_bench.sh $N" || echo "make bench-queue (bench/queue_bench.sh $N)"); $N demo-store products on a server of its own, $WORKERS queue worker(s), queue_batch_size $BATCH; the postmaster's CPUs: $affinity"
   [ "$SKIP_SYNC" = 1 ] || echo "sync:     UPDATE of $N products returned after $sync_ms ms, every product re-embedded at commit ($(( N * 1000 / (sync_ms > 0 ? sync_ms : 1) )) products/s)"
   echo "deferred: UPDATE of $N products returned after $deferred_ms ms ($queued_after still queued when first counted); all re-embedded by the worker after $drained_ms ms ($(( N * 1000 / (drained_ms > 0 ? drained_ms : 1) )) products/s)"
   echo "from the UPDATE's commit (its return): $(( N * 1000 / (drained_ms - deferred_ms > 0 ? drained_ms - deferred_ms : 1) )) products/s"
   [ "$SKIP_SYNC" = 1 ] || echo "write latency, sync / deferred: $(awk -v a="$sync_ms" -v b="$deferred_ms" 'BEGIN { printf "%.0f", a / (b > 0 ? b : 1) }')x"
-  echo "autovacuum runs by the end (table, runs): ${vacuums:-none}"
+  echo "autovacuum by the end (table autovacuums/autoanalyzes): ${vacuums:-none}; vacuums running then: $vacuuming"
   echo "vectors: 100 sampled after the deferred round differing from embed(text) at cosine < 0.9999: $bad"
 } | tee "$OUT"

@@ -64,7 +64,7 @@ if peer:
             "![latency histograms](bench/results/latency.png)", ""]
 
 for title, name in [("Server-side latency (inside one backend, clock_timestamp())", "pipeline.txt"),
-                    ("Loading Complete Journey", "load.txt"),
+                    ("Loading Complete Journey (from the run that loaded the store: a run that finds it loaded keeps this file)", "load.txt"),
                     ("First call and memory", "first_call.txt"),
                     ("Concurrency (pgbench)", "concurrency.txt"),
                     ("Catalogue growth (bench/growth.sh)", "growth.txt"),
