@@ -34,11 +34,11 @@ aux_cluster_init "$BASE/data" "$PORT" bench_queue postgres
 echo "recommender.workers_per_database = $WORKERS" >> "$BASE/data/postgresql.conf"
 touch "$BASE/log" && chown postgres:postgres "$BASE/log"
 aux_pgctl -D "$BASE/data" -l "$BASE/log" -w -t 60 start >/dev/null || die "bench server did not start"
+pm=$(head -1 "$BASE/data/postmaster.pid")
 if [ -n "$CPUS" ]; then  # the postmaster and its children; backends forked later inherit it
-  pm=$(head -1 "$BASE/data/postmaster.pid")
   for p in "$pm" $(pgrep -P "$pm" || true); do taskset -a -c -p "$CPUS" "$p" >/dev/null 2>&1 || true; done
 fi
-affinity=$(taskset -c -p "$(head -1 "$BASE/data/postmaster.pid")" | sed 's/.*: //')
+affinity=$(taskset -c -p "$pm" | sed 's/.*: //')
 b() { psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres -d bench_queue "$@"; }
 psql -X -q -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -c "ALTER SYSTEM SET recommender.queue_batch_size = $BATCH" -c "SELECT pg_reload_conf()" >/dev/null
 psql -X -q -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -c "CREATE DATABASE bench_queue"

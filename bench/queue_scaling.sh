@@ -13,6 +13,7 @@ ROUNDS=${1:-3}
 N=${2:-10000}
 SINGLE_CPUS=${SINGLE_CPUS:-}
 OUT="$ROOT/bench/results/queue-scaling${SINGLE_CPUS:+-pinned}.txt"
+update_ms() { sed -n 's/^deferred: UPDATE of [0-9]* products returned after \([0-9]*\) ms.*/\1/p' "$1"; }
 rate() { awk -F'[( ]' -v key="$2" 'index($0, key) == 1 { for (i = 1; i <= NF; i++) if ($i == "products/s" || $i == "products/s)") { print $(i - 1); exit } }' "$1"; }
 {
   echo "queue scaling: $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet || echo -dirty), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
@@ -32,8 +33,7 @@ for r in $(seq "$ROUNDS"); do
     grep -h '^autovacuum' "$RUN/queue-scaling-$w.txt" | sed "s/^/  round $r, $w worker(s): /" >> "$RUN/queue-scaling-vacuum.txt"
     grep -h '^command' "$RUN/queue-scaling-$w.txt" | sed "s/.*the postmaster's/  round $r, $w worker(s): the postmaster's/" >> "$RUN/queue-scaling-vacuum.txt"
   done
-  d1=$(sed -n 's/^deferred: UPDATE of [0-9]* products returned after \([0-9]*\) ms.*/\1/p' "$RUN/queue-scaling-1.txt")
-  d2=$(sed -n 's/^deferred: UPDATE of [0-9]* products returned after \([0-9]*\) ms.*/\1/p' "$RUN/queue-scaling-2.txt")
+  d1=$(update_ms "$RUN/queue-scaling-1.txt"); d2=$(update_ms "$RUN/queue-scaling-2.txt")
   awk -v r="$r" -v c1="$c1" -v c2="$c2" -v u1="$u1" -v u2="$u2" -v d1="$d1" -v d2="$d2" \
     'BEGIN { printf "%s | %s | %s | %.3f | %s | %s | %.3f | %s / %s\n", r, c1, c2, c2 / c1, u1, u2, u2 / u1, d1, d2 }' | tee -a "$OUT.tmp"
 done
