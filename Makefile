@@ -1,6 +1,6 @@
 # The two commands (see README): `make demo` and `make test`. Both run as root on a fresh
 # Debian 12 machine, install what is missing, and are quick the second time.
-.PHONY: demo test setup install package start stop psql models bench bench-embed bench-queue bench-analytics bench-majors evaluate soak clean
+.PHONY: demo test setup install package start stop psql models bench bench-embed bench-queue bench-bulk bench-analytics bench-majors evaluate soak clean
 
 demo:            ## set up everything, load the electronics store, print similar products (PG=16 or 18: that major)
 	bash scripts/demo.sh
@@ -37,6 +37,9 @@ bench-embed:     ## embedding throughput, first-call latency, memory on the demo
 
 bench-queue:     ## bulk UPDATE of 10,000 products: sync vs deferred embedding (queue worker), on a server of its own
 	bash bench/queue_bench.sh
+
+bench-bulk:      ## one refresh_embeddings / process_queue call alone and with a helper process, 5 rounds on 5,000 products
+	bash bench/refresh_scaling.sh 5 5000
 
 bench-analytics: ## recommendation_performance and abandoned_carts over 1M impressions (a copy of the demo store)
 	bash bench/analytics_bench.sh

@@ -23,8 +23,61 @@ $$;
 COMMENT ON FUNCTION recommender.embed(text[]) IS
     'Embeddings of many texts in one batched model call, in input order; NULL elements give NULL.';
 
+-- What refresh_embeddings() embeds: every stale product (recommender._stale), and with force every
+-- product not embedded since the call began (since): a product another process embedded after
+-- that already has the current model's vector. Inlined like _stale, so the stale-products index
+-- serves the call without force.
+CREATE FUNCTION recommender._needs_embedding(embedding vector, embedded_hash bytea, text_hash bytea,
+                                             embedded_at timestamptz, force boolean, since timestamptz)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+SELECT recommender._stale($1, $2, $3)
+    OR ($5 AND ($4 IS NULL OR $4 OPERATOR(pg_catalog.<) $6))
+$$;
+
+-- One batch of refresh_embeddings(), in the caller's transaction: the next batch_size products
+-- after product id `after` that need embedding. With skip_locked, rows another process holds are
+-- left to it: the call and its helpers (src/worker/helpers.rs) run this side by side. Without, the
+-- batch waits for them (the call's last sweep). Returns the batch's last id (NULL when no product
+-- is left) and how many products got a vector.
+CREATE FUNCTION recommender._refresh_batch(after bigint, batch_size integer, force boolean, since timestamptz,
+                                           skip_locked boolean, OUT last_id bigint, OUT embedded bigint)
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    ids bigint[];
+BEGIN
+    IF skip_locked THEN
+        SELECT array_agg(s.product_id ORDER BY s.product_id) INTO ids
+          FROM (SELECT p.product_id FROM recommender.products p
+                 WHERE p.product_id > after
+                   AND recommender._needs_embedding(p.embedding, p.embedded_hash, p.text_hash, p.embedded_at, force, since)
+                 ORDER BY p.product_id
+                 LIMIT batch_size
+                   FOR NO KEY UPDATE SKIP LOCKED) s;
+    ELSE
+        SELECT array_agg(s.product_id ORDER BY s.product_id) INTO ids
+          FROM (SELECT p.product_id FROM recommender.products p
+                 WHERE p.product_id > after
+                   AND recommender._needs_embedding(p.embedding, p.embedded_hash, p.text_hash, p.embedded_at, force, since)
+                 ORDER BY p.product_id
+                 LIMIT batch_size) s;
+    END IF;
+    IF ids IS NULL THEN
+        RETURN;
+    END IF;
+    embedded := recommender._reembed(ids, force);
+    DELETE FROM recommender.embedding_queue q WHERE q.product_id = ANY(ids);
+    last_id := ids[cardinality(ids)];
+END
+$$;
+
 -- Bulk (re-)embedding of every stale product, committing after each batch: a cancel, a
--- statement_timeout or a crash loses at most the batch in flight, and rerunning continues.
+-- statement_timeout or a crash loses at most the batches in flight, and rerunning continues.
+-- More than one batch to do: up to recommender.embedding_workers helpers take batches alongside
+-- the session (SKIP LOCKED); the session then waits for them and sweeps what is left, waiting for
+-- rows other transactions hold. Its abort stops them (src/worker/helpers.rs).
 -- A procedure that commits cannot pin its search_path (SET clause): the two procedures call
 -- polymorphic functions as pg_catalog.<name> and every other function and operator with
 -- arguments of exactly its built-in types, so a look-alike in a schema on the caller's
@@ -34,8 +87,11 @@ LANGUAGE plpgsql AS $$
 DECLARE
     total      bigint;
     done       bigint := 0;
-    ids        bigint[];
-    last_id    bigint := 0;
+    r          record;
+    after      bigint := 0;
+    since      timestamptz := statement_timestamp();
+    helpers    integer := 0;
+    skip       boolean;
     started    timestamptz := clock_timestamp();
     last_note  timestamptz := clock_timestamp();
     secs       double precision;
@@ -47,30 +103,45 @@ BEGIN
     END IF;
     force := coalesce(force, false);
     SELECT count(*) INTO total FROM recommender.products p
-     WHERE force OR recommender._stale(p.embedding, p.embedded_hash, p.text_hash);
+     WHERE recommender._needs_embedding(p.embedding, p.embedded_hash, p.text_hash, p.embedded_at, force, since);
     RAISE NOTICE 'recommender: % product(s) to embed', total;
+    IF total > batch_size THEN
+        helpers := recommender._start_embedding_helpers('refresh', batch_size, force,
+                       (extract(epoch FROM since) * 1000000::numeric)::bigint, ((total - 1) / batch_size)::integer);
+        IF helpers > 0 THEN
+            RAISE NOTICE 'recommender: % helper process(es) embedding alongside this session (recommender.embedding_workers)', helpers;
+        END IF;
+    END IF;
+    skip := helpers > 0;
     LOOP
-        SELECT pg_catalog.array_agg(product_id ORDER BY product_id) INTO ids
-          FROM (SELECT p.product_id FROM recommender.products p
-                 WHERE p.product_id > last_id
-                   AND (force OR recommender._stale(p.embedding, p.embedded_hash, p.text_hash))
-                 ORDER BY p.product_id
-                 LIMIT batch_size) s;
-        EXIT WHEN ids IS NULL;
-        done := done + recommender._reembed(ids, force);
-        DELETE FROM recommender.embedding_queue q WHERE q.product_id = ANY(ids);
-        last_id := ids[pg_catalog.cardinality(ids)];
+        SELECT * INTO r FROM recommender._refresh_batch(after, batch_size, force, since, skip);
+        IF r.last_id IS NULL THEN
+            EXIT WHEN NOT skip;
+            -- what is left is in the helpers' hands: wait for them, then sweep once more
+            PERFORM recommender._wait_embedding_helpers();
+            skip := false;
+            after := 0;
+            CONTINUE;
+        END IF;
+        done := done + r.embedded;
+        after := r.last_id;
         COMMIT;
         IF clock_timestamp() - last_note >= interval '2 seconds' THEN
+            IF helpers > 0 THEN
+                SELECT count(*) INTO done FROM recommender.products p WHERE p.embedded_at >= since;
+            END IF;
             secs := greatest(extract(epoch FROM clock_timestamp() - started), 0.001);
             RAISE NOTICE 'recommender: embedded %/% products (% products/s)', done, total, round((done::double precision / secs)::numeric, 1);
             last_note := clock_timestamp();
         END IF;
     END LOOP;
+    IF helpers > 0 THEN
+        SELECT count(*) INTO done FROM recommender.products p WHERE p.embedded_at >= since;
+    END IF;
     secs := greatest(extract(epoch FROM clock_timestamp() - started), 0.001);
     RAISE NOTICE 'recommender: embedded %/% products in % s (% products/s)',
         done, total, round(secs::numeric, 1), round((done::double precision / secs)::numeric, 1);
 END
 $$;
 COMMENT ON PROCEDURE recommender.refresh_embeddings(integer, boolean) IS
-    'Embeds every stale product (all with force => true), committing per batch, with progress NOTICEs. Call it outside an explicit transaction block.';
+    'Embeds every stale product (all with force => true), committing per batch, with progress NOTICEs; up to recommender.embedding_workers helper processes share the batches. Call it outside an explicit transaction block.';

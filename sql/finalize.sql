@@ -11,6 +11,7 @@ SELECT ARRAY[
     -- inlined into the pipeline's statements and the stale-products index (per row)
     'recommender.clock()', 'recommender._clean_price(numeric)', 'recommender._clean_stock(numeric)',
     'recommender._item(anyelement)', 'recommender._stale'::pg_catalog.regproc::pg_catalog.oid::pg_catalog.text,
+    'recommender._needs_embedding'::pg_catalog.regproc::pg_catalog.oid::pg_catalog.text,
     -- C, no SQL: the catalogue's generated text_hash column and the pipeline call them per row
     'recommender.product_text(text, text, text, double precision)', 'recommender._text_hash(text)',
     'recommender._rerank_doc(text, text, text)',
@@ -123,6 +124,10 @@ TO recommender_reader;
 GRANT EXECUTE ON FUNCTION
     recommender.track(text, bigint, recommender.interaction_type, numeric, numeric, text, text, integer, timestamptz),
     recommender.embed_product(bigint, boolean), recommender._reembed(bigint[], boolean),
+    recommender._needs_embedding(vector, bytea, bytea, timestamptz, boolean, timestamptz),
+    recommender._refresh_batch(bigint, integer, boolean, timestamptz, boolean),
+    recommender._start_embedding_helpers(text, integer, boolean, bigint, integer),
+    recommender._wait_embedding_helpers(),
     recommender.sync_products(regclass, name, name, name, name, name, name, name, name),
     recommender.unsync_products(regclass, boolean),
     recommender._sync_check_column(regclass, name, text, text), recommender._sync_read(regclass, name, text),

@@ -92,14 +92,19 @@ END
 $$;
 
 -- Drains the queue now: every product due, committing after each batch, with progress NOTICEs.
--- For databases without the queue worker; pg_cron can run it on a schedule.
+-- For databases without the queue worker; pg_cron can run it on a schedule. More than one batch
+-- due: up to recommender.embedding_workers helpers drain alongside the session (as
+-- refresh_embeddings() does), which waits for them and then drains what is left.
 CREATE PROCEDURE recommender.process_queue(batch_size integer DEFAULT NULL, retry_now boolean DEFAULT false)
 LANGUAGE plpgsql AS $$
 DECLARE
     r          record;
+    n          integer := coalesce(batch_size, recommender._setting('recommender.queue_batch_size')::integer);
     total      bigint;
     done       bigint := 0;
     bad        bigint := 0;
+    helpers    integer := 0;
+    waited     boolean := false;
     started    timestamptz := clock_timestamp();
     last_note  timestamptz := clock_timestamp();
     secs       double precision;
@@ -115,18 +120,40 @@ BEGIN
     SELECT count(*) INTO total FROM recommender.embedding_queue q
      WHERE q.attempts = 0 OR q.next_attempt_at <= clock_timestamp();
     RAISE NOTICE 'recommender: % queued product(s) due', total;
+    IF total > n THEN
+        helpers := recommender._start_embedding_helpers('queue', n, false, 0, ((total - 1) / n)::integer);
+        IF helpers > 0 THEN
+            RAISE NOTICE 'recommender: % helper process(es) draining alongside this session (recommender.embedding_workers)', helpers;
+        END IF;
+    END IF;
     LOOP
         SELECT * INTO r FROM recommender._process_queue_batch(batch_size);
-        EXIT WHEN r.processed + r.failed = 0;
+        IF r.processed + r.failed = 0 THEN
+            EXIT WHEN helpers = 0 OR waited;
+            -- what is left is in the helpers' hands: wait for them, then drain once more
+            PERFORM recommender._wait_embedding_helpers();
+            waited := true;
+            CONTINUE;
+        END IF;
         done := done + r.processed;
         bad := bad + r.failed;
         COMMIT;
         IF clock_timestamp() - last_note >= interval '2 seconds' THEN
+            IF helpers > 0 THEN
+                SELECT total - count(*) INTO done FROM recommender.embedding_queue q
+                 WHERE q.attempts = 0 OR q.last_error_at >= started;
+            END IF;
             secs := greatest(extract(epoch FROM clock_timestamp() - started), 0.001);
             RAISE NOTICE 'recommender: processed %/% queued products (% products/s)', done, total, round((done::double precision / secs)::numeric, 1);
             last_note := clock_timestamp();
         END IF;
     END LOOP;
+    IF helpers > 0 THEN
+        -- the helpers' share: what left the queue, and the failures recorded since the start
+        SELECT count(*) INTO bad FROM recommender.embedding_queue q WHERE q.last_error_at >= started;
+        SELECT greatest(total - count(*), 0) INTO done FROM recommender.embedding_queue q
+         WHERE q.attempts = 0 OR q.last_error_at >= started;
+    END IF;
     secs := greatest(extract(epoch FROM clock_timestamp() - started), 0.001);
     IF bad > 0 THEN
         RAISE NOTICE 'recommender: processed % queued product(s) in % s; % attempt(s) failed and stay queued (recommender.staleness)',

@@ -41,7 +41,9 @@ extension_sql_file!(
         api::sql_support::max_array,
         api::embed::embed_one,
         api::embed::embed_many,
-        api::catalog::reembed
+        api::catalog::reembed,
+        api::bulk::start_embedding_helpers,
+        api::bulk::wait_embedding_helpers
     ]
 );
 extension_sql_file!(

@@ -4,8 +4,10 @@
 #   1b. the same for the pre-packed copy (model.packed.*), and its CPU stamp
 #   2. statement_timeout and cancel during bulk embedding and during homepage
 #   3. kill -9 of a backend in the middle of a bulk re-embed, crash recovery, rerun
+#   3b. helper processes (recommender.embedding_workers): the caller's role, the same vectors,
+#       stopped with the caller's timeout or cancel
 #   4. server restart
-#   5. process_queue's progress NOTICEs
+#   5. process_queue's progress NOTICEs, with helpers
 # Each check prints "ok - ..." or "FAIL - ..."; the script exits non-zero if any failed.
 source "$(dirname "$0")/../scripts/lib.sh"
 set +e
@@ -180,9 +182,13 @@ check "statement_timeout 2 s stops the bulk embed: 57014 after ${ms} ms (< 3000)
 check "the session is usable after the timeout" [ "$(val usable)" = 1 ]
 left=$(stale)
 check "batches committed before the timeout are kept ($((1500 - left)) embedded)" [ "$left" -lt 1500 ]
-cancel_check "the bulk embed" 2 "SET client_min_messages = warning" "CALL recommender.refresh_embeddings(batch_size => 50)"
+# with a helper (the default recommender.embedding_workers) 1,500 products take ~2 s: start over
+unembed() { q -c "SET recommender.enable_sync_embedding = off" -c "UPDATE recommender.products SET embedding = NULL, embedded_hash = NULL, embedded_at = NULL" >/dev/null; }
+unembed
+cancel_check "the bulk embed" 1 "SET client_min_messages = warning" "CALL recommender.refresh_embeddings(batch_size => 50)"
 
 echo "# 4. kill -9 during a bulk re-embed"
+unembed
 psql -XAtq -d "$DB" -c "SET client_min_messages = warning" -c "CALL recommender.refresh_embeddings(batch_size => 20)" >"$WORK/kill.out" 2>&1 &
 bg=$!
 before=$(stale)
@@ -207,6 +213,42 @@ bad=$(q -c "SELECT count(*) FROM (SELECT embedding, recommender.embed(recommende
 check "embedded rows hold their text's vector (sample of 50, cosine >= 0.9999; $bad off)" [ "$bad" = 0 ]
 q -c "SET client_min_messages = warning" -c "CALL recommender.refresh_embeddings()" >/dev/null
 check "rerunning finishes the rest" [ "$(stale)" = 0 ]
+
+echo "# 4b. helper processes: the caller's role and vectors, stopped with the caller"
+helpers() { q -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'recommender embedding helper'"; }
+q -c "SET client_min_messages = warning" -c "DROP ROLE IF EXISTS faults_writer" -c "CREATE ROLE faults_writer LOGIN IN ROLE recommender_writer" >/dev/null
+psql -XAq -U faults_writer -d "$DB" -c "CALL recommender.refresh_embeddings(batch_size => 50, force => true)" >"$WORK/helpers.out" 2>&1 &
+bg=$!
+roles=""
+for _ in $(seq 1 100); do
+  roles=$(q -c "SELECT string_agg(DISTINCT usename, ',') FROM pg_stat_activity WHERE backend_type = 'recommender embedding helper'")
+  [ -n "$roles" ] && break
+  sleep 0.1
+done
+wait $bg
+check "a helper ran as the calling role, not the extension's owner (${roles:-none seen})" [ "$roles" = faults_writer ]
+check "the call says how many helpers it started" grep -q "1 helper process(es) embedding alongside this session" "$WORK/helpers.out"
+check "the forced re-embed with a helper left nothing stale" [ "$(stale)" = 0 ]
+bad=$(q -c "SELECT count(*) FROM (SELECT embedding, recommender.embed(recommender.product_text(name, description, category, price::float8)) AS fresh
+                                    FROM recommender.products ORDER BY random() LIMIT 50) s WHERE 1 - (embedding <=> fresh) < 0.9999")
+check "vectors written by the session and its helper are their texts' (sample of 50, cosine >= 0.9999; $bad off)" [ "$bad" = 0 ]
+out=$(psql -XAtq -d "$DB" 2>&1 <<'SQL'
+SET client_min_messages = warning;
+SET statement_timeout = '1500ms';
+CALL recommender.refresh_embeddings(batch_size => 50, force => true);
+SQL
+)
+left=$(helpers)
+check "statement_timeout stops the call and its helper with it (57014; $left helper(s) left at once)" \
+  grep -q "statement timeout" <<<"$out"
+for _ in $(seq 1 10); do [ "$(helpers)" = 0 ] && break; sleep 0.1; done
+check "no helper outlives its caller by 1 s after a timeout ($(helpers) running)" [ "$(helpers)" = 0 ]
+cancel_check "a forced re-embed with a helper" 1.5 "SET client_min_messages = warning" "CALL recommender.refresh_embeddings(batch_size => 50, force => true)"
+for _ in $(seq 1 10); do [ "$(helpers)" = 0 ] && break; sleep 0.1; done
+check "no helper outlives its caller by 1 s after a cancel ($(helpers) running)" [ "$(helpers)" = 0 ]
+q -c "SET client_min_messages = warning" -c "SET recommender.embedding_workers = 0" -c "CALL recommender.refresh_embeddings()" >/dev/null
+check "rerunning alone (embedding_workers = 0) finishes the rest" [ "$(stale)" = 0 ]
+q -c "DROP OWNED BY faults_writer" -c "DROP ROLE faults_writer" >/dev/null
 
 echo "# 5. statement_timeout and cancel during homepage (bi-encoder rerank of 200 candidates)"
 HP="SET recommender.as_of = '2024-03-01'; SET recommender.rerank_top_n = 200; SET recommender.content_candidates = 1000;"
@@ -238,6 +280,13 @@ notices=$(psql -XAq -d "$DB" -c "SET recommender.embedding_mode = deferred" \
   -c "CALL recommender.process_queue()" 2>&1)
 check "process_queue reports progress and a summary in NOTICEs" \
   grep -qE "NOTICE: +recommender: processed 3 queued product\(s\) in [0-9.]+ s" <<<"$notices"
+notices=$(psql -XAq -d "$DB" -c "SET recommender.embedding_mode = deferred" \
+  -c "UPDATE recommender.products SET name = name || ' v3' WHERE product_id IN (SELECT product_id FROM recommender.products ORDER BY product_id LIMIT 300)" \
+  -c "CALL recommender.process_queue(batch_size => 50)" 2>&1)
+check "process_queue drains 300 products with a helper and counts its share" \
+  grep -qE "NOTICE: +recommender: processed 300 queued product\(s\) in [0-9.]+ s" <<<"$notices"
+check "process_queue says how many helpers it started" grep -q "1 helper process(es) draining alongside this session" <<<"$notices"
+check "the queue is empty and nothing is stale after it" [ "$(q -c "SELECT count(*) FROM recommender.embedding_queue")" = 0 -a "$(stale)" = 0 ]
 
 dropdb "$DB"
 rm -rf "$WORK"

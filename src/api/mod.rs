@@ -3,6 +3,7 @@
 // pgrx declares a set-returning function's columns in its return type (`TableIterator<(name!(...),
 // ...)>`): the long types are the SQL signatures themselves.
 #![allow(clippy::type_complexity)]
+pub mod bulk;
 pub mod catalog;
 pub mod embed;
 pub mod info;

@@ -62,6 +62,9 @@ settings! {
     EMBEDDING_THREADS: int = 1; c"recommender.embedding_threads", Suset, [1, 64];
         c"CPU threads one bulk embedding call may use (refresh_embeddings, process_queue, the queue worker, embed() of 64 texts or more).",
         c"Each such call runs the encoder on a session of its own with this many intra-op threads, dropped when the call ends; calls of fewer texts always use one. Superuser only: it decides how many cores one backend takes.";
+    EMBEDDING_WORKERS: int = 1; c"recommender.embedding_workers", Suset, [0, limits::MAX_EMBEDDING_WORKERS as i32];
+        c"Background helpers CALL refresh_embeddings() and CALL process_queue() start to embed alongside the calling session.",
+        c"Each helper is one more process running the encoder (one more core), taken from max_worker_processes only while the call runs; 0 embeds in the calling session alone. Superuser only: it decides how many cores one call takes.";
     ENABLE_SYNC_EMBEDDING: bool = true; c"recommender.enable_sync_embedding", Userset;
         c"Embed changed products inside the writing statement (on) or leave them stale for refresh_embeddings() (off).",
         c"On, a product is searchable as soon as its write commits. Turn it off for large imports and run CALL recommender.refresh_embeddings() afterwards.";
@@ -364,6 +367,11 @@ pub fn rerank() -> (usize, f64) {
 /// Intra-op threads of a bulk embedding call's session.
 pub fn embedding_threads() -> usize {
     EMBEDDING_THREADS.get().max(1) as usize
+}
+
+/// Helpers one bulk embedding call may start.
+pub fn embedding_workers() -> usize {
+    EMBEDDING_WORKERS.get().max(0) as usize
 }
 
 /// Entries of the backend's cross-encoder score cache (0: no cache).

@@ -19,6 +19,7 @@ use pgrx::prelude::*;
 
 use crate::gucs;
 
+pub mod helpers;
 pub mod wake;
 
 const RESTART: Duration = Duration::from_secs(10);

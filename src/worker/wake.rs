@@ -81,7 +81,7 @@ thread_local! {
 }
 
 /// Whether `pid` is a live backend's (a shared lock on the proc array).
-fn live(pid: i32) -> bool {
+pub(super) fn live(pid: i32) -> bool {
     // SAFETY: looks the pid up in the proc array; no pointer is kept.
     pid != 0 && !unsafe { pg_sys::BackendPidGetProc(pid) }.is_null()
 }

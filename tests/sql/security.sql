@@ -259,7 +259,7 @@ SELECT p.oid::regprocedure AS keeps_callers_search_path, p.prosecdef
   FROM pg_proc p
  WHERE p.pronamespace = 'recommender'::regnamespace AND p.prokind = 'f'
    AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(p.proconfig) c WHERE c LIKE 'search_path=pg\_catalog, %')
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 SELECT DISTINCT c AS pinned_search_path
   FROM pg_proc p, pg_catalog.unnest(p.proconfig) c
  WHERE p.pronamespace = 'recommender'::regnamespace AND c LIKE 'search_path=%' ORDER BY 1;

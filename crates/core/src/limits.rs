@@ -4,6 +4,8 @@
 pub const MAX_K: i32 = 1000;
 /// Largest `recommender.embed_batch_size`.
 pub const MAX_EMBED_BATCH: usize = 512;
+/// Largest `recommender.embedding_workers`: helper processes one bulk embedding call may start.
+pub const MAX_EMBEDDING_WORKERS: usize = 16;
 /// Input text is cut to this many bytes (at a character boundary) before tokenising. The encoder
 /// reads at most 256 tokens; a WordPiece token covers at most 100 characters of a word, so 64 KiB
 /// keeps every realistic text whole while a 1 MB description costs no more than 64 KiB.

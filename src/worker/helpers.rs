@@ -1,0 +1,256 @@
+//! Bulk embedding helpers (0.15.0): dynamic background workers that `CALL refresh_embeddings()`
+//! and `CALL process_queue()` start, up to `recommender.embedding_workers`, so that one call runs
+//! the encoder in several processes (one core each) instead of one. No `shared_preload_libraries`
+//! is needed: a running backend registers them, as parallel query does.
+//!
+//! - A helper connects to the caller's database as the caller's role, so it has exactly the
+//!   caller's rights. It first checks that it would load the same models as the caller (a
+//!   fingerprint of the settings that choose them); if not, it leaves the work to the caller.
+//! - It then runs the caller's batch function until nothing is left, one transaction per batch:
+//!   `_refresh_batch(…, skip_locked => true)` or `_process_queue_batch`. Both claim their rows with
+//!   SKIP LOCKED, so no two processes embed the same product, and a crash or cancel loses at most
+//!   the batches in flight.
+//! - The caller waits for its helpers (`wait`) and then sweeps once more without SKIP LOCKED, so a
+//!   helper that could not start or stopped early, or a row an application transaction held, is
+//!   embedded by the caller: the result is the same as without helpers.
+//! - When the caller's transaction aborts (cancel, statement_timeout, an error, its backend being
+//!   terminated) an abort callback sends its helpers SIGTERM, which stops them at the next
+//!   interrupt check, inside a model run too. A helper also stops when the caller's backend is gone.
+use std::cell::RefCell;
+use std::panic::AssertUnwindSafe;
+
+use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime};
+use pgrx::prelude::*;
+use pgrx::PgMemoryContexts;
+use recommender_core::bulk::{fingerprint, Job, Work};
+
+use crate::gucs;
+
+thread_local! {
+    /// The handles of this backend's running helpers (allocated in TopMemoryContext).
+    static HELPERS: RefCell<Vec<*mut pg_sys::BackgroundWorkerHandle>> = const { RefCell::new(Vec::new()) };
+    /// Whether `on_abort` is registered (once per backend).
+    static REGISTERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The settings that decide which encoder a process loads and how: helpers whose own values
+/// differ (a superuser's session SET) would write other vectors, so they do nothing.
+fn models_fingerprint() -> u64 {
+    fingerprint(&[
+        &gucs::model_dir(),
+        &gucs::onnxruntime_library(),
+        if gucs::enable_checksums() {
+            "on"
+        } else {
+            "off"
+        },
+    ])
+}
+
+/// Starts up to `wanted` helpers for `work` and returns how many started. Starts none on a
+/// standby, in a security-restricted operation or under a role other than the session's current
+/// one (inside a SECURITY DEFINER function), and fewer when max_worker_processes has no free slot.
+pub fn start(work: Work, wanted: usize) -> usize {
+    // SAFETY: plain reads of the backend's state.
+    let (restricted, recovery, role, outer, database, me) = unsafe {
+        (
+            pg_sys::InSecurityRestrictedOperation() || pg_sys::InLocalUserIdChange(),
+            pg_sys::RecoveryInProgress(),
+            pg_sys::GetUserId(),
+            pg_sys::GetOuterUserId(),
+            pg_sys::MyDatabaseId,
+            pg_sys::MyProcPid,
+        )
+    };
+    if wanted == 0 || restricted || recovery || role != outer {
+        return 0;
+    }
+    terminate_all(); // none are left from an earlier call, but never keep two sets
+    register_abort_callback();
+    let job = Job {
+        database: database.to_u32(),
+        role: role.to_u32(),
+        models: models_fingerprint(),
+        work,
+    }
+    .encode();
+    let mut started = 0;
+    for n in 1..=wanted {
+        let builder = BackgroundWorkerBuilder::new(&format!(
+            "recommender embedding helper {n} of backend {me}"
+        ))
+        .set_type("recommender embedding helper")
+        .set_library("recommender")
+        .set_function("recommender_embedding_helper_main")
+        .enable_spi_access()
+        .set_start_time(BgWorkerStartTime::RecoveryFinished)
+        .set_restart_time(None)
+        .set_notify_pid(me)
+        .set_extra(&job);
+        let mut bgw = pg_sys::BackgroundWorker::from(&builder);
+        let mut handle: *mut pg_sys::BackgroundWorkerHandle = std::ptr::null_mut();
+        // SAFETY: bgw is a complete registration; the handle is allocated in TopMemoryContext so
+        // that it outlives the transaction (the procedure commits per batch).
+        let ok = unsafe {
+            PgMemoryContexts::TopMemoryContext
+                .switch_to(|_| pg_sys::RegisterDynamicBackgroundWorker(&mut bgw, &mut handle))
+        };
+        if !ok {
+            break; // no free slot in max_worker_processes
+        }
+        HELPERS.with_borrow_mut(|h| h.push(handle));
+        let mut pid = 0;
+        // SAFETY: a handle just registered with this backend as its notify pid.
+        let status = unsafe { pg_sys::WaitForBackgroundWorkerStartup(handle, &mut pid) };
+        if status == pg_sys::BgwHandleStatus::BGWH_STARTED {
+            started += 1;
+        }
+    }
+    started
+}
+
+/// Waits until every helper of this backend has exited. Interruptible: a cancel raises here and
+/// the abort callback stops the helpers.
+pub fn wait() {
+    loop {
+        let Some(handle) = HELPERS.with_borrow(|h| h.last().copied()) else {
+            return;
+        };
+        // SAFETY: a live handle of this backend; the call checks for interrupts while it waits.
+        unsafe { pg_sys::WaitForBackgroundWorkerShutdown(handle) };
+        HELPERS.with_borrow_mut(|h| h.pop());
+        // SAFETY: allocated by RegisterDynamicBackgroundWorker in TopMemoryContext, now unused.
+        unsafe { pg_sys::pfree(handle.cast()) };
+    }
+}
+
+/// SIGTERM to every helper of this backend, and forgets them. Never raises.
+fn terminate_all() {
+    for handle in HELPERS.with_borrow_mut(std::mem::take) {
+        // SAFETY: handles of this backend's helpers; terminating a stopped one does nothing.
+        unsafe {
+            pg_sys::TerminateBackgroundWorker(handle);
+            pg_sys::pfree(handle.cast());
+        }
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_abort(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
+    if event == pg_sys::XactEvent::XACT_EVENT_ABORT {
+        terminate_all();
+    }
+}
+
+fn register_abort_callback() {
+    if !REGISTERED.get() {
+        // SAFETY: a callback with no argument, registered once for the backend's lifetime.
+        unsafe { pg_sys::RegisterXactCallback(Some(on_abort), std::ptr::null_mut()) };
+        REGISTERED.set(true);
+    }
+}
+
+/// One batch of the job in a transaction of its own: whether there may be more.
+fn step(work: &Work, last_id: &mut i64) -> bool {
+    let result = BackgroundWorker::transaction(AssertUnwindSafe(|| match *work {
+        Work::Refresh {
+            batch_size,
+            force,
+            since_us,
+        } => Spi::connect(|c| {
+            let t = c.select(
+                "SELECT last_id, embedded FROM recommender._refresh_batch($1, $2, $3,
+                        'epoch'::timestamptz + $4 * interval '1 microsecond', true)",
+                None,
+                &[
+                    (*last_id).into(),
+                    batch_size.into(),
+                    force.into(),
+                    since_us.into(),
+                ],
+            )?;
+            match t.first().get::<i64>(1)? {
+                Some(id) => {
+                    *last_id = id;
+                    Ok(true)
+                }
+                None => Ok(false),
+            }
+        }),
+        Work::Queue { batch_size } => Spi::connect(|c| {
+            let t = c.select(
+                "SELECT processed + failed FROM recommender._process_queue_batch($1)",
+                None,
+                &[batch_size.into()],
+            )?;
+            Ok(t.first().get::<i32>(1)?.unwrap_or(0) > 0)
+        }),
+    }));
+    result.unwrap_or_else(|e: pgrx::spi::Error| {
+        pgrx::error!("recommender: embedding helper: {e}");
+    })
+}
+
+unsafe extern "C-unwind" {
+    /// PostgreSQL's SIGTERM handler of a backend (`pg_sys::die` is pgrx's guarded wrapper, which
+    /// is not a signal handler).
+    #[link_name = "die"]
+    fn postgres_die(signal: std::ffi::c_int);
+}
+
+#[pg_guard]
+#[no_mangle]
+pub extern "C-unwind" fn recommender_embedding_helper_main(_arg: pg_sys::Datum) {
+    // SIGTERM (the caller's abort, pg_terminate_backend, shutdown) sets ProcDiePending, which the
+    // next CHECK_FOR_INTERRUPTS acts on, as in a parallel worker.
+    // SAFETY: installing PostgreSQL's own handler before signals are unblocked.
+    unsafe {
+        #[cfg(not(feature = "pg18"))]
+        pg_sys::pqsignal(libc::SIGTERM, Some(postgres_die));
+        #[cfg(feature = "pg18")]
+        pg_sys::pqsignal_be(libc::SIGTERM, Some(postgres_die));
+        pg_sys::BackgroundWorkerUnblockSignals();
+    }
+    let Some(job) = Job::decode(BackgroundWorker::get_extra()) else {
+        log!("recommender: embedding helper started without a readable job; exiting");
+        return;
+    };
+    // SAFETY: set by the postmaster for every background worker.
+    let caller = unsafe { (*pg_sys::MyBgworkerEntry).bgw_notify_pid };
+    // The caller may be a role without LOGIN it SET ROLE to: on 17+ the helper connects anyway
+    // (on 15 and 16 it fails to start, and the caller does the work alone).
+    #[cfg(any(feature = "pg17", feature = "pg18"))]
+    let flags = pg_sys::BGWORKER_BYPASS_ROLELOGINCHECK;
+    #[cfg(not(any(feature = "pg17", feature = "pg18")))]
+    let flags = 0;
+    // SAFETY: the documented connection call of a background worker, once, before any SPI use.
+    unsafe {
+        pg_sys::BackgroundWorkerInitializeConnectionByOid(
+            pg_sys::Oid::from(job.database),
+            pg_sys::Oid::from(job.role),
+            flags,
+        )
+    };
+    // The batch functions name everything with its schema; the few operators of the statements
+    // below resolve in pg_catalog alone, whatever the role's own search_path says.
+    // SAFETY: a built-in setting and a constant value, set once for the session.
+    unsafe {
+        pg_sys::SetConfigOption(
+            c"search_path".as_ptr(),
+            c"pg_catalog, pg_temp".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+        )
+    };
+    if models_fingerprint() != job.models {
+        log!("recommender: embedding helper: the calling session's model settings differ from this database's; leaving the work to the session");
+        return;
+    }
+    let mut last_id = 0;
+    loop {
+        pg_sys::check_for_interrupts!();
+        if !super::wake::live(caller) || !step(&job.work, &mut last_id) {
+            break;
+        }
+    }
+}
