@@ -24,8 +24,8 @@ COMMENT ON FUNCTION recommender.embed(text[]) IS
     'Embeddings of many texts in one batched model call, in input order; NULL elements give NULL.';
 
 -- What refresh_embeddings() embeds: every stale product (recommender._stale), and with force every
--- product not embedded since the call began (since): a product another process embedded after
--- that already has the current model's vector. Inlined like _stale, so the stale-products index
+-- product not embedded since the call began (since, its first transaction's now()): a product
+-- another process embedded after that already has the current model's vector. Inlined like _stale, so the stale-products index
 -- serves the call without force.
 CREATE FUNCTION recommender._needs_embedding(embedding vector, embedded_hash bytea, text_hash bytea,
                                              embedded_at timestamptz, force boolean, since timestamptz)
@@ -89,7 +89,7 @@ DECLARE
     done       bigint := 0;
     r          record;
     after      bigint := 0;
-    since      timestamptz := statement_timestamp();
+    since      timestamptz := now();
     helpers    integer := 0;
     skip       boolean;
     started    timestamptz := clock_timestamp();
@@ -106,10 +106,10 @@ BEGIN
      WHERE recommender._needs_embedding(p.embedding, p.embedded_hash, p.text_hash, p.embedded_at, force, since);
     RAISE NOTICE 'recommender: % product(s) to embed', total;
     IF total > batch_size THEN
-        helpers := recommender._start_embedding_helpers('refresh', batch_size, force,
-                       (extract(epoch FROM since) * 1000000::numeric)::bigint, ((total - 1) / batch_size)::integer);
+        helpers := recommender._start_embedding_helpers('refresh', batch_size, force, since,
+                                                        ((total - 1) / batch_size)::integer);
         IF helpers > 0 THEN
-            RAISE NOTICE 'recommender: % helper process(es) embedding alongside this session (recommender.embedding_workers)', helpers;
+            RAISE NOTICE 'recommender: started % helper process(es) to embed alongside this session (recommender.embedding_workers)', helpers;
         END IF;
     END IF;
     skip := helpers > 0;
@@ -117,9 +117,14 @@ BEGIN
         SELECT * INTO r FROM recommender._refresh_batch(after, batch_size, force, since, skip);
         IF r.last_id IS NULL THEN
             EXIT WHEN NOT skip;
-            -- what is left is in the helpers' hands: wait for them, then sweep once more
-            PERFORM recommender._wait_embedding_helpers();
-            skip := false;
+            -- The rest is in the helpers' hands: wait for them a second at a time, committing in
+            -- between (no snapshot held meanwhile) and taking any batch they leave; once they are
+            -- gone, sweep once more without SKIP LOCKED.
+            IF recommender._wait_embedding_helpers(1000) THEN
+                skip := false;
+            ELSE
+                COMMIT;
+            END IF;
             after := 0;
             CONTINUE;
         END IF;
@@ -127,8 +132,8 @@ BEGIN
         after := r.last_id;
         COMMIT;
         IF clock_timestamp() - last_note >= interval '2 seconds' THEN
-            IF helpers > 0 THEN
-                SELECT count(*) INTO done FROM recommender.products p WHERE p.embedded_at >= since;
+            IF helpers > 0 THEN  -- the helpers' share too: every product embedded since the call began
+                SELECT least(count(*), total) INTO done FROM recommender.products p WHERE p.embedded_at >= since;
             END IF;
             secs := greatest(extract(epoch FROM clock_timestamp() - started), 0.001);
             RAISE NOTICE 'recommender: embedded %/% products (% products/s)', done, total, round((done::double precision / secs)::numeric, 1);
@@ -136,7 +141,7 @@ BEGIN
         END IF;
     END LOOP;
     IF helpers > 0 THEN
-        SELECT count(*) INTO done FROM recommender.products p WHERE p.embedded_at >= since;
+        SELECT least(count(*), total) INTO done FROM recommender.products p WHERE p.embedded_at >= since;
     END IF;
     secs := greatest(extract(epoch FROM clock_timestamp() - started), 0.001);
     RAISE NOTICE 'recommender: embedded %/% products in % s (% products/s)',

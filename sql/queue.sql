@@ -121,18 +121,23 @@ BEGIN
      WHERE q.attempts = 0 OR q.next_attempt_at <= clock_timestamp();
     RAISE NOTICE 'recommender: % queued product(s) due', total;
     IF total > n THEN
-        helpers := recommender._start_embedding_helpers('queue', n, false, 0, ((total - 1) / n)::integer);
+        helpers := recommender._start_embedding_helpers('queue', n, false, NULL::timestamptz, ((total - 1) / n)::integer);
         IF helpers > 0 THEN
-            RAISE NOTICE 'recommender: % helper process(es) draining alongside this session (recommender.embedding_workers)', helpers;
+            RAISE NOTICE 'recommender: started % helper process(es) to drain alongside this session (recommender.embedding_workers)', helpers;
         END IF;
     END IF;
     LOOP
         SELECT * INTO r FROM recommender._process_queue_batch(batch_size);
         IF r.processed + r.failed = 0 THEN
             EXIT WHEN helpers = 0 OR waited;
-            -- what is left is in the helpers' hands: wait for them, then drain once more
-            PERFORM recommender._wait_embedding_helpers();
-            waited := true;
+            -- The rest is in the helpers' hands: wait for them a second at a time, committing in
+            -- between (no snapshot held meanwhile) and taking any batch they leave; once they are
+            -- gone, drain once more.
+            IF recommender._wait_embedding_helpers(1000) THEN
+                waited := true;
+            ELSE
+                COMMIT;
+            END IF;
             CONTINUE;
         END IF;
         done := done + r.processed;

@@ -227,7 +227,7 @@ for _ in $(seq 1 100); do
 done
 wait $bg
 check "a helper ran as the calling role, not the extension's owner (${roles:-none seen})" [ "$roles" = faults_writer ]
-check "the call says how many helpers it started" grep -q "1 helper process(es) embedding alongside this session" "$WORK/helpers.out"
+check "the call says how many helpers it started" grep -q "started 1 helper process(es) to embed alongside this session" "$WORK/helpers.out"
 check "the forced re-embed with a helper left nothing stale" [ "$(stale)" = 0 ]
 bad=$(q -c "SELECT count(*) FROM (SELECT embedding, recommender.embed(recommender.product_text(name, description, category, price::float8)) AS fresh
                                     FROM recommender.products ORDER BY random() LIMIT 50) s WHERE 1 - (embedding <=> fresh) < 0.9999")
@@ -285,7 +285,7 @@ notices=$(psql -XAq -d "$DB" -c "SET recommender.embedding_mode = deferred" \
   -c "CALL recommender.process_queue(batch_size => 50)" 2>&1)
 check "process_queue drains 300 products with a helper and counts its share" \
   grep -qE "NOTICE: +recommender: processed 300 queued product\(s\) in [0-9.]+ s" <<<"$notices"
-check "process_queue says how many helpers it started" grep -q "1 helper process(es) draining alongside this session" <<<"$notices"
+check "process_queue says how many helpers it started" grep -q "started 1 helper process(es) to drain alongside this session" <<<"$notices"
 check "the queue is empty and nothing is stale after it" [ "$(q -c "SELECT count(*) FROM recommender.embedding_queue")" = 0 -a "$(stale)" = 0 ]
 
 dropdb "$DB"

@@ -11,10 +11,10 @@
 --   * recommender._unpinned_functions(): lists _needs_embedding (replaced).
 \echo Use "ALTER EXTENSION recommender UPDATE TO '0.15.0'" to load this file. \quit
 
-CREATE FUNCTION recommender._start_embedding_helpers(kind text, batch_size integer, force boolean, since_us bigint, wanted integer)
+CREATE FUNCTION recommender._start_embedding_helpers(kind text, batch_size integer, force boolean, since timestamptz, wanted integer)
 RETURNS integer
 LANGUAGE c VOLATILE PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'start_embedding_helpers_wrapper';
-CREATE FUNCTION recommender._wait_embedding_helpers() RETURNS void
+CREATE FUNCTION recommender._wait_embedding_helpers(timeout_ms integer) RETURNS boolean
 LANGUAGE c STRICT VOLATILE PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'wait_embedding_helpers_wrapper';
 
 CREATE FUNCTION recommender._needs_embedding(embedding vector, embedded_hash bytea, text_hash bytea,
@@ -65,7 +65,7 @@ DECLARE
     done       bigint := 0;
     r          record;
     after      bigint := 0;
-    since      timestamptz := statement_timestamp();
+    since      timestamptz := now();
     helpers    integer := 0;
     skip       boolean;
     started    timestamptz := clock_timestamp();
@@ -82,10 +82,10 @@ BEGIN
      WHERE recommender._needs_embedding(p.embedding, p.embedded_hash, p.text_hash, p.embedded_at, force, since);
     RAISE NOTICE 'recommender: % product(s) to embed', total;
     IF total > batch_size THEN
-        helpers := recommender._start_embedding_helpers('refresh', batch_size, force,
-                       (extract(epoch FROM since) * 1000000::numeric)::bigint, ((total - 1) / batch_size)::integer);
+        helpers := recommender._start_embedding_helpers('refresh', batch_size, force, since,
+                                                        ((total - 1) / batch_size)::integer);
         IF helpers > 0 THEN
-            RAISE NOTICE 'recommender: % helper process(es) embedding alongside this session (recommender.embedding_workers)', helpers;
+            RAISE NOTICE 'recommender: started % helper process(es) to embed alongside this session (recommender.embedding_workers)', helpers;
         END IF;
     END IF;
     skip := helpers > 0;
@@ -93,9 +93,14 @@ BEGIN
         SELECT * INTO r FROM recommender._refresh_batch(after, batch_size, force, since, skip);
         IF r.last_id IS NULL THEN
             EXIT WHEN NOT skip;
-            -- what is left is in the helpers' hands: wait for them, then sweep once more
-            PERFORM recommender._wait_embedding_helpers();
-            skip := false;
+            -- The rest is in the helpers' hands: wait for them a second at a time, committing in
+            -- between (no snapshot held meanwhile) and taking any batch they leave; once they are
+            -- gone, sweep once more without SKIP LOCKED.
+            IF recommender._wait_embedding_helpers(1000) THEN
+                skip := false;
+            ELSE
+                COMMIT;
+            END IF;
             after := 0;
             CONTINUE;
         END IF;
@@ -103,8 +108,8 @@ BEGIN
         after := r.last_id;
         COMMIT;
         IF clock_timestamp() - last_note >= interval '2 seconds' THEN
-            IF helpers > 0 THEN
-                SELECT count(*) INTO done FROM recommender.products p WHERE p.embedded_at >= since;
+            IF helpers > 0 THEN  -- the helpers' share too: every product embedded since the call began
+                SELECT least(count(*), total) INTO done FROM recommender.products p WHERE p.embedded_at >= since;
             END IF;
             secs := greatest(extract(epoch FROM clock_timestamp() - started), 0.001);
             RAISE NOTICE 'recommender: embedded %/% products (% products/s)', done, total, round((done::double precision / secs)::numeric, 1);
@@ -112,7 +117,7 @@ BEGIN
         END IF;
     END LOOP;
     IF helpers > 0 THEN
-        SELECT count(*) INTO done FROM recommender.products p WHERE p.embedded_at >= since;
+        SELECT least(count(*), total) INTO done FROM recommender.products p WHERE p.embedded_at >= since;
     END IF;
     secs := greatest(extract(epoch FROM clock_timestamp() - started), 0.001);
     RAISE NOTICE 'recommender: embedded %/% products in % s (% products/s)',
@@ -149,18 +154,23 @@ BEGIN
      WHERE q.attempts = 0 OR q.next_attempt_at <= clock_timestamp();
     RAISE NOTICE 'recommender: % queued product(s) due', total;
     IF total > n THEN
-        helpers := recommender._start_embedding_helpers('queue', n, false, 0, ((total - 1) / n)::integer);
+        helpers := recommender._start_embedding_helpers('queue', n, false, NULL::timestamptz, ((total - 1) / n)::integer);
         IF helpers > 0 THEN
-            RAISE NOTICE 'recommender: % helper process(es) draining alongside this session (recommender.embedding_workers)', helpers;
+            RAISE NOTICE 'recommender: started % helper process(es) to drain alongside this session (recommender.embedding_workers)', helpers;
         END IF;
     END IF;
     LOOP
         SELECT * INTO r FROM recommender._process_queue_batch(batch_size);
         IF r.processed + r.failed = 0 THEN
             EXIT WHEN helpers = 0 OR waited;
-            -- what is left is in the helpers' hands: wait for them, then drain once more
-            PERFORM recommender._wait_embedding_helpers();
-            waited := true;
+            -- The rest is in the helpers' hands: wait for them a second at a time, committing in
+            -- between (no snapshot held meanwhile) and taking any batch they leave; once they are
+            -- gone, drain once more.
+            IF recommender._wait_embedding_helpers(1000) THEN
+                waited := true;
+            ELSE
+                COMMIT;
+            END IF;
             CONTINUE;
         END IF;
         done := done + r.processed;
@@ -209,18 +219,18 @@ SELECT ARRAY[
 $$;
 
 
-ALTER FUNCTION recommender._start_embedding_helpers(text, integer, boolean, bigint, integer) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION recommender._wait_embedding_helpers() SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recommender._start_embedding_helpers(text, integer, boolean, timestamptz, integer) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recommender._wait_embedding_helpers(integer) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION recommender._refresh_batch(bigint, integer, boolean, timestamptz, boolean) SET search_path = pg_catalog, pg_temp;
 
-REVOKE ALL ON FUNCTION recommender._start_embedding_helpers(text, integer, boolean, bigint, integer),
-    recommender._wait_embedding_helpers(),
+REVOKE ALL ON FUNCTION recommender._start_embedding_helpers(text, integer, boolean, timestamptz, integer),
+    recommender._wait_embedding_helpers(integer),
     recommender._needs_embedding(vector, bytea, bytea, timestamptz, boolean, timestamptz),
     recommender._refresh_batch(bigint, integer, boolean, timestamptz, boolean)
 FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     recommender._needs_embedding(vector, bytea, bytea, timestamptz, boolean, timestamptz),
     recommender._refresh_batch(bigint, integer, boolean, timestamptz, boolean),
-    recommender._start_embedding_helpers(text, integer, boolean, bigint, integer),
-    recommender._wait_embedding_helpers()
+    recommender._start_embedding_helpers(text, integer, boolean, timestamptz, integer),
+    recommender._wait_embedding_helpers(integer)
 TO recommender_writer;

@@ -18,6 +18,34 @@ mod tests {
         assert_eq!(v, "s");
     }
 
+    /// Helpers start only for a CALL that can commit (its abort stops them): none from a function
+    /// or a statement in a transaction, as here. A bad job is 22023.
+    #[pg_test]
+    fn embedding_helpers_start_only_for_a_procedure() {
+        assert_eq!(
+            count("SELECT recommender._start_embedding_helpers('refresh', 10, false, now(), 1)::bigint"),
+            0
+        );
+        assert_eq!(
+            count(
+                "SELECT recommender._start_embedding_helpers('queue', 10, false, NULL, 1)::bigint"
+            ),
+            0
+        );
+        assert!(
+            Spi::get_one::<bool>("SELECT recommender._wait_embedding_helpers(0)")
+                .unwrap()
+                .unwrap()
+        );
+        for bad in [
+            "SELECT recommender._start_embedding_helpers('other', 10, false, now(), 1)",
+            "SELECT recommender._start_embedding_helpers('refresh', 0, false, now(), 1)",
+            "SELECT recommender._start_embedding_helpers('refresh', 10, false, NULL, 1)",
+        ] {
+            assert_eq!(sqlstate_of(bad), "22023", "{bad}");
+        }
+    }
+
     #[pg_test]
     fn unnest_of_embed_runs_the_model_once() {
         // a STABLE embed(text[]) would be evaluated once more by the planner (unnest's row estimate)

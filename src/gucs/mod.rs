@@ -65,6 +65,9 @@ settings! {
     EMBEDDING_WORKERS: int = 1; c"recommender.embedding_workers", Suset, [0, limits::MAX_EMBEDDING_WORKERS as i32];
         c"Background helpers CALL refresh_embeddings() and CALL process_queue() start to embed alongside the calling session.",
         c"Each helper is one more process running the encoder (one more core), taken from max_worker_processes only while the call runs; 0 embeds in the calling session alone. Superuser only: it decides how many cores one call takes.";
+    RERANK_THREADS: int = 1; c"recommender.rerank_threads", Suset, [1, 64];
+        c"CPU threads the cross-encoder uses for one call's pairs.",
+        c"Read when a backend loads the cross-encoder (a change reloads it at the next use). More than 1 makes a call that scores new pairs (a first visit, the call after an interaction) faster on idle cores; under full load it buys nothing. Superuser only: it decides how many cores one call takes.";
     ENABLE_SYNC_EMBEDDING: bool = true; c"recommender.enable_sync_embedding", Userset;
         c"Embed changed products inside the writing statement (on) or leave them stale for refresh_embeddings() (off).",
         c"On, a product is searchable as soon as its write commits. Turn it off for large imports and run CALL recommender.refresh_embeddings() afterwards.";
@@ -367,6 +370,11 @@ pub fn rerank() -> (usize, f64) {
 /// Intra-op threads of a bulk embedding call's session.
 pub fn embedding_threads() -> usize {
     EMBEDDING_THREADS.get().max(1) as usize
+}
+
+/// Intra-op threads of the cross-encoder's session.
+pub fn rerank_threads() -> usize {
+    RERANK_THREADS.get().max(1) as usize
 }
 
 /// Helpers one bulk embedding call may start.

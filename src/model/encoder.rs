@@ -237,6 +237,8 @@ pub struct LoadedModel {
     pub source: String,
     pub verified: bool,
     pub load_ms: f64,
+    /// ONNX Runtime's intra-op threads of this session.
+    pub threads: usize,
     /// Largest run (padded tokens) since the heap was last looked at, and whether this call
     /// exceeded it or otherwise may have grown the heap: `model::settle_heap` reads the
     /// allocator's statistics (~0.1 ms) only then, or every `SETTLE_EVERY`th call.
@@ -258,7 +260,8 @@ impl LoadedModel {
     /// Loads a model. `prepack`: let ONNX Runtime pre-pack the weight matrices for its GEMM
     /// kernels: about 1.75x faster inference for about 40 MiB of private memory per session
     /// (BENCHMARKS.md), so only bulk work uses it (see `model::embed`). `threads`: ONNX Runtime's
-    /// intra-op threads; more than 1 only for a bulk call's own session, whose pool is created
+    /// intra-op threads; more than 1 only for a bulk call's own session or a cross-encoder with
+    /// `recommender.rerank_threads`, whose pool is created
     /// here with every signal blocked (threads inherit the mask, so none of them ever runs a
     /// Postgres signal handler) and joined when the session is dropped.
     // The session builder's closures return ort's own error type, large by its design: boxing it
@@ -398,6 +401,7 @@ impl LoadedModel {
             source: meta.source,
             verified,
             load_ms: t0.elapsed().as_secs_f64() * 1000.0,
+            threads: threads.max(1),
             peak_tokens: 0,
             heap_dirty: true,
             calls: 0,

@@ -38,14 +38,20 @@ fn with_model<T>(
         _ => std::path::PathBuf::from(gucs::cross_encoder_dir()),
     };
     let files = ModelFiles::locate(dir, role)?;
-    let fresh = guard
-        .as_ref()
-        .is_some_and(|m| m.files == files && files.ids().as_ref() == Some(&m.ids));
+    // The encoder's cached session runs one thread (bulk calls build their own); the
+    // cross-encoder's runs `recommender.rerank_threads`.
+    let threads = match role {
+        "encoder" => 1,
+        _ => gucs::rerank_threads(),
+    };
+    let fresh = guard.as_ref().is_some_and(|m| {
+        m.files == files && files.ids().as_ref() == Some(&m.ids) && m.threads == threads
+    });
     if !fresh {
         // Drop the old session (and its mapping) before loading the new one.
         *guard = None;
         let (before, _) = heap();
-        let m = LoadedModel::load(files, gucs::enable_checksums(), false, 1)?;
+        let m = LoadedModel::load(files, gucs::enable_checksums(), false, threads)?;
         // What loading took is the model, not activations: it moves the base of `settle_heap`.
         let (after, _) = heap();
         let base = HEAP_BASE.load(Ordering::Relaxed);
@@ -416,7 +422,8 @@ fn cross_run(m: &mut LoadedModel, q: &str, docs: &[&str], batch_size: usize) -> 
     let mut order: Vec<usize> = (0..toks.len()).collect();
     order.sort_by_key(|&i| (toks[i].0.len(), i));
     let mut out = vec![0f32; docs.len()];
-    for chunk in runs_of(&order, &toks, batch_size, 1) {
+    let threads = m.threads;
+    for chunk in runs_of(&order, &toks, batch_size, threads) {
         pgrx::check_for_interrupts!();
         let refs: Vec<_> = chunk.iter().map(|&i| &toks[i]).collect();
         let b = m.batch(&refs);

@@ -267,6 +267,38 @@ mod tests {
         );
     }
 
+    /// `rerank_threads = 2` reloads the cross-encoder with two intra-op threads: the same logits
+    /// as one thread (the reference's, within 1e-5), one more thread in the backend while loaded.
+    #[pg_test]
+    fn cross_encoder_on_two_threads_matches_one() {
+        Spi::run(&format!(
+            "SET recommender.cross_encoder_dir = '{}'",
+            test_cross_encoder_dir()
+        ))
+        .unwrap();
+        Spi::run("SET recommender.rerank_cache_size = 0").unwrap();
+        Spi::run("SET recommender.rerank_share_seconds = 0").unwrap();
+        let scores = "SELECT array_agg(score ORDER BY index) FROM recommender.rerank('strong coffee for mornings',                       ARRAY(SELECT 'roast ' || g || repeat(' beans', g % 4) FROM generate_series(1, 20) g))";
+        let threads = || std::fs::read_dir("/proc/self/task").unwrap().count();
+        let one: Vec<f64> = Spi::get_one(scores).unwrap().unwrap();
+        let before = threads();
+        Spi::run("SET recommender.rerank_threads = 2").unwrap();
+        let two: Vec<f64> = Spi::get_one(scores).unwrap().unwrap();
+        assert_eq!(one.len(), 20);
+        for (a, b) in one.iter().zip(&two) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+        assert_eq!(threads(), before + 1, "one intra-op thread more");
+        Spi::run("SET recommender.rerank_threads = 1").unwrap();
+        let again: Vec<f64> = Spi::get_one(scores).unwrap().unwrap();
+        assert_eq!(
+            threads(),
+            before,
+            "the two-thread session is dropped at the reload"
+        );
+        assert_eq!(one, again);
+    }
+
     #[pg_test]
     fn cross_encoder_scores_are_kept_per_pair() {
         use crate::model::score_cache::{HITS, MISSES};

@@ -47,13 +47,57 @@ fn models_fingerprint() -> u64 {
     ])
 }
 
-/// Starts up to `wanted` helpers for `work` and returns how many started. Starts none on a
+/// The settings `models_fingerprint` reads, by name.
+const MODEL_SETTINGS: [&std::ffi::CStr; 3] = [
+    c"recommender.model_dir",
+    c"recommender.onnxruntime_library",
+    c"recommender.enable_checksums",
+];
+
+/// Whether this session's model settings are those a new session of its role gets (the ones a
+/// helper will see): not changed with SET.
+fn model_settings_are_the_defaults() -> bool {
+    MODEL_SETTINGS.iter().all(|name| {
+        // SAFETY: settings this library defined; both calls return a string owned by the GUC
+        // machinery (or NULL), read at once.
+        unsafe {
+            let now = pg_sys::GetConfigOption(name.as_ptr(), true, false);
+            let reset = pg_sys::GetConfigOptionResetString(name.as_ptr());
+            let text = |p: *const std::ffi::c_char| {
+                (!p.is_null()).then(|| std::ffi::CStr::from_ptr(p).to_owned())
+            };
+            text(now) == text(reset)
+        }
+    })
+}
+
+/// Whether `role` may log in: a helper connects as it, and before PostgreSQL 17 a background
+/// worker cannot bypass that check.
+fn can_connect_as(role: pg_sys::Oid) -> bool {
+    if cfg!(any(feature = "pg17", feature = "pg18")) {
+        return true;
+    }
+    Spi::get_one_with_args::<bool>(
+        "SELECT rolcanlogin FROM pg_catalog.pg_roles WHERE oid = $1",
+        &[role.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(false)
+}
+
+/// Starts up to `wanted` helpers for `work` and returns how many started. Starts none outside a
+/// procedure that may commit (a CALL at top level, not in a transaction block or an EXCEPTION
+/// block: the helpers are stopped by the call's abort, and only such a call has one), on a
 /// standby, in a security-restricted operation or under a role other than the session's current
-/// one (inside a SECURITY DEFINER function), and fewer when max_worker_processes has no free slot.
+/// one (inside a SECURITY DEFINER function), when the session SET other model settings than its
+/// role's, or (before PostgreSQL 17) when its role cannot log in; fewer when
+/// max_worker_processes has no free slot.
 pub fn start(work: Work, wanted: usize) -> usize {
     // SAFETY: plain reads of the backend's state.
-    let (restricted, recovery, role, outer, database, me) = unsafe {
+    let (procedure, restricted, recovery, role, outer, database, me) = unsafe {
         (
+            pg_sys::SPI_inside_nonatomic_context(),
             pg_sys::InSecurityRestrictedOperation() || pg_sys::InLocalUserIdChange(),
             pg_sys::RecoveryInProgress(),
             pg_sys::GetUserId(),
@@ -62,7 +106,14 @@ pub fn start(work: Work, wanted: usize) -> usize {
             pg_sys::MyProcPid,
         )
     };
-    if wanted == 0 || restricted || recovery || role != outer {
+    if wanted == 0
+        || !procedure
+        || restricted
+        || recovery
+        || role != outer
+        || !model_settings_are_the_defaults()
+        || !can_connect_as(role)
+    {
         return 0;
     }
     terminate_all(); // none are left from an earlier call, but never keep two sets
@@ -109,18 +160,40 @@ pub fn start(work: Work, wanted: usize) -> usize {
     started
 }
 
-/// Waits until every helper of this backend has exited. Interruptible: a cancel raises here and
-/// the abort callback stops the helpers.
-pub fn wait() {
+/// Waits up to `timeout` for every helper of this backend to exit; true when none is left.
+/// Interruptible: a cancel raises here and the abort callback stops the helpers. The postmaster
+/// sets this backend's latch when one of them exits (it is their notify pid).
+pub fn wait(timeout: std::time::Duration) -> bool {
+    let until = std::time::Instant::now() + timeout;
     loop {
         let Some(handle) = HELPERS.with_borrow(|h| h.last().copied()) else {
-            return;
+            return true;
         };
-        // SAFETY: a live handle of this backend; the call checks for interrupts while it waits.
-        unsafe { pg_sys::WaitForBackgroundWorkerShutdown(handle) };
-        HELPERS.with_borrow_mut(|h| h.pop());
-        // SAFETY: allocated by RegisterDynamicBackgroundWorker in TopMemoryContext, now unused.
-        unsafe { pg_sys::pfree(handle.cast()) };
+        let mut pid = 0;
+        // SAFETY: a live handle of this backend.
+        let status = unsafe { pg_sys::GetBackgroundWorkerPid(handle, &mut pid) };
+        if status == pg_sys::BgwHandleStatus::BGWH_STOPPED {
+            HELPERS.with_borrow_mut(|h| h.pop());
+            // SAFETY: allocated by RegisterDynamicBackgroundWorker in TopMemoryContext, now unused.
+            unsafe { pg_sys::pfree(handle.cast()) };
+            continue;
+        }
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        // SAFETY: the backend's own latch; the wait ends at the timeout, a set latch or the
+        // postmaster's death (which ends the process).
+        unsafe {
+            pg_sys::WaitLatch(
+                pg_sys::MyLatch,
+                (pg_sys::WL_LATCH_SET | pg_sys::WL_TIMEOUT | pg_sys::WL_EXIT_ON_PM_DEATH) as i32,
+                left.as_millis().clamp(1, i32::MAX as u128) as std::ffi::c_long,
+                pg_sys::PG_WAIT_EXTENSION,
+            );
+            pg_sys::ResetLatch(pg_sys::MyLatch);
+        }
+        pg_sys::check_for_interrupts!();
     }
 }
 
@@ -158,15 +231,19 @@ fn step(work: &Work, last_id: &mut i64) -> bool {
             force,
             since_us,
         } => Spi::connect(|c| {
+            // a timestamptz the caller read from now(): always in range; otherwise the caller's
+            // last sweep does the work
+            let Ok(since) = TimestampWithTimeZone::try_from(since_us) else {
+                return Ok(false);
+            };
             let t = c.select(
-                "SELECT last_id, embedded FROM recommender._refresh_batch($1, $2, $3,
-                        'epoch'::timestamptz + $4 * interval '1 microsecond', true)",
+                "SELECT last_id, embedded FROM recommender._refresh_batch($1, $2, $3, $4, true)",
                 None,
                 &[
                     (*last_id).into(),
                     batch_size.into(),
                     force.into(),
-                    since_us.into(),
+                    since.into(),
                 ],
             )?;
             match t.first().get::<i64>(1)? {

@@ -2,6 +2,7 @@
 //! `CALL process_queue()` start helpers (dynamic background workers, `recommender.embedding_workers`)
 //! that run the same batches as the calling session; the job travels in the worker's `bgw_extra`,
 //! 128 bytes of text, so it is encoded here as one short line and checked when read back.
+use crate::limits::BadArg;
 
 /// `bgw_extra`'s size, its NUL included.
 pub const EXTRA_BYTES: usize = 128;
@@ -10,7 +11,8 @@ pub const EXTRA_BYTES: usize = 128;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Work {
     /// `recommender._refresh_batch`: stale products (with `force` also every product embedded
-    /// before `since_us`, microseconds since 1970-01-01 UTC: the call's start).
+    /// before `since_us`, the call's start as a Postgres timestamptz: microseconds since
+    /// 2000-01-01 UTC).
     Refresh {
         batch_size: i32,
         force: bool,
@@ -77,6 +79,40 @@ impl Job {
             models: u64::from_str_radix(f[2], 16).ok()?,
             work,
         })
+    }
+}
+
+impl Work {
+    /// The work `kind` names ('refresh' or 'queue'), as the procedures ask for it: a batch size of
+    /// at least 1, and for 'refresh' the call's start.
+    pub fn new(
+        kind: &str,
+        batch_size: Option<i32>,
+        force: bool,
+        since_us: Option<i64>,
+    ) -> Result<Work, BadArg> {
+        let batch_size = batch_size.filter(|b| *b > 0).ok_or_else(|| BadArg {
+            message: format!("batch_size must be at least 1, got {batch_size:?}"),
+            hint: "The procedures pass the batch size they use themselves.".into(),
+        })?;
+        match (kind, since_us) {
+            ("refresh", Some(since_us)) => Ok(Work::Refresh {
+                batch_size,
+                force,
+                since_us,
+            }),
+            ("refresh", None) => Err(BadArg {
+                message: "a refresh job needs the call's start (since)".into(),
+                hint: "refresh_embeddings() passes now().".into(),
+            }),
+            ("queue", _) => Ok(Work::Queue {
+                batch_size: Some(batch_size),
+            }),
+            _ => Err(BadArg {
+                message: format!("unknown helper job \"{kind}\""),
+                hint: "The job is 'refresh' or 'queue'.".into(),
+            }),
+        }
     }
 }
 
@@ -147,6 +183,34 @@ mod tests {
             "1 2 ff other 1",
         ] {
             assert_eq!(Job::decode(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn work_from_the_procedures_arguments() {
+        assert_eq!(
+            Work::new("refresh", Some(256), true, Some(7)),
+            Ok(Work::Refresh {
+                batch_size: 256,
+                force: true,
+                since_us: 7
+            })
+        );
+        assert_eq!(
+            Work::new("queue", Some(64), false, None),
+            Ok(Work::Queue {
+                batch_size: Some(64)
+            })
+        );
+        for (kind, b, since) in [
+            ("refresh", Some(0), Some(1)),
+            ("refresh", None, Some(1)),
+            ("refresh", Some(5), None),
+            ("queue", Some(-1), None),
+            ("other", Some(5), Some(1)),
+        ] {
+            let e = Work::new(kind, b, false, since).unwrap_err();
+            assert!(!e.message.is_empty() && !e.hint.is_empty());
         }
     }
 
