@@ -460,7 +460,7 @@ fn compute(
     let mut bought = None;
     if can_write() {
         if schema.purchase_key {
-            let (keep, purchases) = keeps_collab(user_id)?;
+            let (keep, purchases) = keeps_collab(user_id, version)?;
             kept = keep;
             bought = Some(purchases);
         }
@@ -569,15 +569,18 @@ fn schema() -> Result<Schema> {
 }
 
 /// Whether a rebuilt profile keeps its stored collaborative candidates: the user's purchases are
-/// the ones they were computed from (a new interaction was a view or a cart add), and none came
-/// from similar users (whose neighbourhoods every interaction changes). Their own clock,
-/// candidate count and age are checked where they are read, as before. With the user's
-/// purchases (`purchases`), which a recompute of the candidates keeps with them.
-fn keeps_collab(user_id: &str) -> Result<(bool, (i64, Option<i64>))> {
+/// the ones they were computed from (a new interaction was a view or a cart add), the stored
+/// profile was made with the same interaction weights and `decay_days` (`version`: the repeat
+/// source decays purchases), and none came from similar users (whose neighbourhoods every
+/// interaction changes). Their own clock, candidate count and age are checked where they are
+/// read, as before. With the user's purchases (`purchases`), which a recompute of the candidates
+/// keeps with them.
+fn keeps_collab(user_id: &str, version: &str) -> Result<(bool, (i64, Option<i64>))> {
     static KEEPS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         format!(
             "SELECT coalesce(u.collab_ids IS NOT NULL AND u.collab_purchases = k.count
                              AND u.collab_last_purchase IS NOT DISTINCT FROM k.max
+                             AND u.weights_version = $3
                              AND NOT EXISTS (SELECT FROM unnest(u.collab_sources) b WHERE b & $2 <> 0), false),
                     k.count, k.max
                FROM ({PURCHASES}) k LEFT JOIN recommender.user_profiles u ON u.user_id = $1"
@@ -588,7 +591,11 @@ fn keeps_collab(user_id: &str) -> Result<(bool, (i64, Option<i64>))> {
             c,
             &KEEPS,
             None,
-            &[user_id.into(), (source::SIMILAR_USERS as i32).into()],
+            &[
+                user_id.into(),
+                (source::SIMILAR_USERS as i32).into(),
+                version.into(),
+            ],
         )?;
         let (keep, n, last) = t.first().get_three::<bool, i64, i64>()?;
         Ok((keep.unwrap_or(false), (n.unwrap_or(0), last)))

@@ -178,6 +178,14 @@ mod tests {
             ),
             fresh
         );
+        // another decay_days weighs the same purchases otherwise (repeat): recomputed too, and
+        // equal to a homepage computed from scratch under it
+        let before = computed_at();
+        Spi::run("SET recommender.decay_days = 7").unwrap();
+        let decayed = exts(q);
+        assert_ne!(computed_at(), before);
+        Spi::run("DELETE FROM recommender.user_profiles").unwrap();
+        assert_eq!(exts(q), decayed);
     }
 
     /// A profile updated with a user's new interactions equals the profile rebuilt from all of
