@@ -38,8 +38,9 @@ bench-embed:     ## embedding throughput, first-call latency, memory on the demo
 bench-queue:     ## bulk UPDATE of 10,000 products: sync vs deferred embedding (queue worker), on a server of its own
 	bash bench/queue_bench.sh
 
-bench-bulk:      ## one refresh_embeddings / process_queue call alone and with a helper process, 5 rounds on 5,000 products
+bench-bulk:      ## one refresh_embeddings / process_queue call alone and with a helper process (5 rounds, 5,000 products), then Complete Journey's load (needs make bench's store)
 	bash bench/refresh_scaling.sh 5 5000
+	bash bench/load_scaling.sh
 
 bench-analytics: ## recommendation_performance and abandoned_carts over 1M impressions (a copy of the demo store)
 	bash bench/analytics_bench.sh
