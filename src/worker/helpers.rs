@@ -24,8 +24,6 @@ use pgrx::prelude::*;
 use pgrx::PgMemoryContexts;
 use recommender_core::bulk::{fingerprint, Job, Work};
 
-use crate::gucs;
-
 thread_local! {
     /// The handles of this backend's running helpers (allocated in TopMemoryContext).
     static HELPERS: RefCell<Vec<*mut pg_sys::BackgroundWorkerHandle>> = const { RefCell::new(Vec::new()) };
@@ -33,48 +31,56 @@ thread_local! {
     static REGISTERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// The settings that decide which encoder a process loads and how: helpers whose own values
-/// differ (a superuser's session SET) would write other vectors, so they do nothing.
-fn models_fingerprint() -> u64 {
-    fingerprint(&[
-        &gucs::model_dir(),
-        &gucs::onnxruntime_library(),
-        if gucs::enable_checksums() {
-            "on"
-        } else {
-            "off"
-        },
-    ])
-}
-
-/// The settings `models_fingerprint` reads, by name.
+/// The settings that decide which encoder a process loads and how, by name: helpers whose own
+/// values differ (a superuser's session SET) would write other vectors, so they do nothing.
 const MODEL_SETTINGS: [&std::ffi::CStr; 3] = [
     c"recommender.model_dir",
     c"recommender.onnxruntime_library",
     c"recommender.enable_checksums",
 ];
 
+/// A setting's text: its current value, or with `reset` the one a new session of the role gets.
+fn setting(name: &std::ffi::CStr, reset: bool) -> String {
+    // SAFETY: settings this library defined; both calls return a string owned by the GUC
+    // machinery (or NULL), copied at once.
+    unsafe {
+        let p = if reset {
+            pg_sys::GetConfigOptionResetString(name.as_ptr())
+        } else {
+            pg_sys::GetConfigOption(name.as_ptr(), true, false)
+        };
+        if p.is_null() {
+            String::new()
+        } else {
+            std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
+        }
+    }
+}
+
+/// The fingerprint of this process's model settings, which caller and helper compare.
+fn models_fingerprint() -> u64 {
+    let values: Vec<String> = MODEL_SETTINGS.iter().map(|n| setting(n, false)).collect();
+    fingerprint(&values.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
 /// Whether this session's model settings are those a new session of its role gets (the ones a
 /// helper will see): not changed with SET.
 fn model_settings_are_the_defaults() -> bool {
-    MODEL_SETTINGS.iter().all(|name| {
-        // SAFETY: settings this library defined; both calls return a string owned by the GUC
-        // machinery (or NULL), read at once.
-        unsafe {
-            let now = pg_sys::GetConfigOption(name.as_ptr(), true, false);
-            let reset = pg_sys::GetConfigOptionResetString(name.as_ptr());
-            let text = |p: *const std::ffi::c_char| {
-                (!p.is_null()).then(|| std::ffi::CStr::from_ptr(p).to_owned())
-            };
-            text(now) == text(reset)
-        }
-    })
+    MODEL_SETTINGS
+        .iter()
+        .all(|n| setting(n, false) == setting(n, true))
 }
 
-/// Whether `role` may log in: a helper connects as it, and before PostgreSQL 17 a background
-/// worker cannot bypass that check.
+/// A helper connects as a role that may not log in (a caller's SET ROLE) only from PostgreSQL
+/// 17 on; before, such a caller embeds alone.
+#[cfg(any(feature = "pg17", feature = "pg18"))]
+const BYPASS_LOGIN_CHECK: Option<u32> = Some(pg_sys::BGWORKER_BYPASS_ROLELOGINCHECK);
+#[cfg(not(any(feature = "pg17", feature = "pg18")))]
+const BYPASS_LOGIN_CHECK: Option<u32> = None;
+
+/// Whether a helper can connect as `role` (`BYPASS_LOGIN_CHECK`, else the role may log in).
 fn can_connect_as(role: pg_sys::Oid) -> bool {
-    if cfg!(any(feature = "pg17", feature = "pg18")) {
+    if BYPASS_LOGIN_CHECK.is_some() {
         return true;
     }
     Spi::get_one_with_args::<bool>(
@@ -294,12 +300,8 @@ pub extern "C-unwind" fn recommender_embedding_helper_main(_arg: pg_sys::Datum) 
     };
     // SAFETY: set by the postmaster for every background worker.
     let caller = unsafe { (*pg_sys::MyBgworkerEntry).bgw_notify_pid };
-    // The caller may be a role without LOGIN it SET ROLE to: on 17+ the helper connects anyway
-    // (on 15 and 16 it fails to start, and the caller does the work alone).
-    #[cfg(any(feature = "pg17", feature = "pg18"))]
-    let flags = pg_sys::BGWORKER_BYPASS_ROLELOGINCHECK;
-    #[cfg(not(any(feature = "pg17", feature = "pg18")))]
-    let flags = 0;
+    // The caller may be a role without LOGIN it SET ROLE to (`BYPASS_LOGIN_CHECK`).
+    let flags = BYPASS_LOGIN_CHECK.unwrap_or(0);
     // SAFETY: the documented connection call of a background worker, once, before any SPI use.
     unsafe {
         pg_sys::BackgroundWorkerInitializeConnectionByOid(
