@@ -46,33 +46,33 @@ DECLARE
     users      text[];
     u          text;
     last_user  text := '';
-    started    timestamptz := clock_timestamp();
-    last_note  timestamptz := clock_timestamp();
+    started    timestamptz := pg_catalog.clock_timestamp();
+    last_note  timestamptz := pg_catalog.clock_timestamp();
 BEGIN
     IF batch_size IS NULL OR batch_size < 1 OR batch_size > 100000 THEN
         RAISE EXCEPTION 'recommender: batch_size must be between 1 and 100000' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    SELECT count(DISTINCT i.user_id) INTO total FROM recommender.interactions i;
+    SELECT pg_catalog.count(DISTINCT i.user_id) INTO total FROM recommender.interactions i;
     RAISE NOTICE 'recommender: rebuilding % user profile(s)', total;
     LOOP
-        SELECT array_agg(s.user_id ORDER BY s.user_id) INTO users
+        SELECT pg_catalog.array_agg(s.user_id ORDER BY s.user_id) INTO users
           FROM (SELECT DISTINCT i.user_id FROM recommender.interactions i WHERE i.user_id > last_user
                  ORDER BY i.user_id LIMIT batch_size) s;
         EXIT WHEN users IS NULL;
         FOREACH u IN ARRAY users LOOP
             PERFORM recommender.rebuild_user_profile(u);
         END LOOP;
-        done := done + cardinality(users);
-        last_user := users[cardinality(users)];
+        done := done + pg_catalog.cardinality(users);
+        last_user := users[pg_catalog.cardinality(users)];
         COMMIT;
-        IF clock_timestamp() - last_note >= interval '2 seconds' THEN
+        IF pg_catalog.clock_timestamp() - last_note >= interval '2 seconds' THEN
             RAISE NOTICE 'recommender: rebuilt %/% profiles', done, total;
-            last_note := clock_timestamp();
+            last_note := pg_catalog.clock_timestamp();
         END IF;
     END LOOP;
     DELETE FROM recommender.user_profiles p
      WHERE NOT EXISTS (SELECT 1 FROM recommender.interactions i WHERE i.user_id = p.user_id);
     RAISE NOTICE 'recommender: rebuilt %/% profiles in % s', done, total,
-        round(extract(epoch FROM clock_timestamp() - started)::numeric, 1);
+        pg_catalog.round(extract(epoch FROM pg_catalog.clock_timestamp() - started)::numeric, 1);
 END
 $$;

@@ -249,6 +249,7 @@ RESET ROLE;
 -- ... and a superuser running maintenance.
 SELECT recommender.rebuild_user_profile('alice') > 0 AS rebuilt;
 SELECT recommender.refresh_aggregates();
+CALL recommender.rebuild_user_profiles();   -- a procedure: the caller's search_path (0.16.0)
 SELECT pg_catalog.count(*) > 0 AS homepage_after FROM recommender.homepage('alice', 5);
 SELECT * FROM public.escalations ORDER BY 1;
 SELECT pg_catalog.count(*) AS shadows_run FROM public.shadow_runs;
