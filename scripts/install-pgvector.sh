@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# pgvector 0.8.0 for PostgreSQL 15, built from Debian trixie's *source* package (bookworm has no package);
-# the other majors' builds bring their own.
+# pgvector 0.8.0 for PostgreSQL 15, built from Debian trixie's *source* package (bookworm has no package),
+# unless a pgvector >= 0.8.0 is installed already; the other majors' builds bring their own.
 # Uses a private apt configuration so the system's apt sources stay untouched.
 source "$(dirname "$0")/lib.sh"
 
@@ -12,8 +12,10 @@ if [ "$PG" != 15 ]; then
     || die "PostgreSQL $PG has no pgvector in $sharedir: rerun scripts/install-postgres.sh"
   exit 0
 fi
-if grep -qs "default_version = '$PGVECTOR_VERSION'" "$sharedir/extension/vector.control" \
-   && [ -f "$("$PG_CONFIG" --pkglibdir)/vector.so" ]; then
+# A pgvector of this version or newer already there (the user's own) is kept, never downgraded.
+installed=$(sed -nE "s/^default_version *= *'([^']+)'.*/\1/p" "$sharedir/extension/vector.control" 2>/dev/null || true)
+if [ -n "$installed" ] && [ -f "$("$PG_CONFIG" --pkglibdir)/vector.so" ] \
+   && [ "$(printf '%s\n' "$PGVECTOR_VERSION" "$installed" | sort -V | head -1)" = "$PGVECTOR_VERSION" ]; then
   exit 0
 fi
 

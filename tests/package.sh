@@ -10,6 +10,20 @@ cd "$ROOT"
 fail() { echo "not ok - $*"; exit 1; }
 check() { local what=$1; shift; if "$@"; then echo "ok - $what"; else fail "$what"; fi; }
 
+# make install into a user's PostgreSQL 15 keeps the pgvector it has when that is 0.8.0 or newer
+# (a pg_config of our own pointing at a scratch directory; nothing is built or fetched).
+fake="$RUN/fake-pg15"
+rm -rf "$fake" && mkdir -p "$fake/bin" "$fake/share/extension" "$fake/lib"
+printf '#!/bin/sh\ncase "$1" in --version) echo "PostgreSQL 15.99";; --sharedir) echo %s/share;; --pkglibdir) echo %s/lib;; --bindir) echo %s/bin;; esac\n' \
+  "$fake" "$fake" "$fake" > "$fake/bin/pg_config"
+chmod +x "$fake/bin/pg_config"
+echo "default_version = '0.8.1'" > "$fake/share/extension/vector.control"
+: > "$fake/lib/vector.so"
+check "install-pgvector keeps a user's newer pgvector (0.8.1)" \
+  env -u PG PG_CONFIG="$fake/bin/pg_config" bash "$ROOT/scripts/install-pgvector.sh"
+check "... unchanged" grep -q "default_version = '0.8.1'" "$fake/share/extension/vector.control"
+rm -rf "$fake"
+
 "$ROOT/scripts/package.sh" 15
 version=$(sed -nE 's/^version = "([^"]+)"/\1/p' Cargo.toml | head -1)
 deb="$ROOT/dist/postgresql-15-recommender_${version}-1_amd64.deb"
