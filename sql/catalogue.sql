@@ -10,9 +10,9 @@ CREATE TABLE recommender.products (
     name            text NOT NULL DEFAULT '',
     description     text,
     category        text,
-    price           numeric CHECK (price IS NULL OR price BETWEEN 0 AND 1e12),
+    price           numeric CHECK (price IS NULL OR (price OPERATOR(pg_catalog.>=) 0 AND price OPERATOR(pg_catalog.<=) 1e12)),
     stock           integer,                -- quantity; NULL = not tracked (counts as in stock)
-    in_stock        boolean GENERATED ALWAYS AS (stock IS NULL OR stock > 0) STORED,
+    in_stock        boolean GENERATED ALWAYS AS (stock IS NULL OR stock OPERATOR(pg_catalog.>) 0) STORED,
     image_url       text,
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),

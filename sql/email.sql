@@ -35,7 +35,8 @@ SELECT pg_catalog.pg_extension_config_dump('recommender.email_sends', '');
 SELECT pg_catalog.pg_extension_config_dump('recommender.email_sends_send_id_seq', '');
 -- cart events per user (abandoned_carts)
 CREATE INDEX interactions_cart ON recommender.interactions (user_id, occurred_at)
-    WHERE type IN ('CART_ADD', 'CART_REMOVE');
+    WHERE type OPERATOR(pg_catalog.=) ANY (ARRAY['CART_ADD'::recommender.interaction_type,
+                                               'CART_REMOVE'::recommender.interaction_type]);
 
 -- Records one email of a campaign to a user and returns the request id for its links
 -- (track(..., 'RECOMMENDATION_CLICK', request_id => ...)). Opted-out users: 22023, nothing recorded.

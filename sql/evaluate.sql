@@ -435,10 +435,11 @@ COMMENT ON TABLE recommender.tuning_runs IS
 
 -- The latest run, one row per setting.
 CREATE VIEW recommender.tuning AS
-SELECT r.run_id, r.tuned_at, s.key AS setting, r.in_force ->> s.key AS in_force, s.value #>> '{}' AS tuned,
+SELECT r.run_id, r.tuned_at, s.key AS setting, r.in_force OPERATOR(pg_catalog.->>) s.key AS in_force,
+       s.value OPERATOR(pg_catalog.#>>) '{}'::text[] AS tuned,
        r.adopted, r.ndcg_in_force, r.ndcg_in_force_se, r.ndcg_tuned, r.ndcg_tuned_se, r.gain, r.gain_se, r.users
   FROM (SELECT * FROM recommender.tuning_runs ORDER BY run_id DESC LIMIT 1) r
- CROSS JOIN LATERAL jsonb_each(r.tuned) s;
+ CROSS JOIN LATERAL pg_catalog.jsonb_each(r.tuned) s;
 COMMENT ON VIEW recommender.tuning IS
     'recommender.tune()''s latest run, one row per setting: in force, tuned, adopted, and the validation NDCG@k of each with standard errors.';
 

@@ -39,12 +39,17 @@ $$;
 DO $$
 DECLARE
     vs text := (SELECT n.nspname FROM pg_catalog.pg_extension e
-                  JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector');
+                  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace
+                 WHERE e.extname OPERATOR(pg_catalog.=) 'vector'::pg_catalog.name);
     f regprocedure;
 BEGIN
+    -- Operators named with their schema: this runs as CREATE EXTENSION's caller with vector's
+    -- schema on the path, where a look-alike matching (oid, regnamespace) better than
+    -- pg_catalog's (oid, oid) would otherwise leave every function unpinned (0.16.0).
     FOR f IN SELECT p.oid FROM pg_catalog.pg_proc p
-              WHERE p.pronamespace = 'recommender'::regnamespace AND p.prokind = 'f'
-                AND p.oid <> ALL (recommender._unpinned_functions())
+              WHERE p.pronamespace OPERATOR(pg_catalog.=) 'recommender'::pg_catalog.regnamespace::pg_catalog.oid
+                AND p.prokind OPERATOR(pg_catalog.=) 'f'::"char"
+                AND p.oid::pg_catalog.oid OPERATOR(pg_catalog.<>) ALL (recommender._unpinned_functions()::pg_catalog.oid[])
               ORDER BY p.oid LOOP
         EXECUTE pg_catalog.format('ALTER FUNCTION %s SET search_path = pg_catalog, pg_temp', f);
     END LOOP;
@@ -83,10 +88,10 @@ ALTER FUNCTION recommender.frequently_bought_together(bigint, integer) SECURITY 
 -- DROP EXTENSION (other databases may use them). Grant them to application roles.
 DO $$
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'recommender_reader') THEN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'recommender_reader'::pg_catalog.name) THEN
         CREATE ROLE recommender_reader NOLOGIN;
     END IF;
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'recommender_writer') THEN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'recommender_writer'::pg_catalog.name) THEN
         CREATE ROLE recommender_writer NOLOGIN;
     END IF;
     IF NOT pg_catalog.pg_has_role('recommender_writer', 'recommender_reader', 'MEMBER') THEN

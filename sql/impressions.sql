@@ -65,12 +65,12 @@ COMMENT ON FUNCTION recommender.record_impressions(text, text, bigint[], text) I
 -- click, and counts on that click's day with its value as revenue.
 CREATE VIEW recommender.recommendation_performance AS
 WITH req AS (
-    SELECT i.request_id, min(i.context) AS context
+    SELECT i.request_id, pg_catalog.min(i.context) AS context
       FROM recommender.impressions i
      GROUP BY i.request_id
 ), shown AS (
     SELECT (i.shown_at AT TIME ZONE 'UTC')::date AS day, i.context,
-           count(DISTINCT i.request_id) AS requests, count(*) AS impressions
+           pg_catalog.count(DISTINCT i.request_id) AS requests, pg_catalog.count(*) AS impressions
       FROM recommender.impressions i
      GROUP BY 1, 2
 ), clicks AS (
@@ -78,23 +78,25 @@ WITH req AS (
            (c.occurred_at AT TIME ZONE 'UTC')::date AS day,
            coalesce(r.context, '(not logged)') AS context
       FROM recommender.interactions c
-      LEFT JOIN req r ON r.request_id = c.request_id
-     WHERE c.request_id IS NOT NULL AND c.type = 'RECOMMENDATION_CLICK'
+      LEFT JOIN req r ON r.request_id OPERATOR(pg_catalog.=) c.request_id
+     WHERE c.request_id IS NOT NULL
+       AND c.type OPERATOR(pg_catalog.=) 'RECOMMENDATION_CLICK'::recommender.interaction_type
 ), attributed AS (
     SELECT DISTINCT ON (p.interaction_id) k.interaction_id AS click_id, coalesce(p.value, 0) AS value
       FROM clicks k
       JOIN recommender.interactions p
-        ON p.user_id = k.user_id AND p.product_id = k.product_id AND p.type = 'PURCHASE'
-       AND p.occurred_at >= k.occurred_at
-       AND p.occurred_at < k.occurred_at
-           + make_interval(days => recommender._setting('recommender.attribution_days')::integer)
+        ON p.user_id OPERATOR(pg_catalog.=) k.user_id AND p.product_id OPERATOR(pg_catalog.=) k.product_id
+       AND p.type OPERATOR(pg_catalog.=) 'PURCHASE'::recommender.interaction_type
+       AND p.occurred_at OPERATOR(pg_catalog.>=) k.occurred_at
+       AND p.occurred_at OPERATOR(pg_catalog.<) (k.occurred_at OPERATOR(pg_catalog.+)
+           pg_catalog.make_interval(days => recommender._setting('recommender.attribution_days')::integer))
      ORDER BY p.interaction_id, k.occurred_at DESC, k.interaction_id DESC
 ), clicked AS (
-    SELECT k.day, k.context, count(*) AS clicks, count(a.click_id) AS conversions,
-           coalesce(sum(a.revenue), 0) AS revenue
+    SELECT k.day, k.context, pg_catalog.count(*) AS clicks, pg_catalog.count(a.click_id) AS conversions,
+           coalesce(pg_catalog.sum(a.revenue), 0) AS revenue
       FROM clicks k
-      LEFT JOIN (SELECT click_id, sum(value) AS revenue FROM attributed GROUP BY click_id) a
-             ON a.click_id = k.interaction_id
+      LEFT JOIN (SELECT click_id, pg_catalog.sum(value) AS revenue FROM attributed GROUP BY click_id) a
+             ON a.click_id OPERATOR(pg_catalog.=) k.interaction_id
      GROUP BY 1, 2
 )
 SELECT coalesce(s.day, c.day)                                    AS day,
@@ -102,11 +104,11 @@ SELECT coalesce(s.day, c.day)                                    AS day,
        coalesce(s.requests, 0)                                   AS requests,
        coalesce(s.impressions, 0)                                AS impressions,
        coalesce(c.clicks, 0)                                     AS clicks,
-       round(c.clicks::numeric / nullif(s.impressions, 0), 4)    AS ctr,
+       pg_catalog.round(c.clicks::numeric OPERATOR(pg_catalog./) nullif(s.impressions, 0), 4) AS ctr,
        coalesce(c.conversions, 0)                                AS conversions,
-       round(c.conversions::numeric / nullif(c.clicks, 0), 4)    AS conversion_rate,
+       pg_catalog.round(c.conversions::numeric OPERATOR(pg_catalog./) nullif(c.clicks, 0), 4) AS conversion_rate,
        coalesce(c.revenue, 0)                                    AS attributed_revenue
   FROM shown s
-  FULL JOIN clicked c ON c.day = s.day AND c.context = s.context;
+  FULL JOIN clicked c ON c.day OPERATOR(pg_catalog.=) s.day AND c.context OPERATOR(pg_catalog.=) s.context;
 COMMENT ON VIEW recommender.recommendation_performance IS
     'Per day and context: requests, impressions, clicks, CTR, conversions (purchase of the clicked product within recommender.attribution_days), conversion rate, attributed revenue.';

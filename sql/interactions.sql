@@ -8,7 +8,7 @@ CREATE TYPE recommender.interaction_type AS ENUM
 -- are rebuilt lazily (the weights' version is part of their freshness check).
 CREATE TABLE recommender.interaction_weights (
     type    recommender.interaction_type PRIMARY KEY,
-    weight  double precision NOT NULL CHECK (weight BETWEEN -100 AND 100)
+    weight  double precision NOT NULL CHECK (weight OPERATOR(pg_catalog.>=) -100 AND weight OPERATOR(pg_catalog.<=) 100)
 );
 INSERT INTO recommender.interaction_weights VALUES
     ('PURCHASE', 5), ('CART_ADD', 3), ('WISHLIST_ADD', 2), ('RECOMMENDATION_CLICK', 1.5), ('VIEW', 1), ('CART_REMOVE', -1);
@@ -25,7 +25,7 @@ CREATE TABLE recommender.interactions (
     user_id         text NOT NULL CHECK (user_id <> ''),
     product_id      bigint NOT NULL REFERENCES recommender.products ON DELETE CASCADE,
     type            recommender.interaction_type NOT NULL,
-    quantity        numeric NOT NULL DEFAULT 1 CHECK (quantity >= 0),
+    quantity        numeric NOT NULL DEFAULT 1 CHECK (quantity OPERATOR(pg_catalog.>=) 0),
     value           numeric,
     basket_id       text,
     request_id      text,       -- the recommendation request this came from, if any
@@ -33,7 +33,8 @@ CREATE TABLE recommender.interactions (
     occurred_at     timestamptz NOT NULL DEFAULT now(),
     -- Co-purchase groups by basket; without a basket id, a user's purchases of one (UTC) day.
     basket_key      text GENERATED ALWAYS AS (coalesce(basket_id,
-                        user_id || '@' || ((occurred_at AT TIME ZONE 'UTC')::date - date '2000-01-01')::text)) STORED
+                        user_id OPERATOR(pg_catalog.||) '@'::text OPERATOR(pg_catalog.||)
+                        ((occurred_at AT TIME ZONE 'UTC')::date OPERATOR(pg_catalog.-) date '2000-01-01')::text)) STORED
 );
 -- (user_id, occurred_at) with what the per-user reads need included, so they are index-only
 -- scans: a profile's cache key (count and newest id at the clock), the interactions a profile is
@@ -41,7 +42,8 @@ CREATE TABLE recommender.interactions (
 CREATE INDEX interactions_user ON recommender.interactions (user_id, occurred_at)
     INCLUDE (interaction_id, type, product_id, basket_key);
 CREATE INDEX interactions_product ON recommender.interactions (product_id);
-CREATE INDEX interactions_basket ON recommender.interactions (basket_key) WHERE type = 'PURCHASE';
+CREATE INDEX interactions_basket ON recommender.interactions (basket_key)
+    WHERE type OPERATOR(pg_catalog.=) 'PURCHASE'::recommender.interaction_type;
 SELECT pg_catalog.pg_extension_config_dump('recommender.interactions', '');
 SELECT pg_catalog.pg_extension_config_dump('recommender.interactions_interaction_id_seq', '');
 COMMENT ON TABLE recommender.interactions IS

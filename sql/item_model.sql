@@ -12,7 +12,7 @@ CREATE TABLE recommender.item_model (
     product_id   bigint   PRIMARY KEY,
     neighbor_ids bigint[] NOT NULL,
     scores       real[]   NOT NULL,
-    CHECK (cardinality(neighbor_ids) = cardinality(scores))
+    CHECK (pg_catalog.cardinality(neighbor_ids) OPERATOR(pg_catalog.=) pg_catalog.cardinality(scores))
 );
 COMMENT ON TABLE recommender.item_model IS
     'recommender item-to-item model: per product, its strongest EASE links (neighbor_ids, scores). Rebuilt by CALL recommender.build_item_model().';
@@ -20,7 +20,8 @@ COMMENT ON TABLE recommender.item_model IS
 -- The same links one per row, for reading.
 CREATE VIEW recommender.item_neighbors AS
 SELECT m.product_id, l.neighbor_id, l.score
-  FROM recommender.item_model m, unnest(m.neighbor_ids, m.scores) AS l(neighbor_id, score);
+  FROM recommender.item_model m,
+       ROWS FROM (pg_catalog.unnest(m.neighbor_ids), pg_catalog.unnest(m.scores)) AS l(neighbor_id, score);
 COMMENT ON VIEW recommender.item_neighbors IS
     'recommender.item_model one link per row: (product_id, neighbor_id, score).';
 

@@ -16,6 +16,17 @@ CREATE TABLE recommender.sync_sources (
 );
 COMMENT ON TABLE recommender.sync_sources IS 'App tables synced into recommender.products, with their column mapping.';
 SELECT pg_catalog.pg_extension_config_dump('recommender.sync_sources', '');
+-- A writer manages the sync of tables it owns only (0.16.0): otherwise it could remap another
+-- role's synced table, copying a column it may not read into the catalogue at that table's next
+-- write, or stop its sync. Everyone who may read the table sees every row; the extension's owner
+-- (the sync trigger, the views) and superusers are not subject to the policies.
+ALTER TABLE recommender.sync_sources ENABLE ROW LEVEL SECURITY;
+CREATE POLICY sync_sources_read ON recommender.sync_sources FOR SELECT USING (true);
+CREATE POLICY sync_sources_own_tables ON recommender.sync_sources
+    USING (pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c
+                                    WHERE c.oid OPERATOR(pg_catalog.=) source::pg_catalog.oid), 'USAGE'))
+    WITH CHECK (pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c
+                                         WHERE c.oid OPERATOR(pg_catalog.=) source::pg_catalog.oid), 'USAGE'));
 
 -- Out-of-range prices (negative, NaN, infinite) become NULL instead of failing the app's write.
 CREATE FUNCTION recommender._clean_price(p numeric) RETURNS numeric
@@ -117,12 +128,27 @@ $$;
 -- nothing the table's owner can define: every column is read through _sync_read, the statements
 -- it runs name only built-in and recommender objects, and its search_path is pinned (pg_catalog
 -- first). Writers may attach it to tables they own (sync_products as a recommender_writer).
+-- It runs only as one of the AFTER ... FOR EACH STATEMENT triggers sync_products() creates, whose
+-- transition tables are named new_rows and old_rows: a trigger without them would leave those
+-- names to resolve to relations, such as a temporary view of the caller's that calls the caller's
+-- functions, which would then run with the owner's rights (0.16.0).
 CREATE FUNCTION recommender._sync_trigger() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     s recommender.sync_sources;
 BEGIN
+    IF TG_LEVEL <> 'STATEMENT' OR TG_WHEN <> 'AFTER'
+       OR NOT EXISTS (SELECT FROM pg_catalog.pg_trigger t
+                       WHERE t.tgrelid = TG_RELID AND t.tgname = TG_NAME
+                         AND t.tgname IN ('recommender_sync_insert', 'recommender_sync_update',
+                                          'recommender_sync_delete', 'recommender_sync_truncate')
+                         AND (TG_OP NOT IN ('INSERT', 'UPDATE') OR t.tgnewtable IS NOT DISTINCT FROM 'new_rows')
+                         AND (TG_OP NOT IN ('UPDATE', 'DELETE') OR t.tgoldtable IS NOT DISTINCT FROM 'old_rows')) THEN
+        RAISE EXCEPTION 'recommender: _sync_trigger() fired by trigger % on %, which recommender.sync_products() did not create', TG_NAME, TG_RELID::regclass
+            USING ERRCODE = 'triggered_action_exception',
+                  HINT = 'Install the sync triggers with SELECT recommender.sync_products(...); do not attach _sync_trigger() by hand.';
+    END IF;
     SELECT * INTO s FROM recommender.sync_sources WHERE source = TG_RELID;
     IF NOT FOUND THEN
         RETURN NULL;

@@ -76,6 +76,25 @@ SELECT user_id FROM recommender.interactions;
 CALL recommender.build_item_model();
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 RESET ROLE;
+-- ... nor touch the sync of a table it does not own (0.16.0): no remapping, no unsyncing.
+CREATE TABLE public.regress_priv_shop (id integer PRIMARY KEY, name text, secret text);
+SELECT recommender.sync_products('public.regress_priv_shop') AS synced;
+SET ROLE regress_app_writer;
+SELECT source, description_column FROM recommender.sync_sources WHERE source = 'public.regress_priv_shop'::regclass;
+WITH u AS (UPDATE recommender.sync_sources SET description_column = 'secret'
+            WHERE source = 'public.regress_priv_shop'::regclass RETURNING 1)
+SELECT count(*) AS remapped FROM u;
+WITH d AS (DELETE FROM recommender.sync_sources WHERE source = 'public.regress_priv_shop'::regclass RETURNING 1)
+SELECT count(*) AS unsynced FROM d;
+SELECT recommender.unsync_products('public.regress_priv_shop');
+INSERT INTO recommender.sync_sources (source, id_column, name_column, description_column)
+VALUES ('public.regress_priv_shop'::regclass, 'id', 'name', 'secret')
+ON CONFLICT (source) DO UPDATE SET description_column = 'secret';
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT source, description_column FROM recommender.sync_sources WHERE source = 'public.regress_priv_shop'::regclass;
+SELECT recommender.unsync_products('public.regress_priv_shop');
+DROP TABLE public.regress_priv_shop;
 SELECT count(*) AS franks_view_recorded FROM recommender.interactions WHERE user_id = 'frank';
 DELETE FROM recommender.interactions WHERE user_id = 'frank';
 

@@ -111,7 +111,22 @@ SELECT external_id, name FROM recommender.products WHERE source = 'regress_shop.
 SELECT recommender.unsync_products('regress_shop.own', delete_products => true);
 TRUNCATE regress_shop.items;
 SELECT recommender.unsync_products('regress_shop.items', delete_products => true);
+
+-- ... but cannot attach the sync trigger by hand without its transition tables, where new_rows
+-- would be read from a temporary view of its own calling its own function as the owner (0.16.0).
+CREATE TEMP TABLE own_tmp (id integer, name text);
+INSERT INTO recommender.sync_sources (source, id_column, name_column) VALUES ('pg_temp.own_tmp'::regclass, 'id', 'name');
+CREATE TRIGGER recommender_sync_insert AFTER INSERT ON pg_temp.own_tmp
+    FOR EACH STATEMENT EXECUTE FUNCTION recommender._sync_trigger();
+CREATE FUNCTION pg_temp.grab() RETURNS text LANGUAGE plpgsql AS
+$$ BEGIN PERFORM public.shadow_hit('regress_sec_app', 'temp view new_rows'); RETURN '1'; END $$;
+CREATE TEMP VIEW new_rows AS SELECT pg_temp.grab() AS id, 'n'::text AS name;
+INSERT INTO pg_temp.own_tmp VALUES (1, 'a');
+DELETE FROM recommender.sync_sources WHERE source = 'pg_temp.own_tmp'::regclass;
+DROP TABLE pg_temp.own_tmp;
+DROP VIEW pg_temp.new_rows;
 RESET ROLE;
+SELECT * FROM public.shadow_runs;
 
 ------------------------------------------------------------------------------------------------
 -- 2. Shadowing built-ins: the database's owner (not a superuser) may create objects in public,
