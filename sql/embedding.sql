@@ -5,19 +5,27 @@
 ------------------------------------------------------------------------------------------------
 -- Embedding: SQL surface
 ------------------------------------------------------------------------------------------------
+-- The real[] of _embed becomes a vector by pgvector's assignment cast, applied to the result: the
+-- body names no type, so the function runs with search_path = pg_catalog, pg_temp like the others
+-- (0.16.0; before, its path named vector's schema, which that schema's owner could rename).
 CREATE FUNCTION recommender.embed(text text) RETURNS vector(384)
 LANGUAGE sql STABLE STRICT PARALLEL RESTRICTED
-AS $$ SELECT recommender._embed($1)::vector(384) $$;
+AS $$ SELECT recommender._embed($1) $$;
 COMMENT ON FUNCTION recommender.embed(text) IS
     'all-MiniLM-L6-v2 embedding (384-d, L2-normalised) of a text; truncated at 256 tokens. NULL gives NULL.';
 
 -- VOLATILE on purpose (the result is stable): the planner evaluates STABLE functions with constant
 -- arguments to estimate row counts, e.g. for unnest(recommender.embed($1)), which would run the
 -- model twice. embed(text) stays STABLE so ORDER BY embedding <=> embed('...') can use the index.
+CREATE FUNCTION recommender._vector(v real[]) RETURNS vector
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$ SELECT $1 $$;
+COMMENT ON FUNCTION recommender._vector(real[]) IS
+    'A real[] as a vector, by pgvector''s assignment cast on the result (embed(text[]) names no type).';
 CREATE FUNCTION recommender.embed(texts text[]) RETURNS vector(384)[]
 LANGUAGE sql VOLATILE STRICT PARALLEL RESTRICTED
 AS $$
-    SELECT coalesce(pg_catalog.array_agg(e::vector(384) ORDER BY n), '{}')
+    SELECT coalesce(pg_catalog.array_agg(recommender._vector(e) ORDER BY n), '{}')
       FROM recommender._embed_many($1) WITH ORDINALITY AS t(e, n)
 $$;
 COMMENT ON FUNCTION recommender.embed(text[]) IS

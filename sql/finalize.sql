@@ -30,17 +30,15 @@ $$;
 --     unnest, =, ...) resolve in pg_catalog only (pg_temp is never searched for them). The
 --     pipeline's statements name pgvector's type and operators with vector's schema
 --     (src/pipeline/plans.rs), wherever CREATE EXTENSION put it.
---   * The two SQL embed() functions cast to vector(384) by name, so vector's schema follows
---     pg_catalog there; their bodies call nothing else unqualified.
+--   * The two SQL embed() functions name no type in their bodies (0.16.0): pgvector's assignment
+--     cast turns their results into vectors, so no function's path names vector's schema, which
+--     that schema's owner could rename and replace.
 --   * Left unpinned: SQL functions the planner inlines into the statements that call them (a SET
 --     clause would stop that) and C functions that run no SQL. Inside a pinned function they
 --     resolve names with its path; called directly they run with the caller's own rights.
 --   * Procedures cannot carry a SET clause (they COMMIT); theirs qualify polymorphic calls.
 DO $$
 DECLARE
-    vs text := (SELECT n.nspname FROM pg_catalog.pg_extension e
-                  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace
-                 WHERE e.extname OPERATOR(pg_catalog.=) 'vector'::pg_catalog.name);
     f regprocedure;
 BEGIN
     -- Operators named with their schema: this runs as CREATE EXTENSION's caller with vector's
@@ -52,9 +50,6 @@ BEGIN
                 AND p.oid::pg_catalog.oid OPERATOR(pg_catalog.<>) ALL (recommender._unpinned_functions()::pg_catalog.oid[])
               ORDER BY p.oid LOOP
         EXECUTE pg_catalog.format('ALTER FUNCTION %s SET search_path = pg_catalog, pg_temp', f);
-    END LOOP;
-    FOREACH f IN ARRAY ARRAY['recommender.embed(text)', 'recommender.embed(text[])']::regprocedure[] LOOP
-        EXECUTE pg_catalog.format('ALTER FUNCTION %s SET search_path = pg_catalog, %I, pg_temp', f, vs);
     END LOOP;
 END
 $$;
@@ -116,7 +111,7 @@ GRANT EXECUTE ON FUNCTION
     recommender.frequently_bought_together_json(bigint, integer),
     recommender.rerank(text, text[]),
     recommender.embed(text), recommender.embed(text[]), recommender._embed(text), recommender._embed_many(text[]),
-    recommender._response(text, text, jsonb), recommender._item(anyelement),
+    recommender._vector(real[]), recommender._response(text, text, jsonb), recommender._item(anyelement),
     recommender.clock(), recommender.model_info(), recommender.preload_models(),
     recommender.product_text(text, text, text, double precision), recommender._text_hash(text),
     recommender._setting(text), recommender._max_array(), recommender._stale(vector, bytea, bytea)

@@ -18,13 +18,15 @@ COMMENT ON TABLE recommender.sync_sources IS 'App tables synced into recommender
 SELECT pg_catalog.pg_extension_config_dump('recommender.sync_sources', '');
 -- A writer manages the sync of tables it owns only (0.16.0): otherwise it could remap another
 -- role's synced table, copying a column it may not read into the catalogue at that table's next
--- write, or stop its sync. Everyone who may read the table sees every row; the extension's owner
--- (the sync trigger, the views) and superusers are not subject to the policies.
+-- write, or stop its sync. Everyone who may read the table sees every row, and any writer may
+-- remove the row of a table that no longer exists; the extension's owner (the sync trigger, the
+-- views) and superusers are not subject to the policies.
 ALTER TABLE recommender.sync_sources ENABLE ROW LEVEL SECURITY;
 CREATE POLICY sync_sources_read ON recommender.sync_sources FOR SELECT USING (true);
 CREATE POLICY sync_sources_own_tables ON recommender.sync_sources
     USING (pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c
-                                    WHERE c.oid OPERATOR(pg_catalog.=) source::pg_catalog.oid), 'USAGE'))
+                                    WHERE c.oid OPERATOR(pg_catalog.=) source::pg_catalog.oid), 'USAGE')
+           OR NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) source::pg_catalog.oid))
     WITH CHECK (pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c
                                          WHERE c.oid OPERATOR(pg_catalog.=) source::pg_catalog.oid), 'USAGE'));
 

@@ -23,6 +23,7 @@ pub mod worker;
 // The SQL, one unit per topic (sql/<unit>.sql), in the order each needs the one before: a unit's
 // LANGUAGE sql functions are checked against the objects they name when they are created.
 // Released scripts live in sql/install and sql/upgrade and are never edited.
+extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
 extension_sql_file!(
     "../sql/catalogue.sql",
     name = "catalogue",

@@ -11,6 +11,10 @@
 --     creates. Attached by hand without transition tables, the names new_rows and old_rows it
 --     reads resolved to relations, such as a writer's temporary view calling the writer's own
 --     function, which then ran with the owner's rights.
+--   * Refuses to run when the schema recommender does not belong to a superuser.
+--   * recommender.embed(text), recommender.embed(text[]) (replaced) and the new recommender._vector():
+--     the bodies name no type (pgvector's assignment cast makes the vectors), so their search_path
+--     no longer names vector's schema, which that schema's owner could rename and replace.
 --   * recommender.sync_sources: row-level security. A writer inserts, updates and deletes only the
 --     rows of tables it owns; before, it could remap another role's synced table (copying a column
 --     it may not read into the catalogue) or stop its sync.
@@ -23,6 +27,23 @@
 --     qualifies; in a database updated from an older release they keep what its CREATE EXTENSION
 --     bound (README "Upgrades" shows how to check).
 \echo Use "ALTER EXTENSION recommender UPDATE TO '0.16.0'" to load this file. \quit
+
+-- The schema must be a superuser's: the extension's owner names its objects by it, and its owner
+-- could rename it and put look-alikes in its place (the install checks the same, sql/bootstrap.sql).
+DO $$
+DECLARE
+    owner_name name;
+BEGIN
+    SELECT r.rolname INTO owner_name
+      FROM pg_catalog.pg_namespace n JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
+     WHERE n.nspname OPERATOR(pg_catalog.=) 'recommender'::pg_catalog.name AND NOT r.rolsuper;
+    IF FOUND THEN
+        RAISE EXCEPTION 'recommender: the schema "recommender" belongs to %, who is not a superuser', owner_name
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Its owner could have replaced the extension''s objects: check them (README "Upgrades", 0.16.0), ALTER SCHEMA recommender OWNER TO a superuser, then update.';
+    END IF;
+END
+$$;
 
 CREATE OR REPLACE PROCEDURE recommender.rebuild_user_profiles(batch_size integer DEFAULT 200)
 LANGUAGE plpgsql
@@ -214,6 +235,27 @@ ALTER TABLE recommender.sync_sources ENABLE ROW LEVEL SECURITY;
 CREATE POLICY sync_sources_read ON recommender.sync_sources FOR SELECT USING (true);
 CREATE POLICY sync_sources_own_tables ON recommender.sync_sources
     USING (pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c
-                                    WHERE c.oid OPERATOR(pg_catalog.=) source::pg_catalog.oid), 'USAGE'))
+                                    WHERE c.oid OPERATOR(pg_catalog.=) source::pg_catalog.oid), 'USAGE')
+           OR NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) source::pg_catalog.oid))
     WITH CHECK (pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c
                                          WHERE c.oid OPERATOR(pg_catalog.=) source::pg_catalog.oid), 'USAGE'));
+
+CREATE OR REPLACE FUNCTION recommender.embed(text text) RETURNS vector(384)
+LANGUAGE sql STABLE STRICT PARALLEL RESTRICTED
+AS $$ SELECT recommender._embed($1) $$;
+CREATE FUNCTION recommender._vector(v real[]) RETURNS vector
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$ SELECT $1 $$;
+COMMENT ON FUNCTION recommender._vector(real[]) IS
+    'A real[] as a vector, by pgvector''s assignment cast on the result (embed(text[]) names no type).';
+CREATE OR REPLACE FUNCTION recommender.embed(texts text[]) RETURNS vector(384)[]
+LANGUAGE sql VOLATILE STRICT PARALLEL RESTRICTED
+AS $$
+    SELECT coalesce(pg_catalog.array_agg(recommender._vector(e) ORDER BY n), '{}')
+      FROM recommender._embed_many($1) WITH ORDINALITY AS t(e, n)
+$$;
+ALTER FUNCTION recommender.embed(text) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recommender.embed(text[]) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recommender._vector(real[]) SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION recommender._vector(real[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION recommender._vector(real[]) TO recommender_reader;

@@ -8,8 +8,11 @@
 //! re-plans after DDL or a change of `search_path`, as for any prepared statement.
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::ffi::c_int;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use pgrx::datum::DatumWithOid;
+use pgrx::pg_sys;
 use pgrx::pg_sys::PgOid;
 use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiResult, SpiTupleTable};
 
@@ -27,6 +30,39 @@ thread_local! {
 /// searched, so pgvector's type and operators are named with the schema CREATE EXTENSION put
 /// them in.
 const VECTOR_SCHEMA: &str = "@vector@";
+
+/// Set when this backend learns of a change to any schema (created, renamed, dropped): the kept
+/// statements that name vector's schema are then prepared again with its current name, on their
+/// next use. A role that owns vector's schema (on PostgreSQL 15+ the database's owner owns
+/// `public`) could otherwise rename it and create a schema of the old name with look-alikes of
+/// pgvector's type and operators, which a kept statement re-parsed after the rename would name,
+/// inside the recommendation functions that run as the extension's owner (0.16.0).
+static SCHEMAS_CHANGED: AtomicBool = AtomicBool::new(false);
+static WATCHING: AtomicBool = AtomicBool::new(false);
+
+/// Syscache callback on pg_namespace.
+unsafe extern "C-unwind" fn schemas_changed(_arg: pg_sys::Datum, _cache: c_int, _hash: u32) {
+    SCHEMAS_CHANGED.store(true, Ordering::Relaxed);
+}
+
+/// Drops the kept statements that name vector's schema when a schema changed since they were
+/// prepared (see `SCHEMAS_CHANGED`); registers the callback on first use.
+fn forget_stale_schema() {
+    if !WATCHING.swap(true, Ordering::Relaxed) {
+        // SAFETY: registers a plain function with no argument, once per backend.
+        unsafe {
+            pg_sys::CacheRegisterSyscacheCallback(
+                pg_sys::SysCacheIdentifier::NAMESPACEOID as c_int,
+                Some(schemas_changed),
+                pg_sys::Datum::from(0),
+            )
+        };
+    }
+    if SCHEMAS_CHANGED.swap(false, Ordering::Relaxed) {
+        // The dropped plans stay allocated (see PLANS): a schema change is rare.
+        PLANS.with(|p| p.borrow_mut().retain(|k, _| !k.0.contains(VECTOR_SCHEMA)));
+    }
+}
 
 /// `sql` with [`VECTOR_SCHEMA`] replaced, when it has it.
 fn qualified(c: &SpiClient<'_>, sql: &str) -> SpiResult<String> {
@@ -55,6 +91,7 @@ fn kept(
     args: &[DatumWithOid],
     mutating: bool,
 ) -> SpiResult<&'static OwnedPreparedStatement> {
+    forget_stale_schema();
     let key: Key = (sql, args.iter().map(|a| a.oid()).collect());
     // The borrow ends before the statement runs: a statement may call back into the extension.
     if let Some(s) = PLANS.with(|p| p.borrow().get(&key).copied()) {

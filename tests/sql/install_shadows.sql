@@ -138,6 +138,15 @@ SELECT pg_catalog.format('SELECT public.shadow_ops(%L)', t) FROM pg_catalog.unne
 RESET search_path;
 RESET ROLE;
 SELECT pg_catalog.count(*) > 20000 AS planted FROM pg_catalog.pg_proc p WHERE p.proowner OPERATOR(pg_catalog.=) 'regress_sec_dbo'::pg_catalog.regrole::pg_catalog.oid;
+-- A schema named recommender made beforehand by the database's owner is refused: its owner could
+-- later rename it and put look-alikes of the extension's objects in its place (sql/bootstrap.sql).
+SET ROLE regress_sec_dbo;
+CREATE SCHEMA recommender;
+RESET ROLE;
+\set VERBOSITY terse
+CREATE EXTENSION recommender;   -- (terse: the error's context differs between majors)
+\set VERBOSITY default
+DROP SCHEMA recommender;
 CREATE EXTENSION recommender;
 SET search_path = pg_catalog;   -- the checks themselves must not pick the look-alikes
 -- Nothing of the extension is bound to a look-alike ...

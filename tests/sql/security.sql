@@ -338,6 +338,27 @@ SELECT external_product_id FROM recommender.similar_products((SELECT product_id 
  ORDER BY position;
 SELECT vecs.vector_dims(recommender.embed('coffee')) AS dims, cardinality(recommender.embed(ARRAY['a', 'b'])) AS many;
 SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_sec_creator';
+-- The role owns vector's schema (as the database's owner owns public on PostgreSQL 15+): it renames
+-- it under this backend, whose kept statements name it, and makes a schema of the old name with a
+-- domain called vector (its check runs its function) and an operator <=> for it. The statements
+-- are prepared again with the schema's new name; embed() names no schema at all (0.16.0).
+ALTER SCHEMA vecs OWNER TO regress_sec_creator;
+GRANT CREATE ON DATABASE regress_sec_vecs TO regress_sec_creator;
+SET ROLE regress_sec_creator;
+CREATE FUNCTION vecs.grab(vecs.vector) RETURNS boolean LANGUAGE plpgsql AS
+$$ BEGIN RAISE WARNING 'look-alike ran as %', current_user; ALTER ROLE regress_sec_creator SUPERUSER; RETURN true; END $$;
+ALTER SCHEMA vecs RENAME TO vecs_moved;
+CREATE SCHEMA vecs;
+CREATE DOMAIN vecs.vector AS vecs_moved.vector CHECK (vecs_moved.grab(VALUE));
+CREATE FUNCTION vecs.near(vecs_moved.vector, vecs.vector) RETURNS double precision LANGUAGE plpgsql AS
+$$ BEGIN RAISE WARNING 'look-alike ran as %', current_user; ALTER ROLE regress_sec_creator SUPERUSER; RETURN 0; END $$;
+CREATE OPERATOR vecs.<=> (LEFTARG = vecs_moved.vector, RIGHTARG = vecs.vector, FUNCTION = vecs.near);
+RESET ROLE;
+SELECT external_product_id, sources FROM recommender.homepage('vera', 2) ORDER BY position;
+SELECT external_product_id FROM recommender.similar_products((SELECT product_id FROM recommender.products WHERE external_id = 'v-1'), 2)
+ ORDER BY position;
+SELECT vecs_moved.vector_dims(recommender.embed('coffee')) AS dims, cardinality(recommender.embed(ARRAY['a', 'b'])) AS many;
+SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_sec_creator';
 \c :regress_db
 DROP DATABASE regress_sec_vecs;
 DROP ROLE regress_sec_creator;
