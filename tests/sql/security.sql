@@ -122,9 +122,19 @@ CREATE FUNCTION pg_temp.grab() RETURNS text LANGUAGE plpgsql AS
 $$ BEGIN PERFORM public.shadow_hit('regress_sec_app', 'temp view new_rows'); RETURN '1'; END $$;
 CREATE TEMP VIEW new_rows AS SELECT pg_temp.grab() AS id, 'n'::text AS name;
 INSERT INTO pg_temp.own_tmp VALUES (1, 'a');
+-- ... nor as a row trigger, nor for DELETE without old_rows (the names are the sync's own).
+DROP TRIGGER recommender_sync_insert ON pg_temp.own_tmp;
+CREATE TRIGGER recommender_sync_insert AFTER INSERT ON pg_temp.own_tmp
+    FOR EACH ROW EXECUTE FUNCTION recommender._sync_trigger();
+INSERT INTO pg_temp.own_tmp VALUES (1, 'a');
+DROP TRIGGER recommender_sync_insert ON pg_temp.own_tmp;
+CREATE VIEW pg_temp.old_rows AS SELECT pg_temp.grab() AS id, 'n'::text AS name;
+CREATE TRIGGER recommender_sync_delete AFTER DELETE ON pg_temp.own_tmp
+    FOR EACH STATEMENT EXECUTE FUNCTION recommender._sync_trigger();
+DELETE FROM pg_temp.own_tmp;
 DELETE FROM recommender.sync_sources WHERE source = 'pg_temp.own_tmp'::regclass;
 DROP TABLE pg_temp.own_tmp;
-DROP VIEW pg_temp.new_rows;
+DROP VIEW pg_temp.new_rows, pg_temp.old_rows;
 RESET ROLE;
 SELECT * FROM public.shadow_runs;
 
