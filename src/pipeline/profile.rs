@@ -24,6 +24,9 @@
 //! The user's collaborative candidates are kept with the profile (`store_collab`) and survive its
 //! rebuild while the user's purchases are the ones they were computed from and none came from
 //! similar users (`keeps_collab`): repeat, the item model and co-purchase read purchases only.
+//! They are fresh for `recommender.collaborative_cache_seconds`; a list that only the item model
+//! and repeat supplied stays exact until the model is built again (`collab_model`), so it is
+//! reused however old it is: a repeat visit an hour later runs no source.
 use pgrx::prelude::*;
 
 use super::db::can_write;
@@ -67,17 +70,29 @@ fn query_of(top_categories: &[String], recent_names: &[String]) -> String {
 /// clock they were computed at.
 const REPLAY_CLOCK: &str = "nullif(current_setting('recommender.as_of', true), '')::timestamptz";
 
-/// The cached profile, valid only for the user's current interactions and weights.
-static CACHED_PROFILE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    format!(
-        "SELECT preference::real[], top_categories, interaction_count, rerank_query, query_embedding::real[],
-                collab_ids IS NOT NULL AND collab_n = $5 AND collab_clock IS NOT DISTINCT FROM {REPLAY_CLOCK}
-                  AND collab_at > clock_timestamp() - make_interval(secs => $6),
-                collab_ids, collab_scores, collab_sources
-           FROM recommender.user_profiles
-          WHERE user_id = $1 AND last_interaction_id = $2 AND interaction_count = $3 AND weights_version = $4"
-    )
+/// The cached profile, valid only for the user's current interactions and weights: without and
+/// with the item model key (`Schema::model_key`). The collaborative candidates are fresh for
+/// `$6` seconds (`collaborative_cache_seconds`, 0: never), and candidates from the item model and
+/// repeat alone (`collab_model`) until the model is built again, whatever their age.
+static CACHED_PROFILE: std::sync::LazyLock<[String; 2]> = std::sync::LazyLock::new(|| {
+    let statement = |model: &str| {
+        format!(
+            "SELECT preference::real[], top_categories, interaction_count, rerank_query, query_embedding::real[],
+                    collab_ids IS NOT NULL AND collab_n = $5 AND collab_clock IS NOT DISTINCT FROM {REPLAY_CLOCK}
+                      AND $6 > 0 AND (collab_at > clock_timestamp() - make_interval(secs => $6){model}),
+                    collab_ids, collab_scores, collab_sources
+               FROM recommender.user_profiles
+              WHERE user_id = $1 AND last_interaction_id = $2 AND interaction_count = $3 AND weights_version = $4"
+        )
+    };
+    [
+        statement(""),
+        statement(&format!(" OR collab_model = ({MODEL_BUILD})")),
+    ]
 });
+
+/// The item model's current build (`recommender.item_model_builds`): NULL before the first.
+const MODEL_BUILD: &str = "SELECT max(build_id) FROM recommender.item_model_builds";
 
 /// The cache key of a user's profile at the clock: (newest interaction id, number of
 /// interactions, weights version). One kept statement: this runs on every homepage call.
@@ -126,10 +141,11 @@ pub fn get(user_id: &str) -> Result<Option<Profile>> {
 /// they are fresh.
 fn cached(user_id: &str, last_id: i64, count: i64, version: &str) -> Result<Option<Profile>> {
     let (_, n_collab) = gucs::candidate_counts();
+    let model_key = schema()?.model_key;
     let cached = Spi::connect(|c| {
         let t = plans::select(
             c,
-            &CACHED_PROFILE,
+            &CACHED_PROFILE[model_key as usize],
             None,
             &[
                 user_id.into(),
@@ -373,10 +389,10 @@ fn events(rows: &[Row]) -> Vec<Event<'_>> {
 }
 
 /// Stores a profile, one statement per schema level (`Schema::level`): the collaborative
-/// candidates are dropped, or kept when `$10` (`keeps_collab`); the running sums are `$11`–`$14`,
-/// and `$15` says whether they were rebuilt in full ('full'), updated ('keep') or must be rebuilt
-/// next time (NULL).
-static UPSERT: std::sync::LazyLock<[String; 3]> = std::sync::LazyLock::new(|| {
+/// candidates are dropped, or kept when `$10` (`keeps_collab`) with their item model key; the
+/// running sums are `$11`–`$14`, and `$15` says whether they were rebuilt in full ('full'),
+/// updated ('keep') or must be rebuilt next time (NULL).
+static UPSERT: std::sync::LazyLock<[String; 4]> = std::sync::LazyLock::new(|| {
     let statement = |collab: &str, sums: (&str, &str, &str)| {
         format!(
             "INSERT INTO recommender.user_profiles AS u
@@ -401,6 +417,7 @@ static UPSERT: std::sync::LazyLock<[String; 3]> = std::sync::LazyLock::new(|| {
              collab_clock = CASE WHEN $10 THEN u.collab_clock END, collab_at = CASE WHEN $10 THEN u.collab_at END,
              collab_purchases = CASE WHEN $10 THEN u.collab_purchases END,
              collab_last_purchase = CASE WHEN $10 THEN u.collab_last_purchase END";
+    let kept_model = format!("{kept}, collab_model = CASE WHEN $10 THEN u.collab_model END");
     let sums = (
         ", pref_norm, pref_day, categories, category_weights, full_at",
         ", $11, $12, $13, $14, CASE WHEN $15 = 'full' THEN now() END",
@@ -411,6 +428,7 @@ static UPSERT: std::sync::LazyLock<[String; 3]> = std::sync::LazyLock::new(|| {
         statement(dropped, ("", "", "")),
         statement(kept, ("", "", "")),
         statement(kept, sums),
+        statement(&kept_model, sums),
     ]
 });
 
@@ -536,35 +554,41 @@ struct Schema {
     purchase_key: bool,
     /// The running sums a profile is updated from (0.11.0).
     running_sums: bool,
+    /// The item model build the collaborative candidates came from (0.17.0).
+    model_key: bool,
 }
 
 impl Schema {
-    /// 0 before 0.10.0, 1 with the purchase key, 2 with the running sums too.
+    /// 0 before 0.10.0, 1 with the purchase key, 2 with the running sums too, 3 with the item
+    /// model key too.
     fn level(&self) -> usize {
-        self.purchase_key as usize + self.running_sums as usize
+        self.purchase_key as usize + self.running_sums as usize + self.model_key as usize
     }
 }
 
 fn schema() -> Result<Schema> {
-    let (purchase_key, running_sums) = Spi::connect(|c| {
+    let (purchase_key, running_sums, model_key) = Spi::connect(|c| {
         plans::select(
             c,
             "SELECT count(*) FILTER (WHERE attname = 'collab_purchases') > 0,
-                    count(*) FILTER (WHERE attname = 'full_at') > 0
+                    count(*) FILTER (WHERE attname = 'full_at') > 0,
+                    count(*) FILTER (WHERE attname = 'collab_model') > 0
                FROM pg_catalog.pg_attribute
               WHERE attrelid = 'recommender.user_profiles'::pg_catalog.regclass
-                AND attname IN ('collab_purchases', 'full_at') AND NOT attisdropped",
+                AND attname IN ('collab_purchases', 'full_at', 'collab_model') AND NOT attisdropped",
             None,
             &[],
         )?
         .first()
-        .get_two::<bool, bool>()
+        .get_three::<bool, bool, bool>()
     })?;
     let purchase_key = purchase_key.unwrap_or(false);
+    // each release has the columns of the ones before: its statements use their parameters too
+    let running_sums = purchase_key && running_sums.unwrap_or(false);
     Ok(Schema {
         purchase_key,
-        // 0.11.0 has both: its statements use the purchase key's parameter too
-        running_sums: purchase_key && running_sums.unwrap_or(false),
+        running_sums,
+        model_key: running_sums && model_key.unwrap_or(false),
     })
 }
 
@@ -602,30 +626,45 @@ fn keeps_collab(user_id: &str, version: &str) -> Result<(bool, (i64, Option<i64>
     })
 }
 
-/// Stores a user's collaborative candidates: without, and with the purchase key (0.10.0).
-static STORE_COLLAB: std::sync::LazyLock<[String; 2]> = std::sync::LazyLock::new(|| {
-    let statement = |purchase_key: &str| {
+/// Stores a user's collaborative candidates: without the purchase key, with it (0.10.0), and with
+/// the item model key too (0.17.0).
+static STORE_COLLAB: std::sync::LazyLock<[String; 3]> = std::sync::LazyLock::new(|| {
+    let statement = |keys: &str| {
         format!(
             "UPDATE recommender.user_profiles
                 SET collab_ids = $2, collab_scores = $3, collab_sources = $4, collab_n = $5,
-                    collab_clock = {REPLAY_CLOCK}, collab_at = clock_timestamp(){purchase_key}
+                    collab_clock = {REPLAY_CLOCK}, collab_at = clock_timestamp(){keys}
               WHERE user_id = $1"
         )
     };
     [
         statement(""),
         statement(", collab_purchases = $6, collab_last_purchase = $7"),
+        statement(", collab_purchases = $6, collab_last_purchase = $7, collab_model = $8"),
     ]
 });
 
+/// The item model's current build, when the schema keeps it with the collaborative candidates
+/// (read before they are computed: a build committed meanwhile makes them stale at once, never
+/// the other way round).
+pub fn model_build() -> Result<Option<i64>> {
+    if !schema()?.model_key {
+        return Ok(None);
+    }
+    super::db::one::<i64>(MODEL_BUILD, &[])
+}
+
 /// Keeps a user's collaborative candidates with the profile (homepage is VOLATILE; it may write),
 /// unless the server cannot take a write here (standby, read-only transaction).
-/// `bought` is the user's purchases (`purchases`) read before the candidates were computed.
+/// `bought` is the user's purchases (`purchases`) and `build` the item model's build
+/// (`model_build`), both read before the candidates were computed: the build is kept with them
+/// when only the item model and repeat supplied them (`source::exact_until_model_build`).
 pub fn store_collab(
     user_id: &str,
     collab: &[(i64, f64, u8)],
     n: usize,
     bought: (i64, Option<i64>),
+    build: Option<i64>,
 ) -> Result<()> {
     if !can_write() {
         return Ok(());
@@ -646,7 +685,14 @@ pub fn store_collab(
         args.push(bought.0.into());
         args.push(bought.1.into());
     }
-    plans::run(&STORE_COLLAB[schema.purchase_key as usize], &args)?;
+    let level = if schema.purchase_key && schema.model_key {
+        let exact = source::exact_until_model_build(collab.iter().map(|c| c.2));
+        args.push(build.filter(|_| exact).into());
+        2
+    } else {
+        schema.purchase_key as usize
+    };
+    plans::run(&STORE_COLLAB[level], &args)?;
     Ok(())
 }
 

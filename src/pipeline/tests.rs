@@ -188,6 +188,66 @@ mod tests {
         assert_eq!(exts(q), decayed);
     }
 
+    /// Collaborative candidates that only the item model and repeat supplied are reused past
+    /// `collaborative_cache_seconds` until the model is built again; candidates of similar users
+    /// or co-purchase are not (other users' new interactions change them).
+    #[pg_test]
+    fn item_model_candidates_outlive_the_cache_seconds_until_the_next_build() {
+        seed_store();
+        let q = "SELECT string_agg(product_id || ':' || round(score::numeric, 6) || ':' || sources, ',' ORDER BY position)
+                   FROM recommender.homepage('u_coffee', 8)";
+        let at = || {
+            exts(
+                "SELECT collab_at::text || '/' || coalesce(collab_model::text, 'none')
+                    FROM recommender.user_profiles WHERE user_id = 'u_coffee'",
+            )
+        };
+        let age = || {
+            Spi::run(
+                "UPDATE recommender.user_profiles SET collab_at = collab_at - interval '1 hour'",
+            )
+            .unwrap()
+        };
+        // no item model: the other explore sources, recomputed once the seconds have passed
+        let first = exts(q);
+        assert!(!first.contains("item_model"), "{first}");
+        assert!(at().ends_with("/none"), "{}", at());
+        age();
+        let old = at();
+        assert_eq!(exts(q), first);
+        assert_ne!(at(), old);
+
+        // built: the list above is still fresh, then recomputed with the model
+        Spi::run("CALL recommender.build_item_model(lambda => 1)").unwrap();
+        age();
+        let first = exts(q);
+        assert!(first.contains("item_model"), "{first}");
+        let build = exts("SELECT max(build_id)::text FROM recommender.item_model_builds");
+        assert!(at().ends_with(&format!("/{build}")), "{} {build}", at());
+        // an hour later: the same list, not recomputed
+        age();
+        let old = at();
+        assert_eq!(exts(q), first);
+        assert_eq!(at(), old);
+        // equal to one computed from scratch
+        Spi::run("UPDATE recommender.user_profiles SET collab_ids = NULL").unwrap();
+        assert_eq!(exts(q), first);
+        // 0 seconds still means every call
+        Spi::run("SET recommender.collaborative_cache_seconds = 0").unwrap();
+        let old = at();
+        assert_eq!(exts(q), first);
+        assert_ne!(at(), old);
+        Spi::run("RESET recommender.collaborative_cache_seconds").unwrap();
+        // the next build: recomputed, with its build
+        age();
+        let old = at();
+        Spi::run("CALL recommender.build_item_model(lambda => 1)").unwrap();
+        exts(q);
+        let build = exts("SELECT max(build_id)::text FROM recommender.item_model_builds");
+        assert_ne!(at(), old);
+        assert!(at().ends_with(&format!("/{build}")), "{} {build}", at());
+    }
+
     /// A profile updated with a user's new interactions equals the profile rebuilt from all of
     /// them: preference (cosine), categories and their weights, price range, and the homepage.
     /// A deleted interaction, `profile_rebuild_seconds` passed, or an interaction edited in place

@@ -68,6 +68,12 @@ SELECT p.product_id, p.external_id, p.embedding::text AS embedding, p.embedded_h
 ALTER EXTENSION recommender UPDATE TO '0.10.0';
 SET recommender.as_of = '2024-03-01';
 SELECT external_product_id FROM recommender.homepage('zoe', 2) ORDER BY 1;
+-- The same under 0.16.0, before the item model's key on the candidates (0.17.0), computing them
+-- afresh (0 seconds: never reused).
+ALTER EXTENSION recommender UPDATE TO '0.16.0';
+SET recommender.collaborative_cache_seconds = 0;
+SELECT external_product_id FROM recommender.homepage('zoe', 2) ORDER BY 1;
+RESET recommender.collaborative_cache_seconds;
 RESET recommender.as_of;
 
 ALTER EXTENSION recommender UPDATE;

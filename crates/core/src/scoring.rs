@@ -28,6 +28,26 @@ pub mod source {
         }
         v
     }
+
+    /// Sources that read other users' interactions as they come in: a list holding any of them
+    /// goes stale as the store changes (`recommender.collaborative_cache_seconds`).
+    pub const READS_OTHERS_LIVE: u8 = SIMILAR_USERS | CO_PURCHASE;
+
+    /// Whether a user's collaborative candidates (their source bits) depend only on the user's own
+    /// purchases and the item model's build: the item model supplied some and no source that
+    /// reads other users' interactions as they come in supplied any. Such a list stays exact
+    /// until the user's purchases change or the model is built again, however much time passes
+    /// (the repeat scores' decay is a common factor that normalisation removes).
+    pub fn exact_until_model_build(bits: impl IntoIterator<Item = u8>) -> bool {
+        let mut model = false;
+        for b in bits {
+            if b & READS_OTHERS_LIVE != 0 {
+                return false;
+            }
+            model |= b & ITEM_MODEL != 0;
+        }
+        model
+    }
 }
 
 /// One candidate product with its raw signals (any scale) and what the rules need.
@@ -265,6 +285,22 @@ pub fn sigmoid(x: f64) -> f64 {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn only_lists_of_the_item_model_and_repeat_outlive_the_clock() {
+        use source::*;
+        assert!(exact_until_model_build([REPEAT, ITEM_MODEL, ITEM_MODEL]));
+        assert!(exact_until_model_build([ITEM_MODEL]));
+        // repeat alone: the explore sources ran and found nothing, and may find something later
+        assert!(!exact_until_model_build([REPEAT, REPEAT]));
+        assert!(!exact_until_model_build([]));
+        assert!(!exact_until_model_build([
+            REPEAT,
+            ITEM_MODEL,
+            SIMILAR_USERS
+        ]));
+        assert!(!exact_until_model_build([ITEM_MODEL | CO_PURCHASE]));
+    }
 
     fn cand(
         id: i64,

@@ -43,13 +43,15 @@ pub fn homepage(user_id: &str, k: usize) -> Result<Vec<Rec>> {
     let collab = match prof.collab {
         Some(c) => c,
         None if n_collab > 0 => {
-            // read first: the candidates are never older than the purchases they are kept for
+            // read first: the candidates are never older than the purchases and the item model
+            // build they are kept for
             let bought = match prof.purchases {
                 Some(b) => b,
                 None => profile::purchases(user_id)?,
             };
+            let build = profile::model_build()?;
             let c = collaborative(user_id, n_collab)?;
-            profile::store_collab(user_id, &c, n_collab, bought)?;
+            profile::store_collab(user_id, &c, n_collab, bought, build)?;
             c
         }
         None => Vec::new(),
