@@ -23,6 +23,10 @@ defaults), paired over the same households, mean +/- standard error.
 5. EASE's training matrix: only the last D days of purchases (its 5,000 products chosen by them),
    or each household's row divided by the square root of its number of products (plain EASE's
    5,000 products); the prediction still from the whole history.
+6. EASE's regularisation per product (Steck, NeurIPS 2020, "Autoencoders that don't overfit
+   towards the identity"): lambda_i = lambda + c * G_ii, G_ii the product's buyers, which is
+   emphasised denoising with dropout p = c / (1 + c) (EDLAE, zero diagonal); and the same
+   penalty without the zero-diagonal constraint (DLAE: B = I - P diag(lambda_i)).
 """
 
 import argparse
@@ -63,7 +67,7 @@ def main():
     ap.add_argument("--db", default="recommender_cj")
     ap.add_argument("--valid", nargs=2, default=(T_VAL, T_END), metavar=("FROM", "TO"),
                     help="the validation period (default tune()'s: %s to %s)" % (T_VAL, T_END))
-    ap.add_argument("--only", nargs="+", choices=("lambda", "weights", "neighbours", "popularity", "training"),
+    ap.add_argument("--only", nargs="+", choices=("lambda", "weights", "neighbours", "popularity", "training", "dropout"),
                     help="these sections only")
     a = ap.parse_args()
 
@@ -105,6 +109,18 @@ def main():
         xs = x[:, top]
         p = np.linalg.inv(xs.T @ xs + lam * np.eye(len(top), dtype=np.float32))
         b = -p / np.diag(p)
+        np.fill_diagonal(b, 0)
+        return top, b
+
+    def edlae_of(x, top, lam, c, zero_diagonal=True):
+        xs = x[:, top]
+        g = xs.T @ xs
+        reg = lam + c * np.diag(g)
+        p = np.linalg.inv(g + np.diag(reg).astype(np.float32))
+        if zero_diagonal:
+            b = -p / np.diag(p)
+        else:
+            b = -p * reg[None, :]
         np.fill_diagonal(b, 0)
         return top, b
 
@@ -200,6 +216,15 @@ def main():
         for lam in (10.0, 30.0, 100.0):  # plain EASE's 5,000 products
             cols, bb = ease_of(x, 5000, lam, top)
             row(f"rows / sqrt(products), lambda {lam:g}", ndcg(scored(cols, bb, bought)))
+
+    print("-- 6. regularisation per product (EDLAE / DLAE)")
+    for c in (0.1, 0.33, 1.0, 3.0) if want("dropout") else ():
+        for lam in (250.0, 1000.0):
+            cols, bb = edlae_of(bought, top, lam, c)
+            row(f"EDLAE p {c / (1 + c):.2f}, lambda {lam:g}", ndcg(scored(cols, bb, bought)))
+    for c in (0.33, 1.0, 3.0) if want("dropout") else ():
+        cols, bb = edlae_of(bought, top, 500.0, c, zero_diagonal=False)
+        row(f"DLAE p {c / (1 + c):.2f}, lambda 500", ndcg(scored(cols, bb, bought)))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 -- recommender, unit "catalogue_views" (src/lib.rs wires the units and their order).
 -- Views over the catalogue and the queue: embedding status, stale products.
 
-CREATE VIEW recommender.sync_status AS
+CREATE VIEW recommender.sync_status WITH (security_barrier) AS
 SELECT coalesce(coalesce(s.source, p.source)::text, '(direct)') AS source,
        s.source IS NOT NULL                          AS synced,
        coalesce(p.products, 0)                       AS products,
@@ -39,7 +39,7 @@ COMMENT ON VIEW recommender.sync_status IS
     'Per source table: products in the catalogue, embedded, stale (waiting for the model), out of stock; queued (pending), failing, and the newest queue error.';
 
 -- Every stale product: since when, whether it is queued, and why it failed if it did.
-CREATE VIEW recommender.staleness AS
+CREATE VIEW recommender.staleness WITH (security_barrier) AS
 SELECT p.product_id,
        p.external_id,
        coalesce(p.source::text, '(direct)')               AS source,

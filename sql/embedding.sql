@@ -97,13 +97,14 @@ DECLARE
     done       bigint := 0;
     r          record;
     after      bigint := 0;
-    since      timestamptz := now();
+    since      timestamptz := pg_catalog.now();
     helpers    integer := 0;
     skip       boolean;
-    started    timestamptz := clock_timestamp();
-    last_note  timestamptz := clock_timestamp();
+    started    timestamptz := pg_catalog.clock_timestamp();
+    last_note  timestamptz := pg_catalog.clock_timestamp();
     secs       double precision;
 BEGIN
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);  -- and after every COMMIT (README "Privileges")
     IF batch_size IS NULL OR batch_size < 1 OR batch_size > recommender._max_array() THEN
         RAISE EXCEPTION 'recommender: batch_size must be between 1 and %, got %', recommender._max_array(), coalesce(batch_size::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value',
@@ -132,6 +133,7 @@ BEGIN
                 skip := false;
             ELSE
                 COMMIT;
+                PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
             END IF;
             after := 0;
             CONTINUE;
@@ -139,6 +141,7 @@ BEGIN
         done := done + r.embedded;
         after := r.last_id;
         COMMIT;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
         IF clock_timestamp() - last_note >= interval '2 seconds' THEN
             IF helpers > 0 THEN  -- the helpers' share too: every product embedded since the call began
                 SELECT least(count(*), total) INTO done FROM recommender.products p WHERE p.embedded_at >= since;

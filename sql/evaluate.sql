@@ -434,7 +434,7 @@ COMMENT ON TABLE recommender.tuning_runs IS
     'recommender.tune() runs: the settings in force and the winner, NDCG@k on the confirming half of the validation split with standard errors, whether it was adopted.';
 
 -- The latest run, one row per setting.
-CREATE VIEW recommender.tuning AS
+CREATE VIEW recommender.tuning WITH (security_barrier) AS
 SELECT r.run_id, r.tuned_at, s.key AS setting, r.in_force OPERATOR(pg_catalog.->>) s.key AS in_force,
        s.value OPERATOR(pg_catalog.#>>) '{}'::text[] AS tuned,
        r.adopted, r.ndcg_in_force, r.ndcg_in_force_se, r.ndcg_tuned, r.ndcg_tuned_se, r.gain, r.gain_se, r.users

@@ -63,7 +63,7 @@ COMMENT ON FUNCTION recommender.record_impressions(text, text, bigint[], text) I
 -- '(not logged)'. A conversion is a click followed, within recommender.attribution_days, by a
 -- PURCHASE of the same product by the same user; each purchase is attributed to the latest such
 -- click, and counts on that click's day with its value as revenue.
-CREATE VIEW recommender.recommendation_performance AS
+CREATE VIEW recommender.recommendation_performance WITH (security_barrier) AS
 WITH req AS (
     SELECT i.request_id, pg_catalog.min(i.context) AS context
       FROM recommender.impressions i

@@ -18,7 +18,9 @@ SELECT pg_catalog.pg_extension_config_dump('recommender.interaction_weights', ''
 -- and the new-arrival boost all read it, so history can be replayed at any date.
 CREATE FUNCTION recommender.clock() RETURNS timestamptz
 LANGUAGE sql STABLE PARALLEL SAFE
-AS $$ SELECT coalesce(nullif(current_setting('recommender.as_of', true), '')::timestamptz, now()) $$;
+AS $$ SELECT coalesce(CASE WHEN pg_catalog.current_setting('recommender.as_of', true) OPERATOR(pg_catalog.=) ''
+                      THEN NULL ELSE pg_catalog.current_setting('recommender.as_of', true) END::timestamptz,
+                      pg_catalog.now()) $$;
 
 CREATE TABLE recommender.interactions (
     interaction_id  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -50,7 +50,7 @@ COMMENT ON TABLE recommender.item_model_builds IS
 CREATE PROCEDURE recommender.build_item_model(items integer DEFAULT 5000,
                                               lambda double precision DEFAULT 1000,
                                               neighbors integer DEFAULT 100)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     INSERT INTO recommender.item_model_builds (clock, items, lambda, neighbors, products, customers, pairs, seconds)
     SELECT recommender.clock(), $1, $2, $3, b.products, b.customers, b.pairs, b.seconds

@@ -99,16 +99,18 @@ CREATE PROCEDURE recommender.process_queue(batch_size integer DEFAULT NULL, retr
 LANGUAGE plpgsql AS $$
 DECLARE
     r          record;
-    n          integer := coalesce(batch_size, recommender._setting('recommender.queue_batch_size')::integer);
+    n          integer;
     total      bigint;
     done       bigint := 0;
     bad        bigint := 0;
     helpers    integer := 0;
     waited     boolean := false;
-    started    timestamptz := clock_timestamp();
-    last_note  timestamptz := clock_timestamp();
+    started    timestamptz := pg_catalog.clock_timestamp();
+    last_note  timestamptz := pg_catalog.clock_timestamp();
     secs       double precision;
 BEGIN
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);  -- and after every COMMIT (README "Privileges")
+    n := coalesce(batch_size, recommender._setting('recommender.queue_batch_size')::integer);
     IF batch_size IS NOT NULL AND (batch_size < 1 OR batch_size > recommender._max_array()) THEN
         RAISE EXCEPTION 'recommender: batch_size must be between 1 and %, got %', recommender._max_array(), batch_size
             USING ERRCODE = 'invalid_parameter_value', HINT = 'NULL uses recommender.queue_batch_size.';
@@ -116,6 +118,7 @@ BEGIN
     IF coalesce(retry_now, false) THEN
         UPDATE recommender.embedding_queue q SET next_attempt_at = '-infinity' WHERE q.attempts > 0;
         COMMIT;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     END IF;
     SELECT count(*) INTO total FROM recommender.embedding_queue q
      WHERE q.attempts = 0 OR q.next_attempt_at <= clock_timestamp();
@@ -137,12 +140,14 @@ BEGIN
                 waited := true;
             ELSE
                 COMMIT;
+                PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
             END IF;
             CONTINUE;
         END IF;
         done := done + r.processed;
         bad := bad + r.failed;
         COMMIT;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
         IF clock_timestamp() - last_note >= interval '2 seconds' THEN
             IF helpers > 0 THEN
                 SELECT total - count(*) INTO done FROM recommender.embedding_queue q

@@ -49,6 +49,7 @@ DECLARE
     started    timestamptz := pg_catalog.clock_timestamp();
     last_note  timestamptz := pg_catalog.clock_timestamp();
 BEGIN
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);  -- and after every COMMIT (README "Privileges")
     IF batch_size IS NULL OR batch_size < 1 OR batch_size > 100000 THEN
         RAISE EXCEPTION 'recommender: batch_size must be between 1 and 100000' USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -65,6 +66,7 @@ BEGIN
         done := done + pg_catalog.cardinality(users);
         last_user := users[pg_catalog.cardinality(users)];
         COMMIT;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
         IF pg_catalog.clock_timestamp() - last_note >= interval '2 seconds' THEN
             RAISE NOTICE 'recommender: rebuilt %/% profiles', done, total;
             last_note := pg_catalog.clock_timestamp();

@@ -276,6 +276,29 @@ SELECT recommender.rebuild_user_profile('alice') > 0 AS rebuilt;
 SELECT recommender.refresh_aggregates();
 CALL recommender.rebuild_user_profiles();   -- a procedure: the caller's search_path (0.16.0)
 SELECT pg_catalog.count(*) > 0 AS homepage_after FROM recommender.homepage('alice', 5);
+-- The database owner sets every session's search_path, a superuser's too, with its own schema
+-- before pg_catalog; a superuser then runs the maintenance procedures (pg_cron's sessions take the
+-- database's settings as well). Each procedure pins its own path, after every COMMIT too (0.18.0).
+SET ROLE regress_sec_owner;
+ALTER DATABASE :"DBNAME" SET search_path = public, pg_catalog;
+RESET ROLE;
+\c
+\set VERBOSITY terse
+SET client_min_messages = warning;
+SET recommender.as_of = '2024-03-01 00:00+00';
+SHOW search_path;
+CALL recommender.build_item_model();
+CALL recommender.rebuild_user_profiles(batch_size => 1);
+SET recommender.embedding_mode = deferred;   -- this session's own statements name pg_catalog
+UPDATE recommender.products SET name = pg_catalog.concat(name, ' (renamed)')
+ WHERE external_id OPERATOR(pg_catalog.=) 'cof-1';
+RESET recommender.embedding_mode;
+CALL recommender.process_queue(retry_now => true);
+UPDATE recommender.products SET name = pg_catalog.replace(name, ' (renamed)', '')
+ WHERE external_id OPERATOR(pg_catalog.=) 'cof-1';
+CALL recommender.refresh_embeddings(batch_size => 1, force => true);
+SET search_path = pg_catalog, public;
+ALTER DATABASE :"DBNAME" RESET search_path;
 SELECT * FROM public.escalations ORDER BY 1;
 SELECT pg_catalog.count(*) AS shadows_run FROM public.shadow_runs;
 

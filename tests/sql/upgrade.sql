@@ -12,7 +12,7 @@ SELECT 'function', p.oid::regprocedure::text,
   FROM pg_proc p WHERE p.pronamespace = 'recommender'::regnamespace
 UNION ALL
 SELECT 'relation', c.relname,
-       concat_ws(' | ', c.relkind, c.relpersistence, c.relacl::text, obj_description(c.oid, 'pg_class'),
+       concat_ws(' | ', c.relkind, c.relpersistence, c.relacl::text, c.reloptions::text, obj_description(c.oid, 'pg_class'),
                  CASE c.relkind WHEN 'v' THEN pg_get_viewdef(c.oid) WHEN 'i' THEN pg_get_indexdef(c.oid) END,
                  (SELECT string_agg(concat_ws(':', a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
                                               a.attgenerated, a.attidentity, pg_get_expr(d.adbin, d.adrelid), a.attacl::text), ', '
