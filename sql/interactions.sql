@@ -130,11 +130,15 @@ CREATE TABLE recommender.user_profiles (
     pref_day             float8,         -- the reference day (epoch days): the newest interaction's
     categories           text[],         -- every category's decayed weight, heaviest first
     category_weights     float8[],
-    full_at              timestamptz,    -- the last rebuild from all interactions (NULL: rebuild next time)
+    full_at              timestamptz,    -- the last rebuild from all interactions or check (NULL: rebuild next time)
     -- the item model build (item_model_builds) the collaborative candidates came from, when only
     -- it and repeat supplied them: reused past collaborative_cache_seconds until the next build
     -- (0.17.0); NULL: another source supplied some
-    collab_model         bigint
+    collab_model         bigint,
+    -- the sum, over the interactions the running sums were made from, of a hash of each one's
+    -- product as it was read (category, price, embedding time): a refresh after profile_rebuild_seconds
+    -- compares it with the products now and rebuilds only if one changed (0.19.0); NULL: unchecked
+    products_check       bigint
 );
 
 -- Keeps the aggregates exact under INSERT, UPDATE and DELETE of interactions (set-based, per

@@ -355,6 +355,113 @@ mod tests {
         assert!(cos > 0.99999, "cosine {cos}");
     }
 
+    /// Past `profile_rebuild_seconds`, a refresh checks the products the running sums were made
+    /// from: all unchanged, it updates the sums (equal to a rebuild) and restarts the interval; a
+    /// product whose category (its text) or embedding changed since makes a full rebuild.
+    #[pg_test]
+    fn a_refresh_after_the_interval_rebuilds_only_when_a_product_changed() {
+        seed_store();
+        let q = "SELECT count(*) FROM recommender.homepage('u_coffee', 8)";
+        let col = |c: &str| {
+            exts(&format!(
+                "SELECT ({c})::text FROM recommender.user_profiles WHERE user_id = 'u_coffee'"
+            ))
+        };
+        let view = |ext: &str, at: &str| {
+            Spi::run(&format!(
+                "SELECT recommender.track('u_coffee', product_id, 'VIEW', occurred_at => '{at}')
+                   FROM recommender.products WHERE external_id = '{ext}'"
+            ))
+            .unwrap();
+            count(q);
+        };
+        // the last full rebuild two hours ago, and a marker among the stored category weights
+        // that only a rebuild drops
+        let age_and_mark = || {
+            Spi::run(
+                "UPDATE recommender.user_profiles
+                    SET full_at = now() - interval '2 hours', categories = categories || 'Marker'::text,
+                        category_weights = category_weights || 1e-12::float8
+                  WHERE user_id = 'u_coffee'",
+            )
+            .unwrap()
+        };
+        let marked = || col("categories").contains("Marker");
+        let restarted = || col("full_at = now()") == "true";
+        let preference = || {
+            Spi::get_one::<Vec<f32>>(
+                "SELECT preference::real[] FROM recommender.user_profiles WHERE user_id = 'u_coffee'",
+            )
+            .unwrap()
+            .unwrap()
+        };
+        count(q);
+        assert_ne!(col("products_check"), "");
+        // nothing changed: updated, the interval restarted, the check and the preference those
+        // of a rebuild
+        age_and_mark();
+        view("m1", "2024-02-25");
+        assert!(marked() && restarted());
+        let (check, updated) = (col("products_check"), preference());
+        assert_eq!(
+            count("SELECT recommender.rebuild_user_profile('u_coffee')"),
+            4
+        );
+        assert!(!marked());
+        assert_eq!(col("products_check"), check);
+        let cos = recommender_core::pooling::cosine(&updated, &preference());
+        assert!(cos > 0.99999, "cosine {cos}");
+        // within the interval the products are not read: updated, the interval kept
+        Spi::run(
+            "UPDATE recommender.user_profiles SET full_at = now() - interval '1 minute',
+                    categories = categories || 'Marker'::text, category_weights = category_weights || 1e-12::float8
+              WHERE user_id = 'u_coffee'",
+        )
+        .unwrap();
+        view("t2", "2024-02-26");
+        assert!(marked() && !restarted());
+        // a product's category changed (its text hash with it): rebuilt, with the new category
+        age_and_mark();
+        Spi::run("UPDATE recommender.products SET category = 'Beans' WHERE external_id = 'c1'")
+            .unwrap();
+        view("m2", "2024-02-27");
+        assert!(!marked() && restarted());
+        assert!(col("categories").contains("Beans"));
+        // a price changed within its band (the embedded text, and so the text hash, unchanged):
+        // rebuilt, with the new price range
+        age_and_mark();
+        let text = "SELECT text_hash::text FROM recommender.products WHERE external_id = 'm1'";
+        let before = exts(text);
+        Spi::run("UPDATE recommender.products SET price = 1.1 WHERE external_id = 'm1'").unwrap();
+        assert_eq!(exts(text), before);
+        view("a2", "2024-02-27");
+        assert!(!marked() && restarted());
+        assert_eq!(col("price_min"), "1.1");
+        // a product embedded again (another model, an hour later): rebuilt
+        age_and_mark();
+        Spi::run(
+            "UPDATE recommender.products
+                SET embedding = (SELECT embedding FROM recommender.products WHERE external_id = 'a1'),
+                    embedded_at = embedded_at + interval '1 hour'
+              WHERE external_id = 'c2'",
+        )
+        .unwrap();
+        view("k2", "2024-02-28");
+        assert!(!marked() && restarted());
+        let rebuilt = preference();
+        assert_eq!(
+            count("SELECT recommender.rebuild_user_profile('u_coffee')"),
+            8
+        );
+        let cos = recommender_core::pooling::cosine(&rebuilt, &preference());
+        assert!(cos > 0.99999, "cosine {cos}");
+        // sums without a check (stored by 0.18.0) are rebuilt
+        age_and_mark();
+        Spi::run("UPDATE recommender.user_profiles SET products_check = NULL").unwrap();
+        view("k4", "2024-02-28");
+        assert!(!marked() && restarted());
+    }
+
     /// Popularity is read from this backend's copy of `popular_cache`: equal to summing the
     /// window, up to 5 minutes old, and copied again once the table holds another computation.
     #[pg_test]
