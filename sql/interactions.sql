@@ -135,10 +135,11 @@ CREATE TABLE recommender.user_profiles (
     -- it and repeat supplied them: reused past collaborative_cache_seconds until the next build
     -- (0.17.0); NULL: another source supplied some
     collab_model         bigint,
-    -- the sum, over the interactions the running sums were made from, of a hash of each one's
-    -- product as it was read (category, price, embedding time): a refresh after profile_rebuild_seconds
-    -- compares it with the products now and rebuilds only if one changed (0.19.0); NULL: unchecked
-    products_check       bigint
+    -- the sum, over the interactions the running sums were made from, of a hash of each one
+    -- (id, type, time) and of its product as it was read (category, price, embedding): a refresh
+    -- after profile_rebuild_seconds compares it with theirs now and rebuilds only if one changed
+    -- (0.19.0); NULL: unchecked
+    sums_check           bigint
 );
 
 -- Keeps the aggregates exact under INSERT, UPDATE and DELETE of interactions (set-based, per

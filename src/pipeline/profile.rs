@@ -16,9 +16,10 @@
 //! to rounding (a pg_test compares the two) while the products keep their embeddings, categories
 //! and prices. Whatever a product change may have made stale goes at the first refresh more than
 //! `recommender.profile_rebuild_seconds` after the last full rebuild: it checks the products
-//! (`VERIFY`: the sums keep `products_check`, a sum over the interactions they were made from of
-//! a hash of each product's category, price and embedding time) and rebuilds only when one changed, else updates and restarts the interval
-//! (0.19.0; ~5 ms for a household with 4,000 interactions, a rebuild ~40 ms). A refresh
+//! (`VERIFY`: the sums keep `sums_check`, a sum over the interactions they were made from of
+//! a hash of each one and of its product's category, price and embedding) and rebuilds only
+//! when something changed, else updates and restarts the interval (0.19.0; ~6 ms for a
+//! household with 4,000 interactions, where a rebuild reads for ~40 ms). A refresh
 //! also rebuilds in full after an interaction with a product that had no embedding yet, after an
 //! UPDATE or DELETE of the user's interactions (their trigger clears `full_at`), and whenever the
 //! rows read are not the stored ones plus exactly those the key adds (`matches_key`: another
@@ -255,13 +256,21 @@ struct Row {
     price: Option<f64>,
 }
 
-/// A product's part of `products_check`: a hash of what a profile reads of it (category, price)
-/// and of when its embedding was made (every write of an embedding sets it), so it changes
-/// whenever one of them does. Not the text hash: the embedded text has a price band, not the
-/// price, and collapses the category's whitespace. Numeric text: independent of the session's
-/// time zone and float format.
-const PRODUCT_CHECK: &str =
-    "hashtext(format('%L %L %L', p.category, p.price, extract(epoch FROM p.embedded_at)))";
+/// An interaction's part of `sums_check`: a hash of its id, type and time (alias `i`). With it
+/// the check also tells a changed interaction apart (an UPDATE whose mark on the profile a
+/// concurrent refresh overwrote), and a set with the same count but other ids (an interaction
+/// committed late, the clock moved back).
+const INTERACTION_CHECK: &str =
+    "hashtext(format('%s %s %s', i.interaction_id, i.type, extract(epoch FROM i.occurred_at)))";
+
+/// A product's part (alias `p`): a hash of its id, what a profile reads of it (category, price)
+/// and of its embedding's time and text hash (every write of an embedding sets both; the time
+/// is the transaction's, the text hash tells apart two embeddings made in one transaction). Not
+/// the text hash alone: the embedded text has a price band, not the price, and collapses the
+/// category's whitespace. Numeric and hex text: independent of the session's time zone, float
+/// and bytea formats.
+const PRODUCT_CHECK: &str = "hashtext(format('%s %L %L %L %L', p.product_id, p.category, p.price,
+        extract(epoch FROM p.embedded_at), encode(p.embedded_hash, 'hex')))";
 
 /// The user's interactions at the clock with what the profile reads of their products, newest
 /// first: the `$2` most recent (`$3` = 0), or those after interaction id `$3`. The narrow
@@ -271,7 +280,7 @@ static INTERACTIONS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "
     SELECT (extract(epoch FROM i.occurred_at) / 86400.0)::float8, w.weight, p.embedding::real[], p.category, p.price::float8,
-           i.interaction_id, {PRODUCT_CHECK}
+           i.interaction_id, {INTERACTION_CHECK}::int8 + {PRODUCT_CHECK}
       FROM (SELECT product_id, type, occurred_at, interaction_id FROM recommender.interactions
              WHERE user_id = $1 AND occurred_at <= (SELECT recommender.clock()) AND interaction_id > $3
              ORDER BY occurred_at DESC, interaction_id DESC LIMIT $2) i
@@ -301,7 +310,7 @@ fn interactions(user_id: &str, limit: i64, after_id: i64) -> Result<Vec<Row>> {
                 cat: r.get::<String>(4)?,
                 price: r.get::<f64>(5)?,
                 id: r.get::<i64>(6)?.unwrap_or(0),
-                check: r.get::<i32>(7)?.unwrap_or(0) as i64,
+                check: r.get::<i64>(7)?.unwrap_or(0),
             });
         }
         Ok::<_, RecError>(v)
@@ -312,7 +321,7 @@ fn interactions(user_id: &str, limit: i64, after_id: i64) -> Result<Vec<Row>> {
 /// made with this weights version and decay, from fewer interactions, and not marked for a
 /// rebuild. With the newest interaction id and the number of interactions they were made from,
 /// whether their last full rebuild (or check) is within `recommender.profile_rebuild_seconds`
-/// (`$3`), and their `products_check` (0.19.0; without the column, none).
+/// (`$3`), and their `sums_check` (0.19.0; without the column, none).
 static STORED_STATE: std::sync::LazyLock<[String; 2]> = std::sync::LazyLock::new(|| {
     let statement = |check: &str| {
         format!(
@@ -324,20 +333,21 @@ static STORED_STATE: std::sync::LazyLock<[String; 2]> = std::sync::LazyLock::new
                 AND full_at IS NOT NULL AND interaction_count < $4"
         )
     };
-    [statement("NULL::bigint"), statement("products_check")]
+    [statement("NULL::bigint"), statement("sums_check")]
 });
 
 /// The user's interactions at the clock up to the stored sums' newest (`$2`): how many, and the
-/// sum of their products' `PRODUCT_CHECK` now. Equal to what the sums stored: they are the
-/// interactions the sums were made from and their products are as they were read then. Each
-/// product is hashed once, times its interactions (3.8–4.5 ms for a household with 4,192
-/// interactions of 1,097 products, 5.6–6.3 per interaction).
+/// sum of their `INTERACTION_CHECK` and their products' `PRODUCT_CHECK` now. Equal to what the
+/// sums stored: they are the interactions the sums were made from, and their products are as
+/// they were read then. Each product is hashed once, times its interactions (5.6–6.1 ms for a
+/// household with 4,192 interactions of 1,097 products; 8.6–9.7 hashing both per interaction).
 static VERIFY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "SELECT sum(i.n)::bigint, sum(i.n * {PRODUCT_CHECK})::bigint
-           FROM (SELECT product_id, count(*) AS n FROM recommender.interactions
-                  WHERE user_id = $1 AND occurred_at <= (SELECT recommender.clock()) AND interaction_id <= $2
-                  GROUP BY product_id) i
+        "SELECT sum(i.n)::bigint, (sum(i.h) + sum(i.n * {PRODUCT_CHECK}))::bigint
+           FROM (SELECT i.product_id, count(*) AS n, sum({INTERACTION_CHECK}) AS h
+                   FROM recommender.interactions i
+                  WHERE i.user_id = $1 AND i.occurred_at <= (SELECT recommender.clock()) AND i.interaction_id <= $2
+                  GROUP BY i.product_id) i
            JOIN recommender.products p USING (product_id)"
     )
 });
@@ -359,7 +369,7 @@ struct Updated {
     embedded: bool,
     /// The products were checked (`VERIFY`): the sums equal a rebuild's, the interval restarts.
     verified: bool,
-    /// `products_check` of the updated sums.
+    /// `sums_check` of the updated sums.
     check: Option<i64>,
 }
 
@@ -495,7 +505,7 @@ fn events(rows: &[Row]) -> Vec<Event<'_>> {
 /// candidates are dropped, or kept when `$10` (`keeps_collab`) with their item model key; the
 /// running sums are `$11`–`$14`, and `$15` says whether they were rebuilt in full or checked
 /// ('full'), updated ('keep') or must be rebuilt next time (NULL); `$16` is their
-/// `products_check`.
+/// `sums_check`.
 static UPSERT: std::sync::LazyLock<[String; 5]> = std::sync::LazyLock::new(|| {
     let statement = |collab: &str, sums: (&str, &str, &str)| {
         format!(
@@ -529,9 +539,9 @@ static UPSERT: std::sync::LazyLock<[String; 5]> = std::sync::LazyLock::new(|| {
                 full_at = CASE $15 WHEN 'full' THEN now() WHEN 'keep' THEN u.full_at END",
     );
     let checked = (
-        format!("{}, products_check", sums.0),
+        format!("{}, sums_check", sums.0),
         format!("{}, $16", sums.1),
-        format!("{}, products_check = $16", sums.2),
+        format!("{}, sums_check = $16", sums.2),
     );
     [
         statement(dropped, ("", "", "")),
@@ -558,7 +568,7 @@ fn compute(
     let updated = if full || !schema.running_sums {
         None
     } else {
-        update(user_id, last_id, count, version, schema.products_check)?
+        update(user_id, last_id, count, version, schema.sums_check)?
     };
     // 'full': rebuilt from all interactions now, or updated after the products were checked;
     // 'keep': updated; NULL: rebuild next time (a product without an embedding yet, which a later
@@ -633,7 +643,7 @@ fn compute(
             );
             args.push(full_at.into());
         }
-        if schema.products_check {
+        if schema.sums_check {
             args.push(check.into());
         }
         plans::run(&UPSERT[schema.level()], &args)?;
@@ -676,7 +686,7 @@ struct Schema {
     /// The item model build the collaborative candidates came from (0.17.0).
     model_key: bool,
     /// The running sums' check of their products (0.19.0).
-    products_check: bool,
+    sums_check: bool,
 }
 
 impl Schema {
@@ -686,21 +696,21 @@ impl Schema {
         self.purchase_key as usize
             + self.running_sums as usize
             + self.model_key as usize
-            + self.products_check as usize
+            + self.sums_check as usize
     }
 }
 
 fn schema() -> Result<Schema> {
-    let (purchase_key, running_sums, model_key, products_check) = Spi::connect(|c| {
+    let (purchase_key, running_sums, model_key, sums_check) = Spi::connect(|c| {
         let t = plans::select(
             c,
             "SELECT count(*) FILTER (WHERE attname = 'collab_purchases') > 0,
                     count(*) FILTER (WHERE attname = 'full_at') > 0,
                     count(*) FILTER (WHERE attname = 'collab_model') > 0,
-                    count(*) FILTER (WHERE attname = 'products_check') > 0
+                    count(*) FILTER (WHERE attname = 'sums_check') > 0
                FROM pg_catalog.pg_attribute
               WHERE attrelid = 'recommender.user_profiles'::pg_catalog.regclass
-                AND attname IN ('collab_purchases', 'full_at', 'collab_model', 'products_check')
+                AND attname IN ('collab_purchases', 'full_at', 'collab_model', 'sums_check')
                 AND NOT attisdropped",
             None,
             &[],
@@ -721,7 +731,7 @@ fn schema() -> Result<Schema> {
         purchase_key,
         running_sums,
         model_key,
-        products_check: model_key && products_check.unwrap_or(false),
+        sums_check: model_key && sums_check.unwrap_or(false),
     })
 }
 

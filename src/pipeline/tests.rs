@@ -355,11 +355,12 @@ mod tests {
         assert!(cos > 0.99999, "cosine {cos}");
     }
 
-    /// Past `profile_rebuild_seconds`, a refresh checks the products the running sums were made
-    /// from: all unchanged, it updates the sums (equal to a rebuild) and restarts the interval; a
-    /// product whose category (its text) or embedding changed since makes a full rebuild.
+    /// Past `profile_rebuild_seconds`, a refresh checks the interactions and products the running
+    /// sums were made from: all unchanged, it updates the sums (equal to a rebuild) and restarts
+    /// the interval; a product whose category, price or embedding changed since, or a changed
+    /// interaction, makes a full rebuild.
     #[pg_test]
-    fn a_refresh_after_the_interval_rebuilds_only_when_a_product_changed() {
+    fn a_refresh_after_the_interval_rebuilds_only_when_an_input_changed() {
         seed_store();
         let q = "SELECT count(*) FROM recommender.homepage('u_coffee', 8)";
         let col = |c: &str| {
@@ -396,19 +397,19 @@ mod tests {
             .unwrap()
         };
         count(q);
-        assert_ne!(col("products_check"), "");
+        assert_ne!(col("sums_check"), "");
         // nothing changed: updated, the interval restarted, the check and the preference those
         // of a rebuild
         age_and_mark();
         view("m1", "2024-02-25");
         assert!(marked() && restarted());
-        let (check, updated) = (col("products_check"), preference());
+        let (check, updated) = (col("sums_check"), preference());
         assert_eq!(
             count("SELECT recommender.rebuild_user_profile('u_coffee')"),
             4
         );
         assert!(!marked());
-        assert_eq!(col("products_check"), check);
+        assert_eq!(col("sums_check"), check);
         let cos = recommender_core::pooling::cosine(&updated, &preference());
         assert!(cos > 0.99999, "cosine {cos}");
         // within the interval the products are not read: updated, the interval kept
@@ -455,10 +456,31 @@ mod tests {
         );
         let cos = recommender_core::pooling::cosine(&rebuilt, &preference());
         assert!(cos > 0.99999, "cosine {cos}");
+        // a description changed: embedded again in this transaction (the same embedding time,
+        // another text hash), rebuilt
+        age_and_mark();
+        let embedded = "SELECT embedded_at::text || encode(embedded_hash, 'hex') FROM recommender.products WHERE external_id = 'c3'";
+        let before = exts(embedded);
+        Spi::run("UPDATE recommender.products SET description = 'Washed, single origin' WHERE external_id = 'c3'")
+            .unwrap();
+        assert_ne!(exts(embedded), before);
+        view("k4", "2024-02-28");
+        assert!(!marked() && restarted());
+        // an interaction changed whose mark on the profile a concurrent refresh overwrote (the
+        // same key, the same products): rebuilt
+        age_and_mark();
+        Spi::run(
+            "UPDATE recommender.interactions SET type = 'CART_ADD'
+              WHERE user_id = 'u_coffee' AND product_id = (SELECT product_id FROM recommender.products WHERE external_id = 'm1')",
+        )
+        .unwrap();
+        age_and_mark();
+        view("k1", "2024-02-28");
+        assert!(!marked() && restarted());
         // sums without a check (stored by 0.18.0) are rebuilt
         age_and_mark();
-        Spi::run("UPDATE recommender.user_profiles SET products_check = NULL").unwrap();
-        view("k4", "2024-02-28");
+        Spi::run("UPDATE recommender.user_profiles SET sums_check = NULL").unwrap();
+        view("c5", "2024-02-28");
         assert!(!marked() && restarted());
     }
 

@@ -312,15 +312,7 @@ pub extern "C-unwind" fn recommender_embedding_helper_main(_arg: pg_sys::Datum) 
     };
     // The batch functions name everything with its schema; the few operators of the statements
     // below resolve in pg_catalog alone, whatever the role's own search_path says.
-    // SAFETY: a built-in setting and a constant value, set once for the session.
-    unsafe {
-        pg_sys::SetConfigOption(
-            c"search_path".as_ptr(),
-            c"pg_catalog, pg_temp".as_ptr(),
-            pg_sys::GucContext::PGC_USERSET,
-            pg_sys::GucSource::PGC_S_SESSION,
-        )
-    };
+    super::pin_search_path();
     if models_fingerprint() != job.models {
         log!("recommender: embedding helper: the calling session's model settings differ from this database's; leaving the work to the session");
         return;

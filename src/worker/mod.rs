@@ -24,6 +24,23 @@ pub mod wake;
 
 const RESTART: Duration = Duration::from_secs(10);
 
+/// Sets this worker session's `search_path` to `pg_catalog, pg_temp`, over any the database or
+/// role sets (`ALTER DATABASE … SET search_path` applies to a worker's session too, and the queue
+/// worker is a superuser). Its own statements name everything with its schema and the functions
+/// they call pin their path: this is defence in depth. Call once, after connecting.
+fn pin_search_path() {
+    // SAFETY: a built-in setting and a constant value, set once for the session after it
+    // connected, outside any transaction's GUC nesting.
+    unsafe {
+        pg_sys::SetConfigOption(
+            c"search_path".as_ptr(),
+            c"pg_catalog, pg_temp".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+        )
+    };
+}
+
 /// Called from `_PG_init`: registers `recommender.workers_per_database` workers per configured
 /// database, only while shared_preload_libraries is being processed (in the postmaster). The
 /// argument is the database's index times `gucs::MAX_WORKERS_PER_DATABASE` plus the worker's number.
@@ -134,6 +151,7 @@ pub extern "C-unwind" fn recommender_queue_worker_main(arg: pg_sys::Datum) {
         return;
     };
     BackgroundWorker::connect_worker_to_spi(Some(&db), None);
+    pin_search_path();
     wake::enter();
     log!("recommender: queue worker started in database \"{db}\"");
     let mut said_missing = false;
