@@ -95,13 +95,13 @@ LANGUAGE plpgsql AS $$
 DECLARE
     total      bigint;
     done       bigint := 0;
-    r          record;
+    r          pg_catalog.record;
     after      bigint := 0;
-    since      timestamptz := pg_catalog.now();
+    since      pg_catalog.timestamptz := pg_catalog.now();
     helpers    integer := 0;
     skip       boolean;
-    started    timestamptz := pg_catalog.clock_timestamp();
-    last_note  timestamptz := pg_catalog.clock_timestamp();
+    started    pg_catalog.timestamptz := pg_catalog.clock_timestamp();
+    last_note  pg_catalog.timestamptz := pg_catalog.clock_timestamp();
     secs       double precision;
 BEGIN
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);  -- and after every COMMIT (README "Privileges")

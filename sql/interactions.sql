@@ -19,7 +19,7 @@ SELECT pg_catalog.pg_extension_config_dump('recommender.interaction_weights', ''
 CREATE FUNCTION recommender.clock() RETURNS timestamptz
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$ SELECT coalesce(CASE WHEN pg_catalog.current_setting('recommender.as_of', true) OPERATOR(pg_catalog.=) ''
-                      THEN NULL ELSE pg_catalog.current_setting('recommender.as_of', true) END::timestamptz,
+                      THEN NULL ELSE pg_catalog.current_setting('recommender.as_of', true) END::pg_catalog.timestamptz,
                       pg_catalog.now()) $$;
 
 CREATE TABLE recommender.interactions (

@@ -25,11 +25,14 @@ $$;
 CREATE FUNCTION recommender._item(r anyelement) RETURNS jsonb
 LANGUAGE sql STABLE
 AS $$
-SELECT jsonb_build_object('product_id', j->'product_id', 'external_product_id', j->'external_product_id',
-                          'name', j->'name', 'category', j->'category', 'price', j->'price',
-                          'image_url', j->'image_url', 'score', round((j->>'score')::numeric, 6),
-                          'position', j->'position')
-  FROM (SELECT to_jsonb(r) AS j) s
+SELECT pg_catalog.jsonb_build_object(
+           'product_id', j OPERATOR(pg_catalog.->) 'product_id',
+           'external_product_id', j OPERATOR(pg_catalog.->) 'external_product_id',
+           'name', j OPERATOR(pg_catalog.->) 'name', 'category', j OPERATOR(pg_catalog.->) 'category',
+           'price', j OPERATOR(pg_catalog.->) 'price', 'image_url', j OPERATOR(pg_catalog.->) 'image_url',
+           'score', pg_catalog.round((j OPERATOR(pg_catalog.->>) 'score')::numeric, 6),
+           'position', j OPERATOR(pg_catalog.->) 'position')
+  FROM (SELECT pg_catalog.to_jsonb(r) AS j) s
 $$;
 
 CREATE FUNCTION recommender.homepage_json(user_id text, k integer) RETURNS jsonb

@@ -98,15 +98,15 @@ $$;
 CREATE PROCEDURE recommender.process_queue(batch_size integer DEFAULT NULL, retry_now boolean DEFAULT false)
 LANGUAGE plpgsql AS $$
 DECLARE
-    r          record;
+    r          pg_catalog.record;
     n          integer;
     total      bigint;
     done       bigint := 0;
     bad        bigint := 0;
     helpers    integer := 0;
     waited     boolean := false;
-    started    timestamptz := pg_catalog.clock_timestamp();
-    last_note  timestamptz := pg_catalog.clock_timestamp();
+    started    pg_catalog.timestamptz := pg_catalog.clock_timestamp();
+    last_note  pg_catalog.timestamptz := pg_catalog.clock_timestamp();
     secs       double precision;
 BEGIN
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);  -- and after every COMMIT (README "Privileges")

@@ -33,13 +33,14 @@ CREATE POLICY sync_sources_own_tables ON recommender.sync_sources
 -- Out-of-range prices (negative, NaN, infinite) become NULL instead of failing the app's write.
 CREATE FUNCTION recommender._clean_price(p numeric) RETURNS numeric
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$ SELECT CASE WHEN p BETWEEN 0 AND 1e12 THEN p END $$;
+AS $$ SELECT CASE WHEN p OPERATOR(pg_catalog.>=) 0 AND p OPERATOR(pg_catalog.<=) 1e12 THEN p END $$;
 
 CREATE FUNCTION recommender._clean_stock(s numeric) RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$ SELECT CASE WHEN s BETWEEN -2147483648 AND 2147483647 THEN round(s)::integer
-                  WHEN s > 2147483647 THEN 2147483647
-                  WHEN s < -2147483648 THEN 0 END $$;
+AS $$ SELECT CASE WHEN s OPERATOR(pg_catalog.>=) -2147483648 AND s OPERATOR(pg_catalog.<=) 2147483647
+                  THEN pg_catalog.round(s)::integer
+                  WHEN s OPERATOR(pg_catalog.>) 2147483647 THEN 2147483647
+                  WHEN s OPERATOR(pg_catalog.<) -2147483648 THEN 0 END $$;
 
 -- How the sync code reads a mapped column of an app table as a built-in type: an expression over
 -- the column, built here once for every conversion the sync path makes (id, texts, price, stock,

@@ -43,11 +43,11 @@ AS $$
 DECLARE
     total      bigint;
     done       bigint := 0;
-    users      text[];
-    u          text;
-    last_user  text := '';
-    started    timestamptz := pg_catalog.clock_timestamp();
-    last_note  timestamptz := pg_catalog.clock_timestamp();
+    users      pg_catalog.text[];
+    u          pg_catalog.text;
+    last_user  pg_catalog.text := '';
+    started    pg_catalog.timestamptz := pg_catalog.clock_timestamp();
+    last_note  pg_catalog.timestamptz := pg_catalog.clock_timestamp();
 BEGIN
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);  -- and after every COMMIT (README "Privileges")
     IF batch_size IS NULL OR batch_size < 1 OR batch_size > 100000 THEN

@@ -2,12 +2,15 @@
 # Fault tests against the project's cluster (run by scripts/test.sh, layer 4; README "Guarantees"):
 #   1. model files deleted / truncated / replaced by garbage between calls, then restored
 #   1b. the same for the pre-packed copy (model.packed.*), and its CPU stamp
-#   2. statement_timeout and cancel during bulk embedding and during homepage
-#   3. kill -9 of a backend in the middle of a bulk re-embed, crash recovery, rerun
-#   3b. helper processes (recommender.embedding_workers): the caller's role, the same vectors,
+#   2. a catalogue to embed
+#   3. statement_timeout and cancel during bulk embedding
+#   4. kill -9 of a backend in the middle of a bulk re-embed, crash recovery, rerun
+#   4b. helper processes (recommender.embedding_workers): the caller's role, the same vectors,
 #       stopped with the caller's timeout or cancel
-#   4. server restart
-#   5. process_queue's progress NOTICEs, with helpers
+#   5. statement_timeout and cancel during homepage
+#   6. server restart
+#   7. process_queue's progress NOTICEs, with helpers
+#   8. an interaction UPDATE committed while a profile refresh waits: the next refresh rebuilds
 # Each check prints "ok - ..." or "FAIL - ..."; the script exits non-zero if any failed.
 source "$(dirname "$0")/../scripts/lib.sh"
 set +e
@@ -287,6 +290,51 @@ check "process_queue drains 300 products with a helper and counts its share" \
   grep -qE "NOTICE: +recommender: processed 300 queued product\(s\) in [0-9.]+ s" <<<"$notices"
 check "process_queue says how many helpers it started" grep -q "started 1 helper process(es) to drain alongside this session" <<<"$notices"
 check "the queue is empty and nothing is stale after it" [ "$(q -c "SELECT count(*) FROM recommender.embedding_queue")" = 0 -a "$(stale)" = 0 ]
+
+echo "# 8. an interaction UPDATE that commits while a profile refresh waits for the profile's row"
+# The refresh checks the products (its last full rebuild 2 h old), finds them unchanged and
+# stores updated sums; meanwhile the UPDATE's trigger cleared full_at (the sums miss that
+# change) and holds the row until its commit. The refresh must leave the mark, not restart the
+# interval over it: the next refresh then rebuilds. The views are dated among the user's
+# purchases (February 2024), so that the moved purchase weighs in the preference.
+u=u3
+full_at_null() { q -c "SELECT full_at IS NULL FROM recommender.user_profiles WHERE user_id = '$u'"; }
+q -c "SELECT count(*) FROM recommender.homepage('$u', 5)" \
+  -c "SELECT recommender.track('$u', 7, 'VIEW', occurred_at => '2024-02-21')" \
+  -c "UPDATE recommender.user_profiles SET full_at = now() - interval '2 hours' WHERE user_id = '$u'" >/dev/null
+psql -XAtq -d "$DB" -c "BEGIN" \
+  -c "UPDATE recommender.interactions SET occurred_at = occurred_at - interval '2 years'
+        WHERE interaction_id = (SELECT min(interaction_id) FROM recommender.interactions WHERE user_id = '$u')" \
+  -c "SELECT pg_sleep(4)" -c "COMMIT" >"$WORK/update.out" 2>&1 &
+writer=$!
+waiting() { # N QUERY-PATTERN: until N sessions run a query like the pattern (and wait for a lock: L)
+  for _ in $(seq 1 40); do
+    [ "$(q -c "SELECT count(*) FROM pg_stat_activity WHERE datname = '$DB' AND query LIKE '$2'
+                 AND ('$3' = '' OR wait_event_type = 'Lock')")" = "$1" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+waiting 1 'SELECT pg_sleep(4)' ''
+q -c "SELECT count(*) FROM recommender.homepage('$u', 5)" >"$WORK/refresh.out" 2>&1 &
+reader=$!
+check "the refresh waits for the UPDATE's transaction (the profile's row)" waiting 1 '%homepage%' L
+wait $writer $reader
+check "both end without an error (homepage: $(cat "$WORK/refresh.out") rows)" \
+  [ "$(cat "$WORK/refresh.out")" = 5 ] && ! grep -q ERROR "$WORK/update.out"
+check "the refresh left the UPDATE's mark: full_at still NULL" [ "$(full_at_null)" = t ]
+# the profile's next refresh (the user's next interaction) rebuilds it
+out=$(psql -XAtq -d "$DB" 2>&1 <<SQL
+SELECT recommender.track('$u', 8, 'VIEW', occurred_at => '2024-02-22') > 0;
+SELECT count(*) FROM recommender.homepage('$u', 5);
+SELECT 'marked', full_at IS NULL FROM recommender.user_profiles WHERE user_id = '$u';
+SELECT preference::text AS refreshed FROM recommender.user_profiles WHERE user_id = '$u' \gset
+SELECT recommender.rebuild_user_profile('$u');
+SELECT 'equal', preference <=> :'refreshed'::vector < 1e-6 FROM recommender.user_profiles WHERE user_id = '$u';
+SQL
+)
+check "the next call rebuilt it: equal to rebuild_user_profile (got $(val marked | tr '\n' ' ')$(val equal))" \
+  [ "$(val marked)" = f -a "$(val equal)" = t ]
 
 dropdb "$DB"
 rm -rf "$WORK"

@@ -7,6 +7,8 @@
 #   - SIGHUP reloads the worker's settings (same pid); a failing batch is recorded and the worker
 #     goes on; a commit that queues work wakes it (a 10-minute naptime); SIGTERM stops it after
 #     the batch in flight, losing nothing;
+#   - a listed database without the extension: the worker calls none of the look-alikes of its
+#     functions that the database's owner (no superuser) planted;
 #   - pg_cron runs CALL recommender.process_queue() in a database without a worker;
 #   - on the standby every read function answers, nothing writes, impression logging is a no-op
 #     with a NOTICE, and writes get 25006.
@@ -45,13 +47,13 @@ wait_for() {
   done
   return 1
 }
-worker_pid() { q "$PP" postgres "SELECT coalesce(max(pid), 0) FROM pg_stat_activity WHERE backend_type = 'recommender queue worker'"; }
+worker_pid() { q "$PP" postgres "SELECT coalesce(max(pid), 0) FROM pg_stat_activity WHERE backend_type = 'recommender queue worker' AND datname = 'ops_worker'"; }
 # reloads MS: how many times the worker logged a reload to a naptime of MS ms
 reloads() { grep -c "reloaded its configuration (naptime $1 ms)" "$LOGP" || true; }
 
 stop_all
 rm -rf "$BASE"
-aux_cluster_init "$PRIMARY" "$PP" ops_worker ops_cron
+aux_cluster_init "$PRIMARY" "$PP" "ops_worker, ops_planted" ops_cron
 touch "$LOGP" "$LOGS" && chown postgres:postgres "$LOGP" "$LOGS"
 aux_pgctl -D "$PRIMARY" -l "$LOGP" -w -t 60 start >/dev/null || fail "primary did not start"
 
@@ -60,11 +62,46 @@ for db in ops_worker ops_cron; do
   q "$PP" "$db" "CREATE EXTENSION vector; CREATE EXTENSION recommender"
 done
 q "$PP" ops_cron "CREATE EXTENSION pg_cron"
+# ops_planted is listed in worker_databases but has no recommender; its owner is no superuser and
+# plants a look-alike of the worker's batch function (0.20.0: the worker calls only the
+# extension's own functions). The worker is a superuser: run, the look-alike would make its
+# owner one.
+q "$PP" postgres "CREATE ROLE ops_attacker LOGIN"
+q "$PP" postgres "CREATE DATABASE ops_planted OWNER ops_attacker"
+psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PP" -U ops_attacker -d ops_planted >/dev/null <<'SQL' || fail "ops_attacker planted its functions"
+CREATE SCHEMA recommender;
+CREATE TABLE public.planted_runs (ran_as name, fn text);
+GRANT INSERT ON public.planted_runs TO PUBLIC;
+CREATE FUNCTION public.planted_hit(fn text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.planted_runs VALUES (current_user, fn);
+    IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+        ALTER ROLE ops_attacker SUPERUSER;
+    END IF;
+END $$;
+CREATE FUNCTION recommender._process_queue_batch(batch_size integer, OUT processed integer, OUT failed integer)
+LANGUAGE plpgsql AS $$ BEGIN PERFORM public.planted_hit('_process_queue_batch'); processed := 0; failed := 0; END $$;
+CREATE FUNCTION recommender._dequeue_homepages(n integer) RETURNS text[]
+LANGUAGE plpgsql AS $$ BEGIN PERFORM public.planted_hit('_dequeue_homepages'); RETURN ARRAY['x']; END $$;
+CREATE FUNCTION recommender._precompute_homepages(users text[], OUT processed integer, OUT failed integer)
+LANGUAGE plpgsql AS $$ BEGIN PERFORM public.planted_hit('_precompute_homepages'); processed := 0; failed := 0; END $$;
+CREATE FUNCTION recommender.prune_rerank_scores() RETURNS bigint
+LANGUAGE plpgsql AS $$ BEGIN PERFORM public.planted_hit('prune_rerank_scores'); RETURN 0; END $$;
+SQL
 
 # --- processes -----------------------------------------------------------------------------
 wait_for 40 "$PP" postgres "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'recommender queue worker' AND datname = 'ops_worker'" \
   || fail "one queue worker connected to ops_worker"
 ok "queue worker running in ops_worker (pid $(worker_pid))"
+# the worker of ops_planted connects (within its restart interval) and runs for 25 naptimes
+wait_for 40 "$PP" postgres "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'recommender queue worker' AND datname = 'ops_planted'" \
+  || fail "a queue worker connected to ops_planted"
+sleep 5
+[ "$(q "$PP" ops_planted "SELECT count(*) FROM public.planted_runs")" = 0 ] \
+  && [ "$(q "$PP" postgres "SELECT rolsuper FROM pg_roles WHERE rolname = 'ops_attacker'")" = f ] \
+  || fail "the worker never calls a look-alike in a database without the extension"
+grep -q 'database "ops_planted" has no recommender >= 0.3.0 yet' "$LOGP" || fail "the ops_planted worker logged that it waits"
+ok "the worker of a listed database without the extension runs none of its owner's look-alikes (waits for the extension)"
 
 # pg_cron: a minute-granularity schedule (pg_cron 1.4); checked at the end, while the rest runs.
 q "$PP" ops_cron "ALTER DATABASE ops_cron SET recommender.embedding_mode = 'deferred'"

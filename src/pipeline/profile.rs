@@ -21,7 +21,9 @@
 //! when something changed, else updates and restarts the interval (0.19.0; ~6 ms for a
 //! household with 4,000 interactions, where a rebuild reads for ~40 ms). A refresh
 //! also rebuilds in full after an interaction with a product that had no embedding yet, after an
-//! UPDATE or DELETE of the user's interactions (their trigger clears `full_at`), and whenever the
+//! UPDATE or DELETE of the user's interactions (their trigger clears `full_at`; a refresh whose
+//! stored row another transaction changed after it read the interactions, such as that trigger's
+//! commit while the refresh waited for the row, leaves `full_at` cleared), and whenever the
 //! rows read are not the stored ones plus exactly those the key adds (`matches_key`: another
 //! transaction committed one meanwhile, the clock moved back, more than `PROFILE_INTERACTIONS`).
 //!
@@ -505,7 +507,8 @@ fn events(rows: &[Row]) -> Vec<Event<'_>> {
 /// candidates are dropped, or kept when `$10` (`keeps_collab`) with their item model key; the
 /// running sums are `$11`–`$14`, and `$15` says whether they were rebuilt in full or checked
 /// ('full'), updated ('keep') or must be rebuilt next time (NULL); `$16` is their
-/// `sums_check`.
+/// `sums_check`; the last parameter, with the running sums, is the row's version read before
+/// the interactions (`ROW_VERSION`).
 static UPSERT: std::sync::LazyLock<[String; 5]> = std::sync::LazyLock::new(|| {
     let statement = |collab: &str, sums: (&str, &str, &str)| {
         format!(
@@ -532,22 +535,32 @@ static UPSERT: std::sync::LazyLock<[String; 5]> = std::sync::LazyLock::new(|| {
              collab_purchases = CASE WHEN $10 THEN u.collab_purchases END,
              collab_last_purchase = CASE WHEN $10 THEN u.collab_last_purchase END";
     let kept_model = format!("{kept}, collab_model = CASE WHEN $10 THEN u.collab_model END");
-    let sums = (
-        ", pref_norm, pref_day, categories, category_weights, full_at",
-        ", $11, $12, $13, $14, CASE WHEN $15 = 'full' THEN now() END",
-        ", pref_norm = $11, pref_day = $12, categories = $13, category_weights = $14,
-                full_at = CASE $15 WHEN 'full' THEN now() WHEN 'keep' THEN u.full_at END",
-    );
+    // `full_at` only if the stored row is still the version read before the interactions were
+    // (`ROW_VERSION`, parameter `$v`): else another transaction changed it meanwhile (an
+    // interaction UPDATE's trigger cleared `full_at`, a concurrent refresh) and these sums may
+    // miss that change, so the next refresh rebuilds
+    let sums = |v: &str| {
+        (
+            ", pref_norm, pref_day, categories, category_weights, full_at".to_string(),
+            ", $11, $12, $13, $14, CASE WHEN $15 = 'full' THEN now() END".to_string(),
+            format!(
+                ", pref_norm = $11, pref_day = $12, categories = $13, category_weights = $14,
+                full_at = CASE WHEN u.xmin::text IS DISTINCT FROM ${v} THEN NULL
+                               WHEN $15 = 'full' THEN now() WHEN $15 = 'keep' THEN u.full_at END"
+            ),
+        )
+    };
+    let (plain, checked) = (sums("16"), sums("17"));
     let checked = (
-        format!("{}, sums_check", sums.0),
-        format!("{}, $16", sums.1),
-        format!("{}, sums_check = $16", sums.2),
+        format!("{}, sums_check", checked.0),
+        format!("{}, $16", checked.1),
+        format!("{}, sums_check = $16", checked.2),
     );
     [
         statement(dropped, ("", "", "")),
         statement(kept, ("", "", "")),
-        statement(kept, sums),
-        statement(&kept_model, sums),
+        statement(kept, (&plain.0, &plain.1, &plain.2)),
+        statement(&kept_model, (&plain.0, &plain.1, &plain.2)),
         statement(&kept_model, (&checked.0, &checked.1, &checked.2)),
     ]
 });
@@ -565,6 +578,12 @@ fn compute(
     full: bool,
 ) -> Result<(Profile, bool)> {
     let schema = schema()?;
+    // read before the interactions are (`UPSERT` compares it)
+    let row_version = if schema.running_sums && can_write() {
+        row_version(user_id)?
+    } else {
+        None
+    };
     let updated = if full || !schema.running_sums {
         None
     } else {
@@ -646,6 +665,9 @@ fn compute(
         if schema.sums_check {
             args.push(check.into());
         }
+        if schema.running_sums {
+            args.push(row_version.into());
+        }
         plans::run(&UPSERT[schema.level()], &args)?;
     }
     Ok((
@@ -660,6 +682,19 @@ fn compute(
         },
         kept,
     ))
+}
+
+/// The version of the user's stored profile row (its `xmin`), NULL without one.
+const ROW_VERSION: &str = "SELECT xmin::text FROM recommender.user_profiles WHERE user_id = $1";
+
+fn row_version(user_id: &str) -> Result<Option<String>> {
+    Spi::connect(|c| {
+        let mut out = None;
+        for row in plans::select(c, ROW_VERSION, None, &[user_id.into()])? {
+            out = row.get::<String>(1)?;
+        }
+        Ok::<_, RecError>(out)
+    })
 }
 
 /// The user's purchases at the clock as the collaborative candidates read them (repeat, item

@@ -73,13 +73,32 @@ pub fn register() {
     }
 }
 
-/// Whether this database has the queue function (the extension at >= 0.3.0).
-const HAS_QUEUE: &str =
-    "SELECT pg_catalog.to_regprocedure('recommender._process_queue_batch(integer)') IS NOT NULL";
+/// Whether the function `$1` (a signature) is the installed extension's own: a member of the
+/// extension `recommender`, which only a superuser can create. The worker is a superuser, so it
+/// calls nothing else: in a listed database without the extension (or after `DROP EXTENSION`),
+/// whoever may create a schema there could otherwise plant `recommender._process_queue_batch`
+/// and have it run as the superuser (found in review, fixed in 0.20.0). Checked in every
+/// transaction that calls one, just before the call.
+const EXTENSION_FUNCTION: &str = "SELECT EXISTS (
+    SELECT FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_extension e ON e.oid OPERATOR(pg_catalog.=) d.refobjid
+     WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+       AND d.objid OPERATOR(pg_catalog.=) pg_catalog.to_regprocedure($1)
+       AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+       AND d.deptype OPERATOR(pg_catalog.=) 'e' AND e.extname OPERATOR(pg_catalog.=) 'recommender')";
 
-/// Whether this database has the homepage queue (the extension at >= 0.12.0).
-const HAS_PRECOMPUTE: &str =
-    "SELECT pg_catalog.to_regprocedure('recommender._precompute_homepages(text[])') IS NOT NULL";
+/// Whether `signature` is the extension's own function (`EXTENSION_FUNCTION`), in the current
+/// transaction.
+fn extension_function(signature: &str) -> Result<bool, pgrx::spi::Error> {
+    Ok(Spi::get_one_with_args::<bool>(EXTENSION_FUNCTION, &[signature.into()])?.unwrap_or(false))
+}
+
+/// The queue function (the extension at >= 0.3.0).
+const QUEUE_BATCH: &str = "recommender._process_queue_batch(integer)";
+
+/// The homepage queue's functions (the extension at >= 0.12.0).
+const DEQUEUE: &str = "recommender._dequeue_homepages(integer)";
+const PRECOMPUTE: &str = "recommender._precompute_homepages(text[])";
+const PRUNE: &str = "recommender.prune_rerank_scores()";
 
 /// One batch of the embedding queue: (processed, failed).
 const EMBED_BATCH: &str = "SELECT processed, failed FROM recommender._process_queue_batch(NULL)";
@@ -96,14 +115,19 @@ fn in_transaction<T>(db: &str, f: impl FnOnce() -> Result<T, pgrx::spi::Error>) 
     })
 }
 
-/// One batch function's (processed, failed), in a transaction of its own. The arguments are made
-/// inside it (an array datum needs the catalogue).
+/// One batch function's (processed, failed), in a transaction of its own, when `function` is the
+/// extension's own (else (0, 0)). The arguments are made inside it (an array datum needs the
+/// catalogue).
 fn batch(
     db: &str,
+    function: &str,
     sql: &str,
     args: impl FnOnce() -> Vec<pgrx::datum::DatumWithOid<'static>>,
 ) -> (i32, i32) {
     in_transaction(db, || {
+        if !extension_function(function)? {
+            return Ok((0, 0));
+        }
         Spi::connect(|c| {
             let t = c.select(sql, None, &args())?;
             let row = t.first();
@@ -121,6 +145,9 @@ fn batch(
 /// only the head start: the user's own call computes the homepage.
 fn precompute_one(db: &str) -> (i32, i32) {
     let users = in_transaction(db, || {
+        if !extension_function(DEQUEUE)? {
+            return Ok(None);
+        }
         Spi::get_one::<Vec<String>>("SELECT recommender._dequeue_homepages(1)")
     })
     .unwrap_or_default();
@@ -129,6 +156,7 @@ fn precompute_one(db: &str) -> (i32, i32) {
     }
     batch(
         db,
+        PRECOMPUTE,
         "SELECT processed, failed FROM recommender._precompute_homepages($1)",
         || vec![users.into()],
     )
@@ -166,8 +194,7 @@ pub extern "C-unwind" fn recommender_queue_worker_main(arg: pg_sys::Datum) {
             );
         }
         let installed =
-            BackgroundWorker::transaction(|| Spi::get_one::<bool>(HAS_QUEUE).ok().flatten())
-                .unwrap_or(false);
+            BackgroundWorker::transaction(|| extension_function(QUEUE_BATCH).ok()).unwrap_or(false);
         if !installed {
             if !said_missing {
                 log!("recommender: queue worker: database \"{db}\" has no recommender >= 0.3.0 yet; checking again every naptime");
@@ -177,18 +204,22 @@ pub extern "C-unwind" fn recommender_queue_worker_main(arg: pg_sys::Datum) {
         }
         said_missing = false;
         let precompute =
-            BackgroundWorker::transaction(|| Spi::get_one::<bool>(HAS_PRECOMPUTE).ok().flatten())
-                .unwrap_or(false);
+            BackgroundWorker::transaction(|| extension_function(PRECOMPUTE).ok()).unwrap_or(false);
         // Drain until nothing is due: the embedding queue first, then one queued homepage at a
         // time (the embedding queue is checked again between them). A SIGTERM ends the loop
         // after the transaction in flight.
         loop {
             // checked inside the drain too: a steady stream of interactions keeps it going
             if first && precompute && last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
-                in_transaction(&db, || Spi::run("SELECT recommender.prune_rerank_scores()"));
+                in_transaction(&db, || {
+                    if extension_function(PRUNE)? {
+                        Spi::run("SELECT recommender.prune_rerank_scores()")?;
+                    }
+                    Ok(())
+                });
                 last_prune = Some(std::time::Instant::now());
             }
-            let (processed, failed) = batch(&db, EMBED_BATCH, Vec::new);
+            let (processed, failed) = batch(&db, QUEUE_BATCH, EMBED_BATCH, Vec::new);
             if processed + failed == 0 {
                 let (processed, failed) = if precompute {
                     precompute_one(&db)

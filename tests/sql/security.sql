@@ -173,6 +173,8 @@ $$;
 GRANT EXECUTE ON FUNCTION public.shadow_plant(text) TO PUBLIC;
 SET ROLE regress_sec_owner;
 SET search_path = pg_catalog, public;   -- the attacker's own session: its shadows must not hit it
+CREATE FUNCTION public.shadow_domain(t text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN PERFORM public.shadow_hit('regress_sec_owner', 'domain ' || t); RETURN true; END $$;
 DO $plant$
 DECLARE
     types text[] := ARRAY['integer', 'bigint', 'numeric', 'double precision', 'real', 'text', 'timestamptz',
@@ -224,6 +226,13 @@ BEGIN
                                                    o, t1, t2, 'shadow_op_' || md5(t1 || t2)));
             END LOOP;
         END LOOP;
+    END LOOP;
+    -- look-alike types: a domain named like each built-in type the extension names without a
+    -- keyword (a keyword such as integer always means pg_catalog's), whose check is a shadow
+    FOREACH t1 IN ARRAY ARRAY['timestamptz', 'text', 'record', 'jsonb', 'bytea', 'regclass', 'regprocedure', 'oid',
+                              'name', 'int4', 'int8', 'float8', 'bool', 'date'] LOOP
+        PERFORM public.shadow_plant(format('CREATE DOMAIN public.%I AS pg_catalog.%s CHECK (public.shadow_domain(%L))',
+                                           t1, CASE t1 WHEN 'record' THEN 'int4' ELSE t1 END, t1));
     END LOOP;
 END
 $plant$;
@@ -297,6 +306,14 @@ CALL recommender.process_queue(retry_now => true);
 UPDATE recommender.products SET name = pg_catalog.replace(name, ' (renamed)', '')
  WHERE external_id OPERATOR(pg_catalog.=) 'cof-1';
 CALL recommender.refresh_embeddings(batch_size => 1, force => true);
+-- the functions that keep the caller's path, called directly (clock() is also the default of
+-- impressions.shown_at): they name pg_catalog for every type, function and operator (0.20.0)
+SELECT recommender.clock() IS NOT NULL AS clock,
+       recommender._clean_price(5) AS price, recommender._clean_stock(7.4) AS stock,
+       recommender._item(r) OPERATOR(pg_catalog.->>) 'score' AS item
+  FROM (SELECT 1 AS product_id, 0.5 AS score) r;
+INSERT INTO recommender.impressions (request_id, context, product_id, position) VALUES ('sec', 'security', 1, 1);
+DELETE FROM recommender.impressions WHERE request_id OPERATOR(pg_catalog.=) 'sec';
 SET search_path = pg_catalog, public;
 ALTER DATABASE :"DBNAME" RESET search_path;
 SELECT * FROM public.escalations ORDER BY 1;

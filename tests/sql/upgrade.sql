@@ -75,6 +75,9 @@ SET recommender.collaborative_cache_seconds = 0;
 SELECT external_product_id FROM recommender.homepage('zoe', 2) ORDER BY 1;
 RESET recommender.collaborative_cache_seconds;
 RESET recommender.as_of;
+-- Running sums stored under 0.18.0, before their check (0.19.0).
+ALTER EXTENSION recommender UPDATE TO '0.18.0';
+SELECT recommender.rebuild_user_profile('zoe') AS interactions;
 
 ALTER EXTENSION recommender UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'recommender';
@@ -95,12 +98,22 @@ SELECT 'fresh only' AS side, * FROM (SELECT * FROM fresh EXCEPT SELECT * FROM pg
 UNION ALL
 SELECT 'upgraded only', * FROM (SELECT * FROM pg_temp.definition() EXCEPT SELECT * FROM fresh) u
 ORDER BY 2, 3, 1;
--- ... and it works.
+-- ... and it works. The running sums stored under 0.18.0 have no check: they are updated
+-- within the interval, and rebuilt with a check after it.
+SELECT interaction_count, sums_check IS NULL AS unchecked FROM recommender.user_profiles WHERE user_id = 'zoe';
 SELECT recommender.track('zoe', product_id, 'VIEW', occurred_at => '2024-02-02') > 0 AS tracked
   FROM recommender.products WHERE external_id = 'u-3';
 SET recommender.as_of = '2024-03-01';
 SELECT external_product_id FROM recommender.homepage('zoe', 2) ORDER BY 1;
-SELECT interaction_count, pref_day IS NOT NULL AS has_sums, full_at IS NOT NULL AS rebuilt
+SELECT interaction_count, pref_day IS NOT NULL AS has_sums, full_at IS NOT NULL AS rebuilt,
+       sums_check IS NULL AS unchecked
+  FROM recommender.user_profiles WHERE user_id = 'zoe';
+-- the interval passed: sums without a check are rebuilt, and get one
+UPDATE recommender.user_profiles SET full_at = now() - interval '2 hours' WHERE user_id = 'zoe';
+SELECT recommender.track('zoe', product_id, 'VIEW', occurred_at => '2024-02-03') > 0 AS tracked
+  FROM recommender.products WHERE external_id = 'u-1';
+SELECT external_product_id FROM recommender.homepage('zoe', 2) ORDER BY 1;
+SELECT interaction_count, full_at > now() - interval '1 minute' AS rebuilt, sums_check IS NULL AS unchecked
   FROM recommender.user_profiles WHERE user_id = 'zoe';
 RESET recommender.as_of;
 -- A backend keeps the plans of the pipeline's statements (src/pipeline/plans.rs). Dropping and
