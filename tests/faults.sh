@@ -293,35 +293,40 @@ check "the queue is empty and nothing is stale after it" [ "$(q -c "SELECT count
 
 echo "# 8. an interaction UPDATE that commits while a profile refresh waits for the profile's row"
 # The refresh checks the products (its last full rebuild 2 h old), finds them unchanged and
-# stores updated sums; meanwhile the UPDATE's trigger cleared full_at (the sums miss that
-# change) and holds the row until its commit. The refresh must leave the mark, not restart the
-# interval over it: the next refresh then rebuilds. The views are dated among the user's
-# purchases (February 2024), so that the moved purchase weighs in the preference.
+# would store updated sums; meanwhile the UPDATE's trigger cleared full_at (the sums miss that
+# change) and holds the row until its commit. The refresh must leave the row as that commit left
+# it, not restart the interval over the mark: the next refresh then rebuilds. The views are
+# dated among the user's purchases (February 2024), so that the moved purchase weighs in the
+# preference.
 u=u3
 full_at_null() { q -c "SELECT full_at IS NULL FROM recommender.user_profiles WHERE user_id = '$u'"; }
 q -c "SELECT count(*) FROM recommender.homepage('$u', 5)" \
   -c "SELECT recommender.track('$u', 7, 'VIEW', occurred_at => '2024-02-21')" \
   -c "UPDATE recommender.user_profiles SET full_at = now() - interval '2 hours' WHERE user_id = '$u'" >/dev/null
-psql -XAtq -d "$DB" -c "BEGIN" \
-  -c "UPDATE recommender.interactions SET occurred_at = occurred_at - interval '2 years'
-        WHERE interaction_id = (SELECT min(interaction_id) FROM recommender.interactions WHERE user_id = '$u')" \
-  -c "SELECT pg_sleep(4)" -c "COMMIT" >"$WORK/update.out" 2>&1 &
-writer=$!
-waiting() { # N QUERY-PATTERN: until N sessions run a query like the pattern (and wait for a lock: L)
-  for _ in $(seq 1 40); do
-    [ "$(q -c "SELECT count(*) FROM pg_stat_activity WHERE datname = '$DB' AND query LIKE '$2'
-                 AND ('$3' = '' OR wait_event_type = 'Lock')")" = "$1" ] && return 0
+waiting() { # N PATTERN [L]: until N other sessions run a query LIKE the pattern (waiting for a lock: L)
+  for _ in $(seq 1 150); do
+    [ "$(q -c "SELECT count(*) FROM pg_stat_activity WHERE datname = '$DB' AND pid <> pg_backend_pid()
+                 AND query LIKE '$2' AND ('$3' = '' OR wait_event_type = 'Lock')")" = "$1" ] && return 0
     sleep 0.1
   done
   return 1
 }
-waiting 1 'SELECT pg_sleep(4)' ''
+# the UPDATE's session holds its transaction open until the refresh is seen waiting
+coproc WRITER { psql -XAtq -d "$DB" 2>&1; }
+echo "BEGIN;
+UPDATE recommender.interactions SET occurred_at = occurred_at - interval '2 years'
+ WHERE interaction_id = (SELECT min(interaction_id) FROM recommender.interactions WHERE user_id = '$u');
+SELECT 'updated';" >&"${WRITER[1]}"
+read -r -t 30 updated <&"${WRITER[0]}"
 q -c "SELECT count(*) FROM recommender.homepage('$u', 5)" >"$WORK/refresh.out" 2>&1 &
 reader=$!
 check "the refresh waits for the UPDATE's transaction (the profile's row)" waiting 1 '%homepage%' L
-wait $writer $reader
-check "both end without an error (homepage: $(cat "$WORK/refresh.out") rows)" \
-  [ "$(cat "$WORK/refresh.out")" = 5 ] && ! grep -q ERROR "$WORK/update.out"
+echo "COMMIT; SELECT 'committed';" >&"${WRITER[1]}"
+read -r -t 30 committed <&"${WRITER[0]}"
+echo '\q' >&"${WRITER[1]}"
+wait $reader
+both_ended() { [ "$updated" = updated ] && [ "$committed" = committed ] && [ "$(cat "$WORK/refresh.out")" = 5 ]; }
+check "both end without an error (UPDATE: $updated, $committed; homepage: $(cat "$WORK/refresh.out") rows)" both_ended
 check "the refresh left the UPDATE's mark: full_at still NULL" [ "$(full_at_null)" = t ]
 # the profile's next refresh (the user's next interaction) rebuilds it
 out=$(psql -XAtq -d "$DB" 2>&1 <<SQL

@@ -49,7 +49,7 @@ wait_for() {
 }
 worker_pid() { q "$PP" postgres "SELECT coalesce(max(pid), 0) FROM pg_stat_activity WHERE backend_type = 'recommender queue worker' AND datname = 'ops_worker'"; }
 # reloads MS: how many times the worker logged a reload to a naptime of MS ms
-reloads() { grep -c "reloaded its configuration (naptime $1 ms)" "$LOGP" || true; }
+reloads() { grep -c "database \"ops_worker\" reloaded its configuration (naptime $1 ms)" "$LOGP" || true; }
 
 stop_all
 rm -rf "$BASE"

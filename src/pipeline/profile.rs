@@ -21,9 +21,9 @@
 //! when something changed, else updates and restarts the interval (0.19.0; ~6 ms for a
 //! household with 4,000 interactions, where a rebuild reads for ~40 ms). A refresh
 //! also rebuilds in full after an interaction with a product that had no embedding yet, after an
-//! UPDATE or DELETE of the user's interactions (their trigger clears `full_at`; a refresh whose
-//! stored row another transaction changed after it read the interactions, such as that trigger's
-//! commit while the refresh waited for the row, leaves `full_at` cleared), and whenever the
+//! UPDATE or DELETE of the user's interactions (their trigger clears `full_at`; a refresh stores
+//! nothing over a row that another transaction changed after it read the interactions, such as
+//! that trigger's commit while the refresh waited for the row), and whenever the
 //! rows read are not the stored ones plus exactly those the key adds (`matches_key`: another
 //! transaction committed one meanwhile, the clock moved back, more than `PROFILE_INTERACTIONS`).
 //!
@@ -508,7 +508,7 @@ fn events(rows: &[Row]) -> Vec<Event<'_>> {
 /// running sums are `$11`–`$14`, and `$15` says whether they were rebuilt in full or checked
 /// ('full'), updated ('keep') or must be rebuilt next time (NULL); `$16` is their
 /// `sums_check`; the last parameter, with the running sums, is the row's version read before
-/// the interactions (`ROW_VERSION`).
+/// the interactions (`ROW_VERSION`): a row changed since is left as it is.
 static UPSERT: std::sync::LazyLock<[String; 5]> = std::sync::LazyLock::new(|| {
     let statement = |collab: &str, sums: (&str, &str, &str)| {
         format!(
@@ -535,32 +535,28 @@ static UPSERT: std::sync::LazyLock<[String; 5]> = std::sync::LazyLock::new(|| {
              collab_purchases = CASE WHEN $10 THEN u.collab_purchases END,
              collab_last_purchase = CASE WHEN $10 THEN u.collab_last_purchase END";
     let kept_model = format!("{kept}, collab_model = CASE WHEN $10 THEN u.collab_model END");
-    // `full_at` only if the stored row is still the version read before the interactions were
-    // (`ROW_VERSION`, parameter `$v`): else another transaction changed it meanwhile (an
-    // interaction UPDATE's trigger cleared `full_at`, a concurrent refresh) and these sums may
-    // miss that change, so the next refresh rebuilds
-    let sums = |v: &str| {
-        (
-            ", pref_norm, pref_day, categories, category_weights, full_at".to_string(),
-            ", $11, $12, $13, $14, CASE WHEN $15 = 'full' THEN now() END".to_string(),
-            format!(
-                ", pref_norm = $11, pref_day = $12, categories = $13, category_weights = $14,
-                full_at = CASE WHEN u.xmin::text IS DISTINCT FROM ${v} THEN NULL
-                               WHEN $15 = 'full' THEN now() WHEN $15 = 'keep' THEN u.full_at END"
-            ),
-        )
-    };
-    let (plain, checked) = (sums("16"), sums("17"));
+    let sums = (
+        ", pref_norm, pref_day, categories, category_weights, full_at",
+        ", $11, $12, $13, $14, CASE WHEN $15 = 'full' THEN now() END",
+        ", pref_norm = $11, pref_day = $12, categories = $13, category_weights = $14,
+                full_at = CASE $15 WHEN 'full' THEN now() WHEN 'keep' THEN u.full_at END",
+    );
+    // stored only over the row version read before the interactions were (`ROW_VERSION`,
+    // parameter `$v`): else another transaction changed the row meanwhile and its write stands
+    // (an interaction UPDATE's trigger cleared `full_at`, which these sums may miss, so the next
+    // refresh rebuilds; a concurrent refresh stored the same or newer sums)
+    let unchanged = |v: &str| format!(" WHERE u.xmin::text IS NOT DISTINCT FROM ${v}");
+    let plain = format!("{}{}", sums.2, unchanged("16"));
     let checked = (
-        format!("{}, sums_check", checked.0),
-        format!("{}, $16", checked.1),
-        format!("{}, sums_check = $16", checked.2),
+        format!("{}, sums_check", sums.0),
+        format!("{}, $16", sums.1),
+        format!("{}, sums_check = $16{}", sums.2, unchanged("17")),
     );
     [
         statement(dropped, ("", "", "")),
         statement(kept, ("", "", "")),
-        statement(kept, (&plain.0, &plain.1, &plain.2)),
-        statement(&kept_model, (&plain.0, &plain.1, &plain.2)),
+        statement(kept, (sums.0, sums.1, &plain)),
+        statement(&kept_model, (sums.0, sums.1, &plain)),
         statement(&kept_model, (&checked.0, &checked.1, &checked.2)),
     ]
 });

@@ -101,7 +101,8 @@ const PRECOMPUTE: &str = "recommender._precompute_homepages(text[])";
 const PRUNE: &str = "recommender.prune_rerank_scores()";
 
 /// One batch of the embedding queue: (processed, failed).
-const EMBED_BATCH: &str = "SELECT processed, failed FROM recommender._process_queue_batch(NULL)";
+const EMBED_BATCH: &str =
+    "SELECT processed, failed FROM recommender._process_queue_batch(NULL::pg_catalog.int4)";
 
 /// How often the worker deletes expired shared cross-encoder scores.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
