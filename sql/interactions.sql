@@ -237,12 +237,14 @@ BEGIN
     END IF;
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
         -- The running sums of these users' profiles may hold the rows as they were: their next
-        -- refresh rebuilds them from all interactions (0.11.0). The rows are locked in key
-        -- order, as the aggregates' are, so concurrent statements cannot deadlock on them.
+        -- refresh rebuilds them from all interactions (0.11.0), and that refresh is the next
+        -- call, since the stored profile no longer matches its key (0.21.0: an UPDATE keeps the
+        -- count and the newest id). The rows are locked in key order, as the aggregates' are,
+        -- so concurrent statements cannot deadlock on them.
         EXECUTE format($q$
-            UPDATE recommender.user_profiles u SET full_at = NULL
+            UPDATE recommender.user_profiles u SET full_at = NULL, weights_version = NULL
               FROM (SELECT p.user_id FROM recommender.user_profiles p
-                     WHERE p.full_at IS NOT NULL
+                     WHERE (p.full_at IS NOT NULL OR p.weights_version IS NOT NULL)
                        AND p.user_id IN (SELECT user_id FROM old_rows%s)
                      ORDER BY p.user_id FOR UPDATE OF p) l
              WHERE u.user_id = l.user_id$q$,

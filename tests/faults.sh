@@ -10,7 +10,7 @@
 #   5. statement_timeout and cancel during homepage
 #   6. server restart
 #   7. process_queue's progress NOTICEs, with helpers
-#   8. an interaction UPDATE committed while a profile refresh waits: the next refresh rebuilds
+#   8. an interaction UPDATE committed while a profile refresh waits: the next call rebuilds
 # Each check prints "ok - ..." or "FAIL - ..."; the script exits non-zero if any failed.
 source "$(dirname "$0")/../scripts/lib.sh"
 set +e
@@ -295,8 +295,8 @@ echo "# 8. an interaction UPDATE that commits while a profile refresh waits for 
 # The refresh checks the products (its last full rebuild 2 h old), finds them unchanged and
 # would store updated sums; meanwhile the UPDATE's trigger cleared full_at (the sums miss that
 # change) and holds the row until its commit. The refresh must leave the row as that commit left
-# it, not restart the interval over the mark: the next refresh then rebuilds. The views are
-# dated among the user's purchases (February 2024), so that the moved purchase weighs in the
+# it, not restart the interval over the mark: the next call then rebuilds. The view is dated
+# among the user's purchases (February 2024), so that the moved purchase weighs in the
 # preference.
 u=u3
 full_at_null() { q -c "SELECT full_at IS NULL FROM recommender.user_profiles WHERE user_id = '$u'"; }
@@ -328,9 +328,9 @@ wait $reader
 both_ended() { [ "$updated" = updated ] && [ "$committed" = committed ] && [ "$(cat "$WORK/refresh.out")" = 5 ]; }
 check "both end without an error (UPDATE: $updated, $committed; homepage: $(cat "$WORK/refresh.out") rows)" both_ended
 check "the refresh left the UPDATE's mark: full_at still NULL" [ "$(full_at_null)" = t ]
-# the profile's next refresh (the user's next interaction) rebuilds it
+# the next call rebuilds it, with no new interaction (0.21.0: the UPDATE's mark also makes the
+# stored profile miss its key)
 out=$(psql -XAtq -d "$DB" 2>&1 <<SQL
-SELECT recommender.track('$u', 8, 'VIEW', occurred_at => '2024-02-22') > 0;
 SELECT count(*) FROM recommender.homepage('$u', 5);
 SELECT 'marked', full_at IS NULL FROM recommender.user_profiles WHERE user_id = '$u';
 SELECT preference::text AS refreshed FROM recommender.user_profiles WHERE user_id = '$u' \gset

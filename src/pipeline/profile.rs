@@ -21,7 +21,9 @@
 //! when something changed, else updates and restarts the interval (0.19.0; ~6 ms for a
 //! household with 4,000 interactions, where a rebuild reads for ~40 ms). A refresh
 //! also rebuilds in full after an interaction with a product that had no embedding yet, after an
-//! UPDATE or DELETE of the user's interactions (their trigger clears `full_at`; a refresh stores
+//! UPDATE or DELETE of the user's interactions (their trigger clears `full_at`, and
+//! `weights_version`, so that the next call misses the cached profile even when an UPDATE kept
+//! the key's count and newest id, 0.21.0; a refresh stores
 //! nothing over a row that another transaction changed after it read the interactions, such as
 //! that trigger's commit while the refresh waited for the row), and whenever the
 //! rows read are not the stored ones plus exactly those the key adds (`matches_key`: another

@@ -336,6 +336,17 @@ mod tests {
         forget();
         Spi::run("UPDATE recommender.interactions SET type = 'CART_ADD' WHERE user_id = 'u_coffee' AND type = 'VIEW'")
             .unwrap();
+        // the UPDATE keeps the key (count, newest id): the next call rebuilds all the same, with
+        // no new interaction (0.21.0)
+        let rebuilt_now = "SELECT (weights_version IS NOT NULL AND full_at IS NOT NULL)::text
+                             FROM recommender.user_profiles WHERE user_id = 'u_coffee'";
+        assert_eq!(exts(rebuilt_now), "false");
+        exts(q);
+        assert_eq!(exts(rebuilt_now), "true");
+        let (edited, _) = stored();
+        assert!(count("SELECT recommender.rebuild_user_profile('u_coffee')") > 0);
+        let cos = recommender_core::pooling::cosine(&edited, &stored().0);
+        assert!(cos > 0.99999, "cosine {cos}");
         assert!(towards_view("m1", "2024-02-29") < 0.999);
         // a row with an id below the stored newest that enters the key (here an interaction after
         // the clock, which moves past it): the rows read are not the key's, so it rebuilds
@@ -466,15 +477,20 @@ mod tests {
         assert_ne!(exts(embedded), before);
         view("k4", "2024-02-28");
         assert!(!marked() && restarted());
-        // an interaction changed whose mark on the profile a concurrent refresh overwrote (the
-        // same key, the same products): rebuilt
+        // an interaction changed whose mark on the profile was lost (the same key, the same
+        // products; the mark's version restored too): rebuilt by the check
         age_and_mark();
+        let version = col("weights_version");
         Spi::run(
             "UPDATE recommender.interactions SET type = 'CART_ADD'
               WHERE user_id = 'u_coffee' AND product_id = (SELECT product_id FROM recommender.products WHERE external_id = 'm1')",
         )
         .unwrap();
         age_and_mark();
+        Spi::run(&format!(
+            "UPDATE recommender.user_profiles SET weights_version = '{version}' WHERE user_id = 'u_coffee'"
+        ))
+        .unwrap();
         view("k1", "2024-02-28");
         assert!(!marked() && restarted());
         // sums without a check (stored by 0.18.0) are rebuilt

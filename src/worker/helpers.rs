@@ -229,9 +229,20 @@ fn register_abort_callback() {
     }
 }
 
-/// One batch of the job in a transaction of its own: whether there may be more.
+/// The bulk re-embed's batch function (the queue's is `super::QUEUE_BATCH`).
+const REFRESH_BATCH: &str =
+    "recommender._refresh_batch(bigint, integer, boolean, timestamp with time zone, boolean)";
+
+/// One batch of the job in a transaction of its own: whether there may be more. Like the queue
+/// worker, a helper calls only the installed extension's own batch function (its caller's
+/// extension may have been dropped, and the schema made again, before it connected).
 fn step(work: &Work, last_id: &mut i64) -> bool {
+    let function = match work {
+        Work::Refresh { .. } => REFRESH_BATCH,
+        Work::Queue { .. } => super::QUEUE_BATCH,
+    };
     let result = BackgroundWorker::transaction(AssertUnwindSafe(|| match *work {
+        _ if !super::extension_function(function)? => Ok(false),
         Work::Refresh {
             batch_size,
             force,

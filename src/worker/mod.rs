@@ -88,12 +88,12 @@ const EXTENSION_FUNCTION: &str = "SELECT EXISTS (
 
 /// Whether `signature` is the extension's own function (`EXTENSION_FUNCTION`), in the current
 /// transaction.
-fn extension_function(signature: &str) -> Result<bool, pgrx::spi::Error> {
+pub(crate) fn extension_function(signature: &str) -> Result<bool, pgrx::spi::Error> {
     Ok(Spi::get_one_with_args::<bool>(EXTENSION_FUNCTION, &[signature.into()])?.unwrap_or(false))
 }
 
 /// The queue function (the extension at >= 0.3.0).
-const QUEUE_BATCH: &str = "recommender._process_queue_batch(integer)";
+pub(crate) const QUEUE_BATCH: &str = "recommender._process_queue_batch(integer)";
 
 /// The homepage queue's functions (the extension at >= 0.12.0).
 const DEQUEUE: &str = "recommender._dequeue_homepages(integer)";

@@ -1,0 +1,54 @@
+-- recommender 0.20.0 -> 0.21.0: an UPDATE of interactions reaches the user's profile at the
+-- next call (README "Upgrades").
+-- Released: never edit.
+--   * _interactions_changed (the interactions' statement trigger) also clears the marked
+--     profiles' weights_version: an UPDATE keeps the user's interaction count and newest id,
+--     the profile's cache key, so the stored profile was served unchanged until the user's next
+--     interaction. Now it misses its key at the next call, which rebuilds it.
+\echo Use "ALTER EXTENSION recommender UPDATE TO '0.21.0'" to load this file. \quit
+
+CREATE OR REPLACE FUNCTION recommender._interactions_changed() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    q text;
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        FOREACH q IN ARRAY recommender._aggregate_sql('old_rows', -1) LOOP EXECUTE q; END LOOP;
+        EXECUTE recommender._copurchase_sql('old_rows', -1);
+    END IF;
+    IF TG_OP IN ('UPDATE', 'INSERT') THEN
+        FOREACH q IN ARRAY recommender._aggregate_sql('new_rows', 1) LOOP EXECUTE q; END LOOP;
+        EXECUTE recommender._copurchase_sql('new_rows', 1);
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        -- The running sums of these users' profiles may hold the rows as they were: their next
+        -- refresh rebuilds them from all interactions (0.11.0), and that refresh is the next
+        -- call, since the stored profile no longer matches its key (0.21.0: an UPDATE keeps the
+        -- count and the newest id). The rows are locked in key order, as the aggregates' are,
+        -- so concurrent statements cannot deadlock on them.
+        EXECUTE format($q$
+            UPDATE recommender.user_profiles u SET full_at = NULL, weights_version = NULL
+              FROM (SELECT p.user_id FROM recommender.user_profiles p
+                     WHERE (p.full_at IS NOT NULL OR p.weights_version IS NOT NULL)
+                       AND p.user_id IN (SELECT user_id FROM old_rows%s)
+                     ORDER BY p.user_id FOR UPDATE OF p) l
+             WHERE u.user_id = l.user_id$q$,
+            CASE WHEN TG_OP = 'UPDATE' THEN ' UNION SELECT user_id FROM new_rows' ELSE '' END);
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE')
+       AND recommender._setting('recommender.precompute_homepage')::boolean THEN
+        -- the queue worker computes their next homepage ahead (0.12.0); in key order. Under
+        -- REPEATABLE READ a user queued by a transaction committed since the snapshot is a
+        -- serialization failure: they are queued already, so the interaction is kept.
+        BEGIN
+            INSERT INTO recommender.homepage_queue (user_id)
+            SELECT DISTINCT n.user_id FROM new_rows n ORDER BY 1
+            ON CONFLICT (user_id) DO NOTHING;
+        EXCEPTION WHEN serialization_failure THEN
+            NULL;
+        END;
+    END IF;
+    RETURN NULL;
+END
+$$;
