@@ -109,9 +109,11 @@ $$;
 -- recommender.rerank_scores, so the user's next call finds them. A user whose homepage fails, or
 -- waits more than a second for a lock (the user's own call holding the profile), gets a WARNING
 -- (a precompute is only a head start: the user's own call computes it). The queue worker calls
--- it with what _dequeue_homepages() took; owner or superuser.
+-- it with what _dequeue_homepages() took; owner or superuser. It keeps no scores of its own in
+-- the backend (0.22.0): a pair it scored before is looked up in the shared table, and scored and
+-- stored there again once pruned, so everything it computed is in the shared table.
 CREATE FUNCTION recommender._precompute_homepages(users text[], OUT processed integer, OUT failed integer)
-LANGUAGE plpgsql VOLATILE SET lock_timeout = '1s'
+LANGUAGE plpgsql VOLATILE SET lock_timeout = '1s' SET recommender.rerank_cache_size = 0
 AS $$
 DECLARE
     u text;
@@ -131,3 +133,51 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- Queues users for the queue worker to compute their homepage ahead, as precompute_homepage does
+-- after an interaction (0.22.0): every user with an interaction in the `active_within` before the
+-- clock (NULL: every user), the most recently active first (their queued_at one microsecond
+-- apart, after anything queued already). A warm start: after a new cross-encoder (every shared
+-- pair's key changes) or on a schedule, so that a returning user's call in a fresh backend finds
+-- its pairs. A user already queued keeps its place. Returns how many users it queued; warns when
+-- no queue worker runs in this database (as far as the caller may see). Owner or superuser: each
+-- queued user costs the worker one homepage.
+CREATE FUNCTION recommender.queue_homepages(active_within interval DEFAULT interval '30 days') RETURNS bigint
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    till pg_catalog.timestamptz := recommender.clock();
+    base pg_catalog.timestamptz := pg_catalog.clock_timestamp();
+    queued pg_catalog.int8;
+BEGIN
+    IF active_within OPERATOR(pg_catalog.<=) interval '0' THEN
+        RAISE EXCEPTION 'recommender: active_within must be a positive interval, or NULL for every user; got %', active_within
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    WITH active AS (
+        SELECT i.user_id, pg_catalog.max(i.occurred_at) AS last_at FROM recommender.interactions i
+         WHERE i.occurred_at OPERATOR(pg_catalog.<=) till
+           AND (active_within IS NULL OR i.occurred_at OPERATOR(pg_catalog.>) (till OPERATOR(pg_catalog.-) active_within))
+         GROUP BY i.user_id),
+    added AS (
+        INSERT INTO recommender.homepage_queue (user_id, queued_at)
+        SELECT a.user_id, base OPERATOR(pg_catalog.+)
+                          pg_catalog.make_interval(secs => (pg_catalog.row_number() OVER (ORDER BY a.last_at DESC, a.user_id))::pg_catalog.float8 OPERATOR(pg_catalog./) 1e6)
+          FROM active a
+         ORDER BY a.user_id   -- rows locked in key order, as the interactions trigger queues them
+        ON CONFLICT (user_id) DO NOTHING
+        RETURNING 1)
+    SELECT pg_catalog.count(*) INTO queued FROM added;
+    -- (a role without pg_read_all_stats does not see the worker's row: no warning then)
+    IF queued OPERATOR(pg_catalog.>) 0 AND pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE') AND NOT EXISTS (
+           SELECT FROM pg_catalog.pg_stat_activity a
+            WHERE a.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()
+              AND a.backend_type OPERATOR(pg_catalog.=) 'recommender queue worker') THEN
+        RAISE WARNING 'recommender: no queue worker runs in database %; the users queued (%) wait in recommender.homepage_queue', pg_catalog.current_database(), queued
+            USING HINT = 'Add recommender to shared_preload_libraries and this database to recommender.worker_databases (README "Operations").';
+    END IF;
+    RETURN queued;
+END
+$$;
+COMMENT ON FUNCTION recommender.queue_homepages(interval) IS
+    'Queues the users active within the interval before the clock (NULL: all) for the queue worker to compute their homepage ahead; returns how many. Owner or superuser.';

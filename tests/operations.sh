@@ -182,6 +182,23 @@ pairs=$(q "$PP" ops_worker "SELECT count(*) FROM recommender.rerank_scores")
   || fail "the user's call after the precompute stored no new pair (it scored none)"
 ok "precompute: the worker computed the queued user's homepage ($pairs cross-encoder pairs shared); the user's call scored none"
 
+# --- a warm start: queue_homepages() (0.22.0) --------------------------------------------------
+# every shared pair gone (as after a new model): the users it queues are computed by the worker,
+# and a user's call in a new backend then scores nothing; with the worker running, no warning
+q "$PP" ops_worker "TRUNCATE recommender.rerank_scores"
+out=$(psql -X -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PP" -U postgres -d ops_worker \
+        -c "SELECT recommender.queue_homepages(NULL)" 2>&1) || fail "queue_homepages(): $out"
+[ "$out" -ge 1 ] 2>/dev/null || fail "queue_homepages() queued the users with interactions, without a warning: $out"
+wait_for 60 "$PP" ops_worker "SELECT NOT EXISTS (SELECT FROM recommender.homepage_queue)" \
+  || fail "the worker computed the homepages queue_homepages() queued"
+pairs=$(q "$PP" ops_worker "SELECT count(*) FROM recommender.rerank_scores")
+[ "$pairs" -gt 0 ] || fail "the warm start stored the cross-encoder's pairs"
+[ "$(q "$PP" ops_worker "SELECT string_agg(DISTINCT reranker, ',') FROM recommender.homepage('ops-shopper', 10)")" = cross-encoder ] \
+  && [ "$(q "$PP" ops_worker "SELECT count(*) FROM recommender.rerank_scores")" = "$pairs" ] \
+  || fail "the user's call after the warm start scored no new pair"
+[ "$(worker_pid)" = "$pid" ] || fail "same worker after the warm start"
+ok "warm start: queue_homepages() queued $out user(s), the worker computed them ($pairs pairs shared); the user's call scored none"
+
 # --- woken at the commit that queues work, not at the naptime (0.14.0) ------------------------
 q "$PP" postgres "ALTER SYSTEM SET recommender.worker_naptime = 600000"
 q "$PP" postgres "SELECT pg_reload_conf()" >/dev/null

@@ -405,6 +405,42 @@ mod tests {
         assert!(PAIRS_RUN.load(Relaxed) > run);
     }
 
+    /// `queue_homepages()` queues the users active within the interval before the clock, the most
+    /// recently active first and after anyone queued already; a queued user keeps its place, a
+    /// user whose interactions all come after the clock is not queued, and a non-positive
+    /// interval is refused.
+    #[pg_test]
+    fn queue_homepages_queues_the_users_active_before_the_clock() {
+        seed_store(); // clock 2024-03-01; u_late's only interaction is after it
+        let queue = "SELECT string_agg(user_id, ',' ORDER BY queued_at, user_id) FROM recommender.homepage_queue";
+        assert_eq!(
+            count("SELECT recommender.queue_homepages(interval '14 days')"),
+            1
+        );
+        assert_eq!(exts(queue), "u_coffee");
+        assert_eq!(
+            count("SELECT recommender.queue_homepages(interval '14 days')"),
+            0,
+            "already queued"
+        );
+        assert_eq!(count("SELECT recommender.queue_homepages(NULL)"), 3);
+        assert_eq!(exts(queue), "u_coffee,u_audio,u_other2,u_other");
+        for bad in ["interval '0'", "interval '-1 day'"] {
+            assert_eq!(
+                sqlstate_of(&format!("SELECT recommender.queue_homepages({bad})")),
+                "22023"
+            );
+        }
+        assert_eq!(
+            Spi::get_two::<i32, i32>("SELECT * FROM recommender._precompute_homepages(recommender._dequeue_homepages(10))").unwrap(),
+            (Some(4), Some(0))
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM recommender.user_profiles WHERE user_id IN ('u_coffee', 'u_audio', 'u_other2', 'u_other')"),
+            4
+        );
+    }
+
     fn shared_rows() -> i64 {
         Spi::get_one::<i64>("SELECT count(*) FROM recommender.rerank_scores")
             .unwrap()

@@ -70,10 +70,13 @@ SELECT external_id, embedding IS NOT NULL AND embedded_hash = text_hash AS embed
 SELECT recommender.embed_product((SELECT product_id FROM recommender.products WHERE external_id = 'w-1'), force => true);
 CALL recommender.refresh_embeddings();
 DELETE FROM recommender.products WHERE external_id = 'w-1';
--- ... still without reading other users' interactions, or building the item model from them.
+-- ... still without reading other users' interactions, building the item model from them, or
+-- queueing every user's homepage for the worker (0.22.0).
 SELECT user_id FROM recommender.interactions;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 CALL recommender.build_item_model();
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT recommender.queue_homepages();
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 RESET ROLE;
 -- ... nor touch the sync of a table it does not own (0.16.0): no remapping, no unsyncing.

@@ -133,3 +133,25 @@ SELECT external_product_id FROM recommender.homepage('zoe', 2) ORDER BY 1;
 SELECT external_product_id FROM recommender.similar_products(
   (SELECT product_id FROM recommender.products WHERE external_id = 'r-1'), 2) ORDER BY 1;
 RESET recommender.as_of;
+-- A profile marked for a rebuild by an UPDATE of its interactions before 0.21.0 kept its cache
+-- key and was served until the user's next interaction: the update to 0.22.0 clears the key of
+-- every marked profile, so the next call rebuilds it.
+DROP EXTENSION recommender CASCADE;
+CREATE EXTENSION recommender VERSION '0.20.0';
+INSERT INTO recommender.products (external_id, name, description, category, price, stock)
+VALUES ('y-1', 'Espresso beans', 'Dark roast, 1 kg', 'Coffee', 19.90, 10),
+       ('y-2', 'Green tea', 'Sencha, 100 g', 'Tea', 7.00, 5);
+INSERT INTO recommender.interactions (user_id, product_id, type, basket_id, occurred_at)
+SELECT 'yann', product_id, 'PURCHASE', 'y-1', '2024-02-01' FROM recommender.products;
+SET recommender.as_of = '2024-03-01';
+SELECT count(*) AS shown FROM recommender.homepage('yann', 2);
+UPDATE recommender.interactions SET quantity = 2 WHERE user_id = 'yann';
+SELECT full_at IS NULL AS marked, weights_version IS NULL AS key_cleared
+  FROM recommender.user_profiles WHERE user_id = 'yann';
+ALTER EXTENSION recommender UPDATE;
+SELECT full_at IS NULL AS marked, weights_version IS NULL AS key_cleared
+  FROM recommender.user_profiles WHERE user_id = 'yann';
+SELECT count(*) AS shown FROM recommender.homepage('yann', 2);
+SELECT full_at IS NOT NULL AS rebuilt, weights_version IS NOT NULL AS keyed
+  FROM recommender.user_profiles WHERE user_id = 'yann';
+RESET recommender.as_of;

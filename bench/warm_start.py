@@ -1,0 +1,74 @@
+"""A returning household's first homepage in a fresh backend, with the real-size cross-encoder
+reranking 20 (issue 17): with no pair of its page scored anywhere (after a new model, or once
+the shared scores have expired), and after `recommender.queue_homepages()` had the queue worker
+compute it ahead. Run by bench/warm_start.sh, which starts the project cluster with the worker in
+the database and sets the clock and the cross-encoder as the database's settings.
+
+Each call is timed from connect to result, client side (psycopg, loopback), one new connection
+per call, as an application's first request on a new pooled connection.
+"""
+import argparse
+import os
+import statistics
+import time
+
+import psycopg
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--db", default="recommender_cj")
+ap.add_argument("--users", type=int, default=40)
+ap.add_argument("--active", default="30 days", help="queue_homepages(active_within)")
+args = ap.parse_args()
+DSN = dict(host="127.0.0.1", port=os.environ["PGPORT"], user="postgres", dbname=args.db)
+
+
+def pct(xs, q):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, max(0, int(round(q * (len(xs) - 1)))))]
+
+
+def admin():
+    return psycopg.connect(**DSN, autocommit=True)
+
+
+def first_calls(users):
+    ms = []
+    for u in users:
+        t0 = time.perf_counter()
+        with psycopg.connect(**DSN, autocommit=True) as c:
+            c.execute("SELECT count(*) FROM recommender.homepage(%s, 12)", (u,)).fetchall()
+        ms.append((time.perf_counter() - t0) * 1000)
+    return ms
+
+
+def show(label, ms):
+    print(f"{label:<58} | {len(ms):>3} | {statistics.median(ms):7.1f} | {pct(ms, 0.95):7.1f} | {max(ms):7.1f}")
+
+
+with admin() as c:
+    c.execute("SET client_min_messages = warning")
+    # households active in the window, the sample from them (each sample measured once per mode)
+    active = [r[0] for r in c.execute(
+        """SELECT user_id FROM recommender.interactions
+            WHERE occurred_at <= recommender.clock() AND occurred_at > recommender.clock() - %s::interval
+            GROUP BY user_id ORDER BY md5(user_id || 'warm')""", (args.active,))]
+    cold, warm = active[:args.users], active[args.users:2 * args.users]
+    # every household's stored profile current, so both modes time the cross-encoder, not a rebuild
+    c.execute("SELECT count(*) FROM unnest(%s::text[]) u, LATERAL recommender.homepage(u, 12) h",
+              (cold + warm,))
+    c.execute("TRUNCATE recommender.rerank_scores")   # no pair scored anywhere: a new model
+print(f"# {len(active)} households active in the {args.active} before the clock; {args.users} timed per mode")
+print(f"{'homepage(user, 12), fresh backend, connect to result (ms)':<58} | {'n':>3} | {'p50':>7} | {'p95':>7} | {'max':>7}")
+show("no pair scored anywhere (a new model, expired scores)", first_calls(cold))
+with admin() as c:
+    c.execute("SET client_min_messages = warning")
+    c.execute("TRUNCATE recommender.rerank_scores")
+    t0 = time.perf_counter()
+    queued = c.execute("SELECT recommender.queue_homepages(%s::interval)", (args.active,)).fetchone()[0]
+    while c.execute("SELECT count(*) FROM recommender.homepage_queue").fetchone()[0] > 0:
+        time.sleep(0.5)
+    drained = time.perf_counter() - t0
+    pairs = c.execute("SELECT count(*) FROM recommender.rerank_scores").fetchone()[0]
+show("after queue_homepages() and the worker's drain", first_calls(warm))
+print(f"# queue_homepages('{args.active}') queued {queued} households; one queue worker computed them in "
+      f"{drained:.0f} s ({queued / drained:.1f} households/s, {pairs} pairs stored)")
