@@ -65,8 +65,16 @@ with admin() as c:
     c.execute("TRUNCATE recommender.rerank_scores")
     t0 = time.perf_counter()
     queued = c.execute("SELECT recommender.queue_homepages(%s::interval)", (args.active,)).fetchone()[0]
-    while c.execute("SELECT count(*) FROM recommender.homepage_queue").fetchone()[0] > 0:
+    # the worker takes a user off the queue before it computes the page: done when the queue is
+    # empty and the worker is between transactions, twice in a row
+    idle = 0
+    while idle < 2:
         time.sleep(0.5)
+        done = c.execute("""SELECT NOT EXISTS (SELECT FROM recommender.homepage_queue)
+                              AND NOT EXISTS (SELECT FROM pg_stat_activity
+                                               WHERE backend_type = 'recommender queue worker'
+                                                 AND datname = current_database() AND xact_start IS NOT NULL)""").fetchone()[0]
+        idle = idle + 1 if done else 0
     drained = time.perf_counter() - t0
     pairs = c.execute("SELECT count(*) FROM recommender.rerank_scores").fetchone()[0]
 show("after queue_homepages() and the worker's drain", first_calls(warm))

@@ -1,10 +1,13 @@
 -- recommender 0.21.0 -> 0.22.0: queue_homepages(), a warm start for the shared cross-encoder
--- scores; profiles marked before 0.21.0 are rebuilt at the next call (README "Upgrades").
+-- scores; shared scores kept while they are read; profiles marked before 0.21.0 are rebuilt at
+-- the next call (README "Upgrades").
 -- Released: never edit.
 --   * queue_homepages(interval) (new; owner or superuser) queues the users active within the
 --     interval for the queue worker to compute their homepage ahead.
 --   * _precompute_homepages keeps no scores in the worker's backend, so a pair it scored before
 --     and the shared table has since pruned is stored there again.
+--   * _keep_rerank_scores keeps a pair stored already from now on (the library passes the pairs
+--     it found due for renewal), so a pair still read is not pruned; repeated pairs are stored once.
 --   * A profile marked for a rebuild by an UPDATE or DELETE of its user's interactions before
 --     0.21.0 kept its cache key and was served until the user's next interaction: its key is
 --     cleared now, so the next call rebuilds it (as 0.21.0's trigger does for later marks).
@@ -15,17 +18,19 @@ UPDATE recommender.user_profiles SET weights_version = NULL
 
 -- Queues users for the queue worker to compute their homepage ahead, as precompute_homepage does
 -- after an interaction (0.22.0): every user with an interaction in the `active_within` before the
--- clock (NULL: every user), the most recently active first (their queued_at one microsecond
--- apart, after anything queued already). A warm start: after a new cross-encoder (every shared
--- pair's key changes) or on a schedule, so that a returning user's call in a fresh backend finds
--- its pairs. A user already queued keeps its place. Returns how many users it queued; warns when
--- no queue worker runs in this database (as far as the caller may see). Owner or superuser: each
--- queued user costs the worker one homepage.
+-- clock (NULL, or one reaching past the earliest time: every user), the most recently active
+-- first (their queued_at one microsecond apart). A warm start: after a new cross-encoder (every
+-- shared pair's key changes) or on a schedule, so that a returning user's call in a fresh backend
+-- finds its pairs. A user already queued keeps its place. Returns how many users it queued; warns
+-- when no queue worker runs in this database (as far as the caller may see). Owner or superuser:
+-- each queued user costs the worker one homepage. Its rows stay locked until the caller commits
+-- (a track() of a queued user waits for that): call it in a transaction of its own.
 CREATE FUNCTION recommender.queue_homepages(active_within interval DEFAULT interval '30 days') RETURNS bigint
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     till pg_catalog.timestamptz := recommender.clock();
+    since pg_catalog.timestamptz;   -- NULL: every user
     base pg_catalog.timestamptz := pg_catalog.clock_timestamp();
     queued pg_catalog.int8;
 BEGIN
@@ -33,10 +38,17 @@ BEGIN
         RAISE EXCEPTION 'recommender: active_within must be a positive interval, or NULL for every user; got %', active_within
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF active_within IS NOT NULL THEN
+        BEGIN
+            since := till OPERATOR(pg_catalog.-) active_within;
+        EXCEPTION WHEN datetime_field_overflow THEN
+            NULL;   -- reaches past the earliest timestamp: every user
+        END;
+    END IF;
     WITH active AS (
         SELECT i.user_id, pg_catalog.max(i.occurred_at) AS last_at FROM recommender.interactions i
          WHERE i.occurred_at OPERATOR(pg_catalog.<=) till
-           AND (active_within IS NULL OR i.occurred_at OPERATOR(pg_catalog.>) (till OPERATOR(pg_catalog.-) active_within))
+           AND (since IS NULL OR i.occurred_at OPERATOR(pg_catalog.>) since)
          GROUP BY i.user_id),
     added AS (
         INSERT INTO recommender.homepage_queue (user_id, queued_at)
@@ -92,3 +104,34 @@ BEGIN
 END
 $$;
 ALTER FUNCTION recommender._precompute_homepages(text[]) SET search_path = pg_catalog, pg_temp;
+
+-- Stores pairs the cross-encoder just scored, in key order, and deletes up to prune of the
+-- expired ones (oldest first), so the table stays bounded without the queue worker. A pair
+-- stored already is kept from now on (0.22.0: a call that found it due for renewal passes it, so
+-- a pair still read is not pruned). Never waits more than 10 ms for another transaction and never
+-- fails the call: a pair another transaction is storing, a lock, a deadlock or a serialization
+-- conflict leaves the pairs unstored (another call stores them).
+CREATE OR REPLACE FUNCTION recommender._keep_rerank_scores(pairs bytea[], scores real[], prune integer) RETURNS void
+LANGUAGE plpgsql VOLATILE SET lock_timeout = '10ms'
+AS $$
+BEGIN
+    INSERT INTO recommender.rerank_scores AS r (pair, score)
+    SELECT DISTINCT ON (u.p) u.p, u.s FROM ROWS FROM (unnest(pairs), unnest(scores)) AS u(p, s)
+     WHERE u.p IS NOT NULL AND u.s IS NOT NULL
+     ORDER BY u.p
+    ON CONFLICT (pair) DO UPDATE SET stored_at = EXCLUDED.stored_at
+     WHERE r.stored_at < EXCLUDED.stored_at;
+    IF prune > 0 THEN
+        DELETE FROM recommender.rerank_scores r
+         WHERE r.ctid = ANY (ARRAY(
+               SELECT o.ctid FROM recommender.rerank_scores o
+                WHERE o.stored_at < (SELECT recommender._rerank_scores_expiry())
+                ORDER BY o.stored_at
+                LIMIT prune
+                  FOR UPDATE SKIP LOCKED));
+    END IF;
+EXCEPTION WHEN lock_not_available OR deadlock_detected OR serialization_failure OR unique_violation THEN
+    NULL;
+END
+$$;
+ALTER FUNCTION recommender._keep_rerank_scores(bytea[], real[], integer) SET search_path = pg_catalog, pg_temp;

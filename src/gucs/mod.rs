@@ -124,7 +124,7 @@ settings! {
         c"A pair's score depends only on its two texts and the model, so a repeat visit whose profile has not changed, or a product page seen before, runs no model. Changed texts make new pairs and a replaced model empties the cache; about 20 bytes per entry, per backend.";
     RERANK_SHARE_SECONDS: int = 86400; c"recommender.rerank_share_seconds", Suset, [0, 2_592_000], UNIT_S;
         c"How long cross-encoder scores are kept in recommender.rerank_scores, shared by every backend and the queue worker; 0 neither reads nor writes it.",
-        c"A pair scored by one backend (or precomputed by the queue worker, recommender.precompute_homepage) runs no model in another. Written only by the recommendation functions, never on a standby, in a read-only or a serializable transaction; older scores are deleted by the queue worker, a few at a time by the calls that store new ones, or by recommender.prune_rerank_scores(). Superuser only: it decides what the table holds.";
+        c"A pair scored by one backend (or precomputed by the queue worker, recommender.precompute_homepage) runs no model in another; one read more than half of this after it was stored is stored again, so a pair in use stays. Written only by the recommendation functions, never on a standby, in a read-only or a serializable transaction; older scores are deleted by the queue worker, a few at a time by the calls that store new ones, or by recommender.prune_rerank_scores(). Superuser only: it decides what the table holds.";
     MAX_PER_CATEGORY: int = 3; c"recommender.max_per_category", Userset, [1, 1000];
         c"Business rule: at most this many results per category.",
         AB_TEST;

@@ -305,9 +305,10 @@ pub fn cross_encoder_installed() -> bool {
 /// Cross-encoder scores kept outside this backend (the pipeline's shared table), keyed by
 /// [`pair_key`]; the model layer runs no SQL itself.
 pub trait SharedScores {
-    /// One logit or None per key.
-    fn fetch(&self, keys: &[PairKey]) -> Result<Vec<Option<f32>>>;
-    /// Keeps logits the model just computed.
+    /// Per key, None or the logit and whether it is due for renewal (kept so long that it would
+    /// expire soon: a pair still in use is kept again, so it stays while it is read).
+    fn fetch(&self, keys: &[PairKey]) -> Result<Vec<Option<(f32, bool)>>>;
+    /// Keeps logits the model just computed, or found due for renewal.
     fn keep(&self, scored: &[(PairKey, f32)]) -> Result<()>;
 }
 
@@ -340,9 +341,10 @@ fn pair_key(model: &[encoder::FileId], query: &str, doc: &str) -> PairKey {
 /// Cross-encoder logits for (query, document) pairs: `[CLS] query [SEP] doc [SEP]` with
 /// token_type_ids 0 then 1, one logit per pair. Each distinct document is scored once. A pair is
 /// looked up first in this backend's `score_cache` (`recommender.rerank_cache_size`), then in
-/// `shared` when given (another backend, or the queue worker's precompute, may have scored it);
-/// only the rest run the model, batched like the encoder, and are kept in both. A call whose
-/// pairs are all found loads no model.
+/// `shared` when given (another backend, or the queue worker's precompute, may have scored it;
+/// one found there that is due for renewal is kept there again); only the rest run the model,
+/// batched like the encoder, and are kept in both. A call whose pairs are all found loads no
+/// model.
 pub fn cross_scores(
     query: &str,
     docs: &[&str],
@@ -372,14 +374,21 @@ pub fn cross_scores(
         if !todo.is_empty() {
             let found = shared.fetch(&keys)?;
             let mut kept = Vec::new();
-            for (&i, v) in todo.iter().zip(found) {
-                if let Some(v) = v {
+            let mut renew = Vec::new();
+            for ((&i, key), v) in todo.iter().zip(&keys).zip(found) {
+                if let Some((v, due)) = v {
                     out[i] = Some(v);
                     kept.push((distinct[i], v));
+                    if due {
+                        renew.push((*key, v));
+                    }
                 }
             }
             SHARED_HITS.fetch_add(kept.len() as u64, Ordering::Relaxed);
             score_cache::store(&q, &kept);
+            if !renew.is_empty() {
+                shared.keep(&renew)?;
+            }
         }
     }
     let todo: Vec<usize> = (0..distinct.len()).filter(|&i| out[i].is_none()).collect();

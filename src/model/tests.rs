@@ -361,6 +361,40 @@ mod tests {
         assert_eq!(shared_rows(), rows - 1);
     }
 
+    /// A shared pair read more than half of `rerank_share_seconds` after it was stored is kept
+    /// again (0.22.0), so a pair still in use is not pruned; one read sooner is not written. A
+    /// pair given twice is stored once.
+    #[pg_test]
+    fn a_shared_pair_still_read_is_kept_again() {
+        Spi::run(&format!(
+            "SET recommender.cross_encoder_dir = '{}'",
+            test_cross_encoder_dir()
+        ))
+        .unwrap();
+        seed_store();
+        let page = "SELECT count(*) FROM recommender.homepage('u_coffee', 5)";
+        count(page);
+        assert!(shared_rows() >= 2);
+        let first_two = "(SELECT pair FROM recommender.rerank_scores ORDER BY pair LIMIT 2)";
+        Spi::run(&format!(
+            "UPDATE recommender.rerank_scores SET stored_at = now() - interval '13 hours' WHERE pair IN {first_two}; \
+             UPDATE recommender.rerank_scores SET stored_at = now() - interval '1 hour' \
+              WHERE pair = (SELECT pair FROM recommender.rerank_scores ORDER BY pair OFFSET 1 LIMIT 1)"
+        ))
+        .unwrap();
+        // a backend that has not scored them reads them from the shared table
+        Spi::run("SET recommender.rerank_cache_size = 0").unwrap();
+        count(page);
+        let ages = format!(
+            "SELECT string_agg(CASE WHEN r.stored_at = now() THEN 'renewed' ELSE 'as it was' END, ',' ORDER BY r.pair) \
+               FROM recommender.rerank_scores r WHERE r.pair IN {first_two}"
+        );
+        assert_eq!(exts(&ages), "renewed,as it was");
+        let rows = shared_rows();
+        Spi::run("SELECT recommender._keep_rerank_scores(ARRAY['\\x01', '\\x01']::bytea[], ARRAY[1, 2]::real[], 0)").unwrap();
+        assert_eq!(shared_rows(), rows + 1);
+    }
+
     /// With `recommender.precompute_homepage` on, a tracked user is queued; the queue worker's
     /// batch computes the homepage, and the user's next call (in a backend that has scored
     /// nothing, as another connection would) runs no model and returns the same rows.
@@ -423,7 +457,12 @@ mod tests {
             0,
             "already queued"
         );
-        assert_eq!(count("SELECT recommender.queue_homepages(NULL)"), 3);
+        // an interval reaching past the earliest timestamp: every user, as NULL
+        assert_eq!(
+            count("SELECT recommender.queue_homepages(interval '300000 years')"),
+            3
+        );
+        assert_eq!(count("SELECT recommender.queue_homepages(NULL)"), 0);
         assert_eq!(exts(queue), "u_coffee,u_audio,u_other2,u_other");
         for bad in ["interval '0'", "interval '-1 day'"] {
             assert_eq!(

@@ -112,22 +112,26 @@ impl SharedTable {
 }
 
 impl model::SharedScores for SharedTable {
-    fn fetch(&self, keys: &[model::PairKey]) -> Result<Vec<Option<f32>>> {
+    fn fetch(&self, keys: &[model::PairKey]) -> Result<Vec<Option<(f32, bool)>>> {
         if !Self::usable()? {
             return Ok(vec![None; keys.len()]);
         }
         let arg: Vec<&[u8]> = keys.iter().map(|k| k.as_slice()).collect();
-        let found: std::collections::HashMap<Vec<u8>, f32> = Spi::connect(|c| {
+        // due for renewal: kept more than half of `rerank_share_seconds` ago (0.22.0), so a pair
+        // read at least that often is never pruned, and each is written at most that often
+        let half = gucs::rerank_share_seconds() as f64 / 2.0;
+        let found: std::collections::HashMap<Vec<u8>, (f32, bool)> = Spi::connect(|c| {
             let t = super::plans::select(
                 c,
-                "SELECT pair, score FROM recommender.rerank_scores WHERE pair = ANY($1)",
+                "SELECT pair, score, stored_at < now() - make_interval(secs => $2)
+                   FROM recommender.rerank_scores WHERE pair = ANY($1)",
                 None,
-                &[arg.into()],
+                &[arg.into(), half.into()],
             )?;
             let mut m = std::collections::HashMap::new();
             for r in t {
                 if let (Some(k), Some(v)) = (r.get::<Vec<u8>>(1)?, r.get::<f32>(2)?) {
-                    m.insert(k, v);
+                    m.insert(k, (v, r.get::<bool>(3)?.unwrap_or(false)));
                 }
             }
             Ok::<_, RecError>(m)
