@@ -26,20 +26,26 @@ $$;
 
 -- Stores pairs the cross-encoder just scored, in key order, and deletes up to prune of the
 -- expired ones (oldest first), so the table stays bounded without the queue worker. A pair
--- stored already is kept from now on (0.22.0: a call that found it due for renewal passes it, so
--- a pair still read is not pruned). Never waits more than 10 ms for another transaction and never
--- fails the call: a pair another transaction is storing, a lock, a deadlock or a serialization
--- conflict leaves the pairs unstored (another call stores them).
+-- stored already is kept from now on (0.22.0: a call that read it in the second half of its time
+-- passes it, so a pair still read is not pruned), unless another transaction holds it: rows
+-- another holds are skipped, never waited for. Never waits more than 10 ms for another
+-- transaction and never fails the call: a pair another transaction is storing, a lock, a
+-- deadlock or a serialization conflict leaves the pairs unstored (another call stores them).
 CREATE FUNCTION recommender._keep_rerank_scores(pairs bytea[], scores real[], prune integer) RETURNS void
 LANGUAGE plpgsql VOLATILE SET lock_timeout = '10ms'
 AS $$
 BEGIN
-    INSERT INTO recommender.rerank_scores AS r (pair, score)
-    SELECT DISTINCT ON (u.p) u.p, u.s FROM ROWS FROM (unnest(pairs), unnest(scores)) AS u(p, s)
+    INSERT INTO recommender.rerank_scores (pair, score)
+    SELECT u.p, u.s FROM ROWS FROM (unnest(pairs), unnest(scores)) AS u(p, s)
      WHERE u.p IS NOT NULL AND u.s IS NOT NULL
      ORDER BY u.p
-    ON CONFLICT (pair) DO UPDATE SET stored_at = EXCLUDED.stored_at
-     WHERE r.stored_at < EXCLUDED.stored_at;
+    ON CONFLICT (pair) DO NOTHING;
+    UPDATE recommender.rerank_scores r SET stored_at = now()
+     WHERE r.ctid = ANY (ARRAY(
+           SELECT o.ctid FROM recommender.rerank_scores o
+            WHERE o.pair = ANY (pairs) AND o.stored_at < now()
+            ORDER BY o.pair
+              FOR UPDATE SKIP LOCKED));
     IF prune > 0 THEN
         DELETE FROM recommender.rerank_scores r
          WHERE r.ctid = ANY (ARRAY(
@@ -69,13 +75,17 @@ CREATE TRIGGER wake_queue_workers AFTER INSERT ON recommender.homepage_queue
 
 -- Deletes the shared scores stored more than recommender.rerank_share_seconds ago (all of them
 -- at 0); returns how many. The queue worker runs it every minute (the recommendation functions
--- also delete a few at a time as they store new ones). Owner or superuser.
+-- also delete a few at a time as they store new ones). Rows another transaction holds (one
+-- renewing them) are left for the next run, never waited for (0.22.0). Owner or superuser.
 CREATE FUNCTION recommender.prune_rerank_scores() RETURNS bigint
 LANGUAGE sql VOLATILE
 AS $$
 WITH gone AS (
-    DELETE FROM recommender.rerank_scores
-     WHERE stored_at < (SELECT recommender._rerank_scores_expiry())
+    DELETE FROM recommender.rerank_scores r
+     WHERE r.ctid = ANY (ARRAY(
+           SELECT o.ctid FROM recommender.rerank_scores o
+            WHERE o.stored_at < (SELECT recommender._rerank_scores_expiry())
+              FOR UPDATE SKIP LOCKED))
     RETURNING 1)
 SELECT count(*) FROM gone
 $$;

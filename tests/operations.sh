@@ -231,6 +231,39 @@ for _ in $(seq 50); do [ "$(reloads 150)" -gt "$before" ] && break; sleep 0.2; d
 [ "$(reloads 150)" -gt "$before" ] || fail "worker back at a 150 ms naptime"
 ok "woken at commit with a 10-minute naptime: queued product embedded $embed_ms ms, queued user's homepage computed $home_ms ms after the psql call that queued them"
 
+# --- the membership check before each homepage function (0.20.0) -------------------------------
+# In a database with the extension, a _dequeue_homepages or _precompute_homepages that is not a
+# member of it (here: taken out by a superuser, its body replaced) is never called; queued users
+# wait, and are computed once the member is back.
+for fn in "_dequeue_homepages(integer)" "_precompute_homepages(text[])"; do
+  def=$(q "$PP" ops_worker "SELECT pg_get_functiondef('recommender.$fn'::regprocedure)")
+  q "$PP" ops_worker "CREATE TABLE IF NOT EXISTS public.outsider_runs (fn text);
+    ALTER EXTENSION recommender DROP FUNCTION recommender.$fn"
+  case "$fn" in
+    _dequeue*) head="_dequeue_homepages(n integer) RETURNS text[]"
+               body="INSERT INTO public.outsider_runs VALUES ('$fn'); RETURN '{}';" ;;
+    *) head="_precompute_homepages(users text[], OUT processed integer, OUT failed integer)"
+       body="INSERT INTO public.outsider_runs VALUES ('$fn'); processed := 0; failed := 0;" ;;
+  esac
+  q "$PP" ops_worker "CREATE OR REPLACE FUNCTION recommender.$head LANGUAGE plpgsql AS \$o\$ BEGIN $body END \$o\$" \
+    || fail "replaced $fn with an outsider"
+  q "$PP" ops_worker "INSERT INTO recommender.homepage_queue (user_id) VALUES ('ops-shopper')"
+  sleep 3   # 20 naptimes
+  [ "$(q "$PP" ops_worker "SELECT count(*) FROM public.outsider_runs")" = 0 ] \
+    || fail "the worker called a $fn that is not the extension's"
+  [ "$(q "$PP" ops_worker "SELECT count(*) FROM recommender.homepage_queue")" = 1 ] \
+    || fail "the queued user waits while $fn is not the extension's"
+  psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PP" -U postgres -d ops_worker >/dev/null <<SQL || fail "restored $fn"
+$def;
+ALTER EXTENSION recommender ADD FUNCTION recommender.$fn;
+SQL
+  wait_for 30 "$PP" ops_worker "SELECT NOT EXISTS (SELECT FROM recommender.homepage_queue)" \
+    || fail "the queued user is computed once $fn is the extension's again"
+done
+[ "$(worker_pid)" = "$pid" ] || fail "same worker after the outsiders"
+q "$PP" ops_worker "DROP TABLE public.outsider_runs"
+ok "a _dequeue_homepages or _precompute_homepages outside the extension is never called; the queue waits for the member"
+
 # --- SIGTERM in the middle of a drain ----------------------------------------------------------
 q "$PP" ops_worker "SET recommender.embedding_mode = deferred;
   UPDATE recommender.products SET description = description || ' (SIGTERM round)'"

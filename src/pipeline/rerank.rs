@@ -117,8 +117,9 @@ impl model::SharedScores for SharedTable {
             return Ok(vec![None; keys.len()]);
         }
         let arg: Vec<&[u8]> = keys.iter().map(|k| k.as_slice()).collect();
-        // due for renewal: kept more than half of `rerank_share_seconds` ago (0.22.0), so a pair
-        // read at least that often is never pruned, and each is written at most that often
+        // due for renewal: stored more than half of `rerank_share_seconds` ago (0.22.0), so a pair
+        // read from here at least that often is not pruned, and a renewed one is not due again
+        // for that long
         let half = gucs::rerank_share_seconds() as f64 / 2.0;
         let found: std::collections::HashMap<Vec<u8>, (f32, bool)> = Spi::connect(|c| {
             let t = super::plans::select(
