@@ -22,8 +22,6 @@ ce="$("$PG_CONFIG" --sharedir)/recommender/bench-models/cross-encoder"
 MODEL_DIR="$(dirname "$ce")" "$ROOT/models/materialize.sh" --bench-cross-encoder >/dev/null
 "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/bench/requirements.txt"
 PY="$VENV/bin/python"
-pgdata=$(pgdata_dir)
-pgctl() { env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$pgdata" "$@"; }
 export PGHOST=127.0.0.1 PGPORT PGUSER=postgres
 
 "$ROOT/scripts/cluster.sh" start
@@ -47,13 +45,7 @@ trap restore EXIT
 [ "$WAKE" = off ] && wake DISABLE
 psql -XAtq -d "$DB" -c "ALTER DATABASE $DB SET recommender.as_of = '2018-01-01'" \
                     -c "ALTER DATABASE $DB SET recommender.cross_encoder_dir = '$ce'"
-"$ROOT/scripts/cluster.sh" stop
-pgctl -l "$(dirname "$pgdata")/postgres.log" -w -t 60 start \
-  -o "-c shared_preload_libraries=recommender -c recommender.worker_databases=$DB -c recommender.worker_naptime=$NAPTIME" >/dev/null
-for _ in $(seq 60); do
-  [ "$(psql -XAtq -d postgres -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'recommender queue worker'")" = 1 ] && break
-  sleep 0.5
-done
+cluster_with_worker "$DB" -c recommender.worker_naptime=$NAPTIME
 out="$ROOT/bench/results/precompute.txt"
 [ "$THINK" = 2 ] && [ "$NAPTIME" = 1000 ] || out="$ROOT/bench/results/precompute-pause-$THINK-naptime-$NAPTIME.txt"
 [ "$WAKE" = off ] && out="${out%.txt}-nowake.txt"

@@ -5,17 +5,19 @@
 # drain (issue 17). Restarts the project cluster with the library preloaded and one worker in the
 # database for the run, and as it was afterwards; the clock and the cross-encoder are set for the
 # database during the run (the worker computes with the database's settings) and reset after.
-# Empties recommender.rerank_scores (a cache). Writes bench/results/warm-start.txt.
-#   bench/warm_start.sh [households per mode]   (default 40)
+# Empties recommender.rerank_scores (a cache). Writes bench/results/warm-start.txt (with another
+# ACTIVE, the households active within that interval before the clock, warm-start-ACTIVE.txt).
+#   [ACTIVE='30 days'] bench/warm_start.sh [households per mode]   (default 40)
 source "$(dirname "$0")/../scripts/lib.sh"
 
 DB=${CJ_DB:-recommender_cj}
 N=${1:-40}
+ACTIVE=${ACTIVE:-30 days}
+OUT="$ROOT/bench/results/warm-start.txt"
+[ "$ACTIVE" = "30 days" ] || OUT="$ROOT/bench/results/warm-start-${ACTIVE// /-}.txt"
 ce="$("$PG_CONFIG" --sharedir)/recommender/bench-models/cross-encoder"
 MODEL_DIR="$(dirname "$ce")" "$ROOT/models/materialize.sh" --bench-cross-encoder >/dev/null
 "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/bench/requirements.txt"
-pgdata=$(pgdata_dir)
-pgctl() { env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$pgdata" "$@"; }
 export PGHOST=127.0.0.1 PGPORT PGUSER=postgres
 
 "$ROOT/scripts/cluster.sh" start
@@ -30,14 +32,8 @@ restore() {
 trap restore EXIT
 psql -XAtq -d "$DB" -c "ALTER DATABASE $DB SET recommender.as_of = '2018-01-01'" \
                     -c "ALTER DATABASE $DB SET recommender.cross_encoder_dir = '$ce'"
-"$ROOT/scripts/cluster.sh" stop
-pgctl -l "$(dirname "$pgdata")/postgres.log" -w -t 60 start \
-  -o "-c shared_preload_libraries=recommender -c recommender.worker_databases=$DB" >/dev/null
-for _ in $(seq 60); do
-  [ "$(psql -XAtq -d postgres -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'recommender queue worker'")" = 1 ] && break
-  sleep 0.5
-done
+cluster_with_worker "$DB"
 {
   echo "# bench/warm_start.sh $N on $(date -u +%FT%TZ), commit $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet || echo -dirty), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); real-size cross-encoder (6x384) reranking 20, rerank_threads $(psql -XAtq -d "$DB" -c 'SHOW recommender.rerank_threads')"
-  "$VENV/bin/python" "$ROOT/bench/warm_start.py" --db "$DB" --users "$N"
-} | tee "$ROOT/bench/results/warm-start.txt"
+  "$VENV/bin/python" "$ROOT/bench/warm_start.py" --db "$DB" --users "$N" --active "$ACTIVE"
+} | tee "$OUT"

@@ -79,6 +79,25 @@ pgdata_dir() {
   fi
 }
 
+# Restarts the project cluster with the library preloaded and one queue worker in database $1
+# (more `-c name=value` server options may follow), and waits for the worker to connect. For
+# benchmarks of the worker (bench/precompute.sh, bench/warm_start.sh); `scripts/cluster.sh stop`
+# then `start` brings the cluster back as it was.
+#   cluster_with_worker DB [-c name=value ...]
+cluster_with_worker() {
+  local db=$1 pgdata
+  shift
+  pgdata=$(pgdata_dir)
+  "$ROOT/scripts/cluster.sh" stop
+  aux_pgctl -D "$pgdata" -l "$(dirname "$pgdata")/postgres.log" -w -t 60 start \
+    -o "-c shared_preload_libraries=recommender -c recommender.worker_databases=$db $*" >/dev/null
+  for _ in $(seq 60); do
+    [ "$(psql -XAtq -d postgres -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'recommender queue worker'")" = 1 ] && return 0
+    sleep 0.5
+  done
+  die "the queue worker did not connect to $db"
+}
+
 # A throwaway server of its own (tests/operations.sh, bench/queue_bench.sh): recommender and
 # pg_cron preloaded, the queue worker in the databases given, loopback only, replication enabled.
 #   aux_cluster_init DIR PORT WORKER_DATABASES CRON_DATABASE

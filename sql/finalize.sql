@@ -131,6 +131,7 @@ GRANT EXECUTE ON FUNCTION
     recommender.sync_products(regclass, name, name, name, name, name, name, name, name),
     recommender.unsync_products(regclass, boolean),
     recommender._sync_check_column(regclass, name, text, text), recommender._sync_read(regclass, name, text),
+    recommender._sync_missing(text, text),
     recommender._sync_select(recommender.sync_sources, text), recommender._sync_trigger(),
     recommender._sync_upsert_sql(recommender.sync_sources, text),
     recommender._sync_delete_sql(recommender.sync_sources, text, text),

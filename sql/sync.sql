@@ -42,6 +42,18 @@ AS $$ SELECT CASE WHEN s OPERATOR(pg_catalog.>=) -2147483648 AND s OPERATOR(pg_c
                   WHEN s OPERATOR(pg_catalog.>) 2147483647 THEN 2147483647
                   WHEN s OPERATOR(pg_catalog.<) -2147483648 THEN 0 END $$;
 
+-- Fails like a missing column: _sync_read's reading of a mapped column the synced table no longer
+-- has (0.22.0). IMMUTABLE, so the statement fails when it is planned, with or without rows.
+CREATE FUNCTION recommender._sync_missing(source text, col text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    RAISE EXCEPTION 'recommender: column "%" of %, mapped by sync_products(), does not exist', col, source
+        USING ERRCODE = 'undefined_column',
+              HINT = 'Map the table as it is now: SELECT recommender.sync_products(...) with its current column names.';
+END
+$$;
+
 -- How the sync code reads a mapped column of an app table as a built-in type: an expression over
 -- the column, built here once for every conversion the sync path makes (id, texts, price, stock,
 -- created_at, deletes). The app's table belongs to an app role, and so may the column's type
@@ -55,11 +67,17 @@ AS $$ SELECT CASE WHEN s OPERATOR(pg_catalog.>=) -2147483648 AND s OPERATOR(pg_c
 --     which only a superuser can create; enums, domains, composites and arrays print through the
 --     built-in enum_out/record_out/array_out and their base types'. IS NULL is a null test, not
 --     an operator.
+--   * a column the table no longer has (dropped or renamed after sync_products) is read as a call
+--     of _sync_missing, which fails the statement as a missing column does (0.22.0: before, the
+--     column's name was spliced in, and a name that is also a relation's in the statement, such
+--     as new_rows, old_rows or the table's own, read the whole row as text).
 -- target is one of a fixed set of built-in type names: the callers below pass literals.
 CREATE FUNCTION recommender._sync_read(source regclass, col name, target text) RETURNS text
 LANGUAGE sql STABLE
 AS $$
-SELECT CASE WHEN t.typ IS NULL OR t.typ < 16384::oid   -- a dropped column fails as "does not exist"
+SELECT CASE WHEN t.typ IS NULL
+            THEN pg_catalog.format('recommender._sync_missing(%L, %L)::pg_catalog.%s', source::text, col, target)
+            WHEN t.typ < 16384::oid
             THEN pg_catalog.format('(%I)::pg_catalog.%s', col, target)
             ELSE pg_catalog.format('(CASE WHEN (%1$I) IS NULL THEN NULL ELSE pg_catalog.format(''%%s'', %1$I) END)::pg_catalog.%2$s',
                                    col, target) END

@@ -9,6 +9,9 @@
 --   * _keep_rerank_scores keeps a pair stored already from now on (the library passes the pairs
 --     it read in the second half of their time), skipping rows another transaction holds, so a
 --     pair still read is not pruned; prune_rerank_scores skips such rows too, never waiting.
+--   * _sync_read reads a mapped column the synced table no longer has as a call of the new
+--     _sync_missing, which fails the statement as a missing column does; before, a name that is
+--     also a relation's in the statement (new_rows, old_rows, the table's) read the whole row.
 --   * A profile marked for a rebuild by an UPDATE or DELETE of its user's interactions before
 --     0.21.0 kept its cache key and was served until the user's next interaction: its key is
 --     cleared now, so the next call rebuilds it (as 0.21.0's trigger does for later marks).
@@ -160,3 +163,50 @@ WITH gone AS (
 SELECT count(*) FROM gone
 $$;
 ALTER FUNCTION recommender.prune_rerank_scores() SET search_path = pg_catalog, pg_temp;
+
+-- Fails like a missing column: _sync_read's reading of a mapped column the synced table no longer
+-- has (0.22.0). IMMUTABLE, so the statement fails when it is planned, with or without rows.
+CREATE FUNCTION recommender._sync_missing(source text, col text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    RAISE EXCEPTION 'recommender: column "%" of %, mapped by sync_products(), does not exist', col, source
+        USING ERRCODE = 'undefined_column',
+              HINT = 'Map the table as it is now: SELECT recommender.sync_products(...) with its current column names.';
+END
+$$;
+ALTER FUNCTION recommender._sync_missing(text, text) SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION recommender._sync_missing(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION recommender._sync_missing(text, text) TO recommender_writer;
+
+-- How the sync code reads a mapped column of an app table as a built-in type: an expression over
+-- the column, built here once for every conversion the sync path makes (id, texts, price, stock,
+-- created_at, deletes). The app's table belongs to an app role, and so may the column's type
+-- with its casts, operators and domains; the sync trigger runs as the extension's owner
+-- (SECURITY DEFINER), so it must never evaluate any of them (README "Privileges").
+--   * a built-in type (oid below FirstNormalObjectId, 16384) is cast: a cast between built-in
+--     types can only have been created by a superuser;
+--   * any other type (enum, domain, composite, array, an extension's type) is printed by its
+--     output function through format('%s'), which uses no cast, and the text is read by the
+--     built-in target type's input function. Output functions of base types are C functions,
+--     which only a superuser can create; enums, domains, composites and arrays print through the
+--     built-in enum_out/record_out/array_out and their base types'. IS NULL is a null test, not
+--     an operator.
+--   * a column the table no longer has (dropped or renamed after sync_products) is read as a call
+--     of _sync_missing, which fails the statement as a missing column does (0.22.0: before, the
+--     column's name was spliced in, and a name that is also a relation's in the statement, such
+--     as new_rows, old_rows or the table's own, read the whole row as text).
+-- target is one of a fixed set of built-in type names: the callers below pass literals.
+CREATE OR REPLACE FUNCTION recommender._sync_read(source regclass, col name, target text) RETURNS text
+LANGUAGE sql STABLE
+AS $$
+SELECT CASE WHEN t.typ IS NULL
+            THEN pg_catalog.format('recommender._sync_missing(%L, %L)::pg_catalog.%s', source::text, col, target)
+            WHEN t.typ < 16384::oid
+            THEN pg_catalog.format('(%I)::pg_catalog.%s', col, target)
+            ELSE pg_catalog.format('(CASE WHEN (%1$I) IS NULL THEN NULL ELSE pg_catalog.format(''%%s'', %1$I) END)::pg_catalog.%2$s',
+                                   col, target) END
+  FROM (SELECT (SELECT a.atttypid FROM pg_catalog.pg_attribute a
+                 WHERE a.attrelid = source AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped) AS typ) t
+$$;
+ALTER FUNCTION recommender._sync_read(regclass, name, text) SET search_path = pg_catalog, pg_temp;

@@ -103,3 +103,22 @@ SELECT texts_embedded - :runs0 AS texts_through_model FROM recommender.model_inf
 SELECT (SELECT embedding FROM recommender.products WHERE external_id = 'twin-1')
      = (SELECT embedding FROM recommender.products WHERE external_id = 'twin-2') AS same_vector;
 DELETE FROM recommender.products WHERE external_id LIKE 'twin-%';
+
+-- A mapped column dropped after sync_products fails the app's write as a missing column, with
+-- its name and table (0.22.0), also when the name is one a statement of the sync also reads as a
+-- whole row (the trigger's transition table new_rows): before, that row was synced as text.
+CREATE TABLE shop.shelf (id text PRIMARY KEY, title text, new_rows text);
+INSERT INTO shop.shelf VALUES ('s-1', 'Tea caddy', 'Tin, 250 g');
+SELECT recommender.sync_products('shop.shelf', name_column => 'title', description_column => 'new_rows');
+SELECT external_id, description FROM recommender.products WHERE source = 'shop.shelf'::regclass;
+ALTER TABLE shop.shelf DROP COLUMN new_rows;
+\set VERBOSITY terse
+INSERT INTO shop.shelf VALUES ('s-2', 'Tea strainer');
+\set VERBOSITY default
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT count(*) AS synced FROM recommender.products WHERE source = 'shop.shelf'::regclass;
+SELECT recommender.sync_products('shop.shelf', name_column => 'title');
+INSERT INTO shop.shelf VALUES ('s-2', 'Tea strainer');
+SELECT external_id, name, description FROM recommender.products WHERE source = 'shop.shelf'::regclass ORDER BY 1;
+SELECT recommender.unsync_products('shop.shelf', delete_products => true);
+DROP TABLE shop.shelf;
