@@ -90,7 +90,8 @@ cluster_with_worker() {
   pgdata=$(pgdata_dir)
   "$ROOT/scripts/cluster.sh" stop
   aux_pgctl -D "$pgdata" -l "$(dirname "$pgdata")/postgres.log" -w -t 60 start \
-    -o "-c shared_preload_libraries=recommender -c recommender.worker_databases=$db $*" >/dev/null
+    -o "-c shared_preload_libraries=recommender -c recommender.worker_databases=$db $*" >/dev/null \
+    || { tail -20 "$(dirname "$pgdata")/postgres.log"; die "the cluster did not start with the queue worker"; }
   for _ in $(seq 60); do
     [ "$(psql -XAtq -d postgres -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'recommender queue worker'")" = 1 ] && return 0
     sleep 0.5

@@ -67,10 +67,10 @@ $$;
 --     which only a superuser can create; enums, domains, composites and arrays print through the
 --     built-in enum_out/record_out/array_out and their base types'. IS NULL is a null test, not
 --     an operator.
---   * a column the table no longer has (dropped or renamed after sync_products) is read as a call
---     of _sync_missing, which fails the statement as a missing column does (0.22.0: before, the
---     column's name was spliced in, and a name that is also a relation's in the statement, such
---     as new_rows, old_rows or the table's own, read the whole row as text).
+--   * a mapped name the table no longer has (a column dropped or renamed after sync_products) is
+--     read as a call of _sync_missing, which fails the statement as a missing column does
+--     (0.22.0: before, the name was spliced in, and one that is also a relation's in the
+--     statement, the trigger's new_rows or old_rows, read the whole row as text).
 -- target is one of a fixed set of built-in type names: the callers below pass literals.
 CREATE FUNCTION recommender._sync_read(source regclass, col name, target text) RETURNS text
 LANGUAGE sql STABLE

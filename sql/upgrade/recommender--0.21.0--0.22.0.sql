@@ -9,9 +9,9 @@
 --   * _keep_rerank_scores keeps a pair stored already from now on (the library passes the pairs
 --     it read in the second half of their time), skipping rows another transaction holds, so a
 --     pair still read is not pruned; prune_rerank_scores skips such rows too, never waiting.
---   * _sync_read reads a mapped column the synced table no longer has as a call of the new
+--   * _sync_read reads a mapped name the synced table no longer has as a call of the new
 --     _sync_missing, which fails the statement as a missing column does; before, a name that is
---     also a relation's in the statement (new_rows, old_rows, the table's) read the whole row.
+--     also a relation's in the statement (the trigger's new_rows, old_rows) read the whole row.
 --   * A profile marked for a rebuild by an UPDATE or DELETE of its user's interactions before
 --     0.21.0 kept its cache key and was served until the user's next interaction: its key is
 --     cleared now, so the next call rebuilds it (as 0.21.0's trigger does for later marks).
@@ -192,10 +192,10 @@ GRANT EXECUTE ON FUNCTION recommender._sync_missing(text, text) TO recommender_w
 --     which only a superuser can create; enums, domains, composites and arrays print through the
 --     built-in enum_out/record_out/array_out and their base types'. IS NULL is a null test, not
 --     an operator.
---   * a column the table no longer has (dropped or renamed after sync_products) is read as a call
---     of _sync_missing, which fails the statement as a missing column does (0.22.0: before, the
---     column's name was spliced in, and a name that is also a relation's in the statement, such
---     as new_rows, old_rows or the table's own, read the whole row as text).
+--   * a mapped name the table no longer has (a column dropped or renamed after sync_products) is
+--     read as a call of _sync_missing, which fails the statement as a missing column does
+--     (0.22.0: before, the name was spliced in, and one that is also a relation's in the
+--     statement, the trigger's new_rows or old_rows, read the whole row as text).
 -- target is one of a fixed set of built-in type names: the callers below pass literals.
 CREATE OR REPLACE FUNCTION recommender._sync_read(source regclass, col name, target text) RETURNS text
 LANGUAGE sql STABLE

@@ -104,9 +104,10 @@ SELECT (SELECT embedding FROM recommender.products WHERE external_id = 'twin-1')
      = (SELECT embedding FROM recommender.products WHERE external_id = 'twin-2') AS same_vector;
 DELETE FROM recommender.products WHERE external_id LIKE 'twin-%';
 
--- A mapped column dropped after sync_products fails the app's write as a missing column, with
--- its name and table (0.22.0), also when the name is one a statement of the sync also reads as a
--- whole row (the trigger's transition table new_rows): before, that row was synced as text.
+-- A mapped column dropped after sync_products fails the app's statements that read it as a
+-- missing column, with its name and table (0.22.0), also when the name is one of the trigger's
+-- transition tables: before, an INSERT synced the whole row as text, and a DELETE by an id column
+-- named old_rows deleted nothing.
 CREATE TABLE shop.shelf (id text PRIMARY KEY, title text, new_rows text);
 INSERT INTO shop.shelf VALUES ('s-1', 'Tea caddy', 'Tin, 250 g');
 SELECT recommender.sync_products('shop.shelf', name_column => 'title', description_column => 'new_rows');
@@ -122,3 +123,14 @@ INSERT INTO shop.shelf VALUES ('s-2', 'Tea strainer');
 SELECT external_id, name, description FROM recommender.products WHERE source = 'shop.shelf'::regclass ORDER BY 1;
 SELECT recommender.unsync_products('shop.shelf', delete_products => true);
 DROP TABLE shop.shelf;
+CREATE TABLE shop.crate (old_rows text PRIMARY KEY, title text);
+INSERT INTO shop.crate VALUES ('c-1', 'Tea crate');
+SELECT recommender.sync_products('shop.crate', id_column => 'old_rows', name_column => 'title');
+ALTER TABLE shop.crate RENAME COLUMN old_rows TO code;
+\set VERBOSITY terse
+UPDATE shop.crate SET title = 'Wooden tea crate';
+DELETE FROM shop.crate;
+\set VERBOSITY default
+SELECT external_id, name FROM recommender.products WHERE source = 'shop.crate'::regclass;
+SELECT recommender.unsync_products('shop.crate', delete_products => true);
+DROP TABLE shop.crate;
