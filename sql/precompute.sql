@@ -61,12 +61,15 @@ END
 $$;
 
 -- Users whose interactions changed while recommender.precompute_homepage was on (the
--- interactions trigger queues them), one row each, for the queue worker.
+-- interactions trigger queues them), or whom queue_homepages() queued (warm_start, 0.22.0), one
+-- row each, for the queue worker. It takes those of a warm start after the others, so a user
+-- who is active now never waits behind a warm start of every user.
 CREATE TABLE recommender.homepage_queue (
-    user_id   text        PRIMARY KEY,
-    queued_at timestamptz NOT NULL DEFAULT now()
+    user_id    text        PRIMARY KEY,
+    queued_at  timestamptz NOT NULL DEFAULT now(),
+    warm_start boolean     NOT NULL DEFAULT false
 );
-CREATE INDEX homepage_queue_queued_at ON recommender.homepage_queue (queued_at, user_id);
+CREATE INDEX homepage_queue_order ON recommender.homepage_queue (warm_start, queued_at, user_id);
 COMMENT ON TABLE recommender.homepage_queue IS
     'recommender users whose homepage the queue worker computes ahead of their next call (recommender.precompute_homepage).';
 -- A statement that queues users wakes the queue workers at its commit, as for embedding_queue.
@@ -92,8 +95,9 @@ $$;
 COMMENT ON FUNCTION recommender.prune_rerank_scores() IS
     'Deletes the shared cross-encoder scores older than recommender.rerank_share_seconds; returns how many. The queue worker runs it every minute.';
 
--- Takes the n users queued longest off the queue (the queue worker commits this at once, so a
--- track() of the same user meanwhile never waits for a precompute: it queues the user again).
+-- Takes the n users queued longest off the queue, those of a warm start last (0.22.0) (the queue
+-- worker commits this at once, so a track() of the same user meanwhile never waits for a
+-- precompute: it queues the user again).
 CREATE FUNCTION recommender._dequeue_homepages(n integer) RETURNS text[]
 LANGUAGE plpgsql VOLATILE
 AS $$
@@ -107,7 +111,7 @@ BEGIN
     WITH taken AS (
         DELETE FROM recommender.homepage_queue q
          WHERE q.user_id IN (SELECT h.user_id FROM recommender.homepage_queue h
-                              ORDER BY h.queued_at, h.user_id
+                              ORDER BY h.warm_start, h.queued_at, h.user_id
                               LIMIT n
                                 FOR UPDATE SKIP LOCKED)
         RETURNING q.user_id)
@@ -149,9 +153,9 @@ $$;
 -- Queues users for the queue worker to compute their homepage ahead, as precompute_homepage does
 -- after an interaction (0.22.0): every user with an interaction in the `active_within` before the
 -- clock (NULL, or one reaching past the earliest time: every user), the most recently active
--- first (their queued_at one microsecond apart). A warm start: after a new cross-encoder (every
--- shared pair's key changes) or on a schedule, so that a returning user's call in a fresh backend
--- finds its pairs. A user already queued keeps its place. Returns how many users it queued; warns
+-- first (their queued_at one microsecond apart), all after the users an interaction queues, also
+-- later ones (warm_start). A warm start: after a new cross-encoder (every shared pair's key
+-- changes) or on a schedule, so that a returning user's call in a fresh backend finds its pairs. A user already queued keeps its place. Returns how many users it queued; warns
 -- when no queue worker runs in this database (as far as the caller may see). Owner or superuser:
 -- each queued user costs the worker one homepage. Its rows stay locked until the caller commits
 -- (a track() of a queued user waits for that): call it in a transaction of its own.
@@ -181,9 +185,10 @@ BEGIN
            AND (since IS NULL OR i.occurred_at OPERATOR(pg_catalog.>) since)
          GROUP BY i.user_id),
     added AS (
-        INSERT INTO recommender.homepage_queue (user_id, queued_at)
+        INSERT INTO recommender.homepage_queue (user_id, queued_at, warm_start)
         SELECT a.user_id, base OPERATOR(pg_catalog.+)
-                          pg_catalog.make_interval(secs => (pg_catalog.row_number() OVER (ORDER BY a.last_at DESC, a.user_id))::pg_catalog.float8 OPERATOR(pg_catalog./) 1e6)
+                          pg_catalog.make_interval(secs => (pg_catalog.row_number() OVER (ORDER BY a.last_at DESC, a.user_id))::pg_catalog.float8 OPERATOR(pg_catalog./) 1e6),
+               true
           FROM active a
          ORDER BY a.user_id   -- rows locked in key order, as the interactions trigger queues them
         ON CONFLICT (user_id) DO NOTHING

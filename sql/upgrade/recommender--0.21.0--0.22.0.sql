@@ -3,7 +3,8 @@
 -- the next call (README "Upgrades").
 -- Released: never edit.
 --   * queue_homepages(interval) (new; owner or superuser) queues the users active within the
---     interval for the queue worker to compute their homepage ahead.
+--     interval for the queue worker to compute their homepage ahead; homepage_queue.warm_start
+--     (new) marks them, and _dequeue_homepages takes them after users queued by interactions.
 --   * _precompute_homepages keeps no scores in the worker's backend, so a pair it scored before
 --     and the shared table has since pruned is stored there again.
 --   * _keep_rerank_scores keeps a pair stored already from now on (the library passes the pairs
@@ -20,12 +21,43 @@
 UPDATE recommender.user_profiles SET weights_version = NULL
  WHERE full_at IS NULL AND weights_version IS NOT NULL;
 
+-- Users queued by queue_homepages() are taken after those queued by their interactions.
+ALTER TABLE recommender.homepage_queue ADD COLUMN warm_start boolean NOT NULL DEFAULT false;
+DROP INDEX recommender.homepage_queue_queued_at;
+CREATE INDEX homepage_queue_order ON recommender.homepage_queue (warm_start, queued_at, user_id);
+
+-- Takes the n users queued longest off the queue, those of a warm start last (0.22.0) (the queue
+-- worker commits this at once, so a track() of the same user meanwhile never waits for a
+-- precompute: it queues the user again).
+CREATE OR REPLACE FUNCTION recommender._dequeue_homepages(n integer) RETURNS text[]
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    users text[];
+BEGIN
+    IF n IS NULL OR n < 1 OR n > recommender._max_array() THEN
+        RAISE EXCEPTION 'recommender: n must be between 1 and %, got %', recommender._max_array(), n
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    WITH taken AS (
+        DELETE FROM recommender.homepage_queue q
+         WHERE q.user_id IN (SELECT h.user_id FROM recommender.homepage_queue h
+                              ORDER BY h.warm_start, h.queued_at, h.user_id
+                              LIMIT n
+                                FOR UPDATE SKIP LOCKED)
+        RETURNING q.user_id)
+    SELECT array_agg(user_id ORDER BY user_id) INTO users FROM taken;
+    RETURN coalesce(users, '{}');
+END
+$$;
+ALTER FUNCTION recommender._dequeue_homepages(integer) SET search_path = pg_catalog, pg_temp;
+
 -- Queues users for the queue worker to compute their homepage ahead, as precompute_homepage does
 -- after an interaction (0.22.0): every user with an interaction in the `active_within` before the
 -- clock (NULL, or one reaching past the earliest time: every user), the most recently active
--- first (their queued_at one microsecond apart). A warm start: after a new cross-encoder (every
--- shared pair's key changes) or on a schedule, so that a returning user's call in a fresh backend
--- finds its pairs. A user already queued keeps its place. Returns how many users it queued; warns
+-- first (their queued_at one microsecond apart), all after the users an interaction queues, also
+-- later ones (warm_start). A warm start: after a new cross-encoder (every shared pair's key
+-- changes) or on a schedule, so that a returning user's call in a fresh backend finds its pairs. A user already queued keeps its place. Returns how many users it queued; warns
 -- when no queue worker runs in this database (as far as the caller may see). Owner or superuser:
 -- each queued user costs the worker one homepage. Its rows stay locked until the caller commits
 -- (a track() of a queued user waits for that): call it in a transaction of its own.
@@ -55,9 +87,10 @@ BEGIN
            AND (since IS NULL OR i.occurred_at OPERATOR(pg_catalog.>) since)
          GROUP BY i.user_id),
     added AS (
-        INSERT INTO recommender.homepage_queue (user_id, queued_at)
+        INSERT INTO recommender.homepage_queue (user_id, queued_at, warm_start)
         SELECT a.user_id, base OPERATOR(pg_catalog.+)
-                          pg_catalog.make_interval(secs => (pg_catalog.row_number() OVER (ORDER BY a.last_at DESC, a.user_id))::pg_catalog.float8 OPERATOR(pg_catalog./) 1e6)
+                          pg_catalog.make_interval(secs => (pg_catalog.row_number() OVER (ORDER BY a.last_at DESC, a.user_id))::pg_catalog.float8 OPERATOR(pg_catalog./) 1e6),
+               true
           FROM active a
          ORDER BY a.user_id   -- rows locked in key order, as the interactions trigger queues them
         ON CONFLICT (user_id) DO NOTHING

@@ -440,9 +440,9 @@ mod tests {
     }
 
     /// `queue_homepages()` queues the users active within the interval before the clock, the most
-    /// recently active first and after anyone queued already; a queued user keeps its place, a
+    /// recently active first; a queued user keeps its place, a
     /// user whose interactions all come after the clock is not queued, and a non-positive
-    /// interval is refused.
+    /// interval is refused. A user an interaction queues later is taken first.
     #[pg_test]
     fn queue_homepages_queues_the_users_active_before_the_clock() {
         seed_store(); // clock 2024-03-01; u_late's only interaction is after it
@@ -470,6 +470,17 @@ mod tests {
                 "22023"
             );
         }
+        // a user queued by an interaction after the warm start is taken first
+        Spi::run("SET recommender.precompute_homepage = on").unwrap();
+        Spi::run(
+            "SELECT recommender.track('u_new', (SELECT min(product_id) FROM recommender.products), 'VIEW', \
+             occurred_at => recommender.clock() - interval '1 hour')",
+        )
+        .unwrap();
+        assert_eq!(
+            exts("SELECT array_to_string(recommender._dequeue_homepages(1), ',')"),
+            "u_new"
+        );
         assert_eq!(
             Spi::get_two::<i32, i32>("SELECT * FROM recommender._precompute_homepages(recommender._dequeue_homepages(10))").unwrap(),
             (Some(4), Some(0))
