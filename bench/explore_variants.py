@@ -27,6 +27,15 @@ defaults), paired over the same households, mean +/- standard error.
    towards the identity"): lambda_i = lambda + c * G_ii, G_ii the product's buyers, which is
    emphasised denoising with dropout p = c / (1 + c) (EDLAE, zero diagonal); and the same
    penalty without the zero-diagonal constraint (DLAE: B = I - P diag(lambda_i)).
+7. Other item-to-item models and blends (issue 14 names RP3beta and item-kNN): EASE's weights cut
+   to each product's n largest positive ones (build_item_model() keeps the largest |B|); RP3beta
+   (Paudel et al., TIIS 2017: W = P_iu^a P_ui^a, each column divided by the product's buyers^b)
+   and cosine item-kNN over the same 5,000 products, alone and added to EASE's per-household
+   normalised scores, (1 - w) EASE + w it.
+8. Popularity within the household's own categories: share_u(c) (the household's training basket
+   lines in product category c, divided by all of them) times the product's ln(1 + buyers),
+   normalised per household, alone and added to EASE: (1 - w) EASE + w it; and EASE's scores
+   multiplied by (1 + w share_u(c)).
 """
 
 import argparse
@@ -58,7 +67,7 @@ def load(conn, start, end):
             baskets[key] = max(baskets.get(key, 0.0), t)
         else:
             test.setdefault(users[u], set()).add(items[p])
-    return len(users), len(items), baskets, test, t_val
+    return len(users), len(items), baskets, test, t_val, items
 
 
 def main():
@@ -67,14 +76,15 @@ def main():
     ap.add_argument("--db", default="recommender_cj")
     ap.add_argument("--valid", nargs=2, default=(T_VAL, T_END), metavar=("FROM", "TO"),
                     help="the validation period (default tune()'s: %s to %s)" % (T_VAL, T_END))
-    ap.add_argument("--only", nargs="+", choices=("lambda", "weights", "neighbours", "popularity", "training", "dropout"),
+    ap.add_argument("--only", nargs="+", choices=("lambda", "weights", "neighbours", "popularity", "training", "dropout", "blends", "categories"),
                     help="these sections only")
     a = ap.parse_args()
 
     def want(section):
         return a.only is None or section in a.only
     with psycopg.connect(f"host=127.0.0.1 port={a.port} user=postgres dbname={a.db}") as conn:
-        U, I, baskets, test, t_val = load(conn, *a.valid)
+        U, I, baskets, test, t_val, items = load(conn, *a.valid)
+        category = dict(conn.execute("SELECT product_id, coalesce(category, '') FROM recommender.products").fetchall())
     print(f"validation period {a.valid[0]} to {a.valid[1]}")
     print(f"households {U}, products {I}, training basket lines {len(baskets)}")
     bought = np.zeros((U, I), dtype=np.float32)
@@ -225,6 +235,58 @@ def main():
     for c in (0.33, 1.0, 3.0) if want("dropout") else ():
         cols, bb = edlae_of(bought, top, 500.0, c, zero_diagonal=False)
         row(f"DLAE p {c / (1 + c):.2f}, lambda 500", ndcg(scored(cols, bb, bought)))
+
+    print("-- 7. other item-to-item models and blends")
+    if want("blends"):
+        if plain_unit is None:
+            plain_unit = unit(plain)
+        for n in (50, 100, 300):
+            bb = b.copy()
+            cut = np.argpartition(-bb, n, axis=1)[:, n:]
+            np.put_along_axis(bb, cut, 0, axis=1)
+            row(f"EASE, {n} largest positive weights each", ndcg(scored(top, bb, bought)))
+        xs = bought[:, top]
+        deg_u = np.maximum(xs.sum(1, keepdims=True), 1)
+        deg_i = np.maximum(xs.sum(0), 1)
+        models = {}
+        for alpha in (0.5, 1.0):
+            w = (xs / deg_i[None, :]).T ** alpha @ (xs / deg_u) ** alpha
+            for beta in (0.3, 0.5, 0.7):
+                ww = w / deg_i[None, :] ** beta
+                np.fill_diagonal(ww, 0)
+                models[f"RP3beta a {alpha:g} b {beta:g}"] = ww
+        g = xs.T @ xs
+        norm = np.sqrt(np.diag(g))
+        cos = g / np.maximum(norm[:, None] * norm[None, :], 1e-9)
+        np.fill_diagonal(cos, 0)
+        models["cosine item-kNN"] = cos
+        for label, ww in models.items():
+            alone = scored(top, ww, bought)
+            row(f"{label}: alone", ndcg(alone))
+            it = unit(alone)
+            for wt in (0.1, 0.2, 0.35):
+                row(f"{label}: {1 - wt:g} EASE + {wt:g} it", ndcg((1 - wt) * plain_unit + wt * it))
+
+
+    print("-- 8. popularity within the household's categories")
+    if want("categories"):
+        if plain_unit is None:
+            plain_unit = unit(plain)
+        names = sorted({category.get(p, "") for p in items})
+        cat = np.zeros(I, dtype=np.int64)
+        for p, i in items.items():
+            cat[i] = names.index(category.get(p, ""))
+        share = np.zeros((U, len(names)), dtype=np.float32)
+        for u, i, _ in baskets:
+            share[u, cat[i]] += 1
+        share /= np.maximum(share.sum(1, keepdims=True), 1)
+        own = share[:, cat]
+        catpop = unit(own * np.log1p(pop)[None, :])
+        row("category popularity alone", ndcg(catpop))
+        for w in (0.05, 0.1, 0.2, 0.3):
+            row(f"{1 - w:g} EASE + {w:g} category popularity", ndcg((1 - w) * plain_unit + w * catpop))
+        for w in (0.5, 1.0, 2.0):
+            row(f"EASE x (1 + {w:g} share of the category)", ndcg(plain_unit * (1 + w * own)))
 
 
 if __name__ == "__main__":

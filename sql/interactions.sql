@@ -252,13 +252,15 @@ BEGIN
     END IF;
     IF TG_OP IN ('INSERT', 'UPDATE')
        AND recommender._setting('recommender.precompute_homepage')::boolean THEN
-        -- the queue worker computes their next homepage ahead (0.12.0); in key order. Under
+        -- the queue worker computes their next homepage ahead (0.12.0); in key order. A user
+        -- a warm start queued is taken as one an interaction queued from now on (0.23.0). Under
         -- REPEATABLE READ a user queued by a transaction committed since the snapshot is a
         -- serialization failure: they are queued already, so the interaction is kept.
         BEGIN
-            INSERT INTO recommender.homepage_queue (user_id)
+            INSERT INTO recommender.homepage_queue AS h (user_id)
             SELECT DISTINCT n.user_id FROM new_rows n ORDER BY 1
-            ON CONFLICT (user_id) DO NOTHING;
+            ON CONFLICT (user_id) DO UPDATE SET warm_start = false, queued_at = now()
+             WHERE h.warm_start;
         EXCEPTION WHEN serialization_failure THEN
             NULL;
         END;

@@ -8,6 +8,7 @@ pub mod score_cache;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use crate::error::{RecError, Result};
 use crate::gucs;
@@ -308,8 +309,9 @@ pub trait SharedScores {
     /// Per key, None or the logit and whether it is due for renewal (kept so long that it would
     /// expire soon: a pair still in use is kept again, so it stays while it is read).
     fn fetch(&self, keys: &[PairKey]) -> Result<Vec<Option<(f32, bool)>>>;
-    /// Keeps logits the model just computed, or found due for renewal.
-    fn keep(&self, scored: &[(PairKey, f32)]) -> Result<()>;
+    /// Keeps logits the model just computed, or found due for renewal; false when it could not
+    /// (a standby, a read-only transaction, sharing off).
+    fn keep(&self, scored: &[(PairKey, f32)]) -> Result<bool>;
 }
 
 /// A (query, document) pair's key outside this backend: the first 16 bytes of the SHA-256 of the
@@ -362,11 +364,31 @@ pub fn cross_scores(
     let dir = std::path::PathBuf::from(gucs::cross_encoder_dir());
     // The files' identities as the session would see them; unreadable files load (and fail) below.
     let ids = ModelFiles::locate(dir, "cross-encoder")?.ids();
-    let mut out = match &ids {
-        Some(ids) => score_cache::lookup(ids, capacity, &q, &distinct),
+    // A pair this backend keeps reading from its own cache is kept in the shared table again
+    // after the same half of rerank_share_seconds as one read from there (0.23.0), so it stays
+    // there while it is used, or is stored again if it was pruned meanwhile.
+    let renew_after =
+        shared.map(|_| Duration::from_secs_f64(gucs::rerank_share_seconds() as f64 / 2.0));
+    let local = match &ids {
+        Some(ids) => score_cache::lookup(ids, capacity, &q, &distinct, renew_after),
         None => vec![None; distinct.len()],
     };
+    let mut out: Vec<Option<f32>> = local.iter().map(|v| v.map(|(v, _)| v)).collect();
     if let (Some(ids), Some(shared)) = (&ids, shared) {
+        let due: Vec<(&str, f32)> = local
+            .iter()
+            .zip(&distinct)
+            .filter_map(|(v, d)| v.filter(|&(_, due)| due).map(|(v, _)| (*d, v)))
+            .collect();
+        if !due.is_empty() {
+            let keys: Vec<(PairKey, f32)> = due
+                .iter()
+                .map(|&(d, v)| (pair_key(ids, &q, d), v))
+                .collect();
+            if shared.keep(&keys)? {
+                score_cache::store(&q, &due);
+            }
+        }
         let (todo, keys): (Vec<usize>, Vec<PairKey>) = (0..distinct.len())
             .filter(|&i| out[i].is_none())
             .map(|i| (i, pair_key(ids, &q, distinct[i])))

@@ -2,11 +2,13 @@
 //! query text, the document text and the model, so the key is a hash of the two texts and the
 //! cache is emptied when the cross-encoder's files change. A changed product text or profile
 //! makes new keys; the old entries age out of the bounded cache. Memory only: nothing is written,
-//! so it works the same on a standby.
+//! so it works the same on a standby. Each entry also remembers when the pair was last stored in
+//! (or read from) the shared table, so a pair this backend keeps using is kept there too (0.23.0).
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use recommender_core::cache::TwoGenCache;
 
@@ -21,7 +23,8 @@ struct Scores {
     model: Vec<FileId>,
     /// Keyed per backend (random seed), so texts cannot be crafted to collide.
     seed: RandomState,
-    map: TwoGenCache<u64, f32>,
+    /// The logit, and when the pair was last known to be in the shared table.
+    map: TwoGenCache<u64, (f32, Instant)>,
 }
 
 static SCORES: Mutex<Option<Scores>> = Mutex::new(None);
@@ -34,8 +37,15 @@ fn key(seed: &RandomState, query: &str, doc: &str) -> u64 {
 }
 
 /// Looks up each document's logit for `query` under the model `model` with room for `capacity`
-/// entries; returns one `Option` per document (None: not cached).
-pub fn lookup(model: &[FileId], capacity: usize, query: &str, docs: &[&str]) -> Vec<Option<f32>> {
+/// entries; returns one `Option` per document (None: not cached), with whether the pair was last
+/// kept in the shared table `renew_after` or longer ago (never, without `renew_after`).
+pub fn lookup(
+    model: &[FileId],
+    capacity: usize,
+    query: &str,
+    docs: &[&str],
+    renew_after: Option<Duration>,
+) -> Vec<Option<(f32, bool)>> {
     let mut guard = SCORES.lock().unwrap_or_else(|p| p.into_inner());
     let s = guard.get_or_insert_with(|| Scores {
         model: model.to_vec(),
@@ -46,9 +56,13 @@ pub fn lookup(model: &[FileId], capacity: usize, query: &str, docs: &[&str]) -> 
         s.model = model.to_vec();
         s.map.reset(capacity);
     }
-    let out: Vec<Option<f32>> = docs
+    let out: Vec<Option<(f32, bool)>> = docs
         .iter()
-        .map(|d| s.map.get(&key(&s.seed, query, d)))
+        .map(|d| {
+            s.map
+                .get(&key(&s.seed, query, d))
+                .map(|(v, kept)| (v, renew_after.is_some_and(|after| kept.elapsed() >= after)))
+        })
         .collect();
     let hits = out.iter().filter(|v| v.is_some()).count() as u64;
     HITS.fetch_add(hits, Ordering::Relaxed);
@@ -56,13 +70,15 @@ pub fn lookup(model: &[FileId], capacity: usize, query: &str, docs: &[&str]) -> 
     out
 }
 
-/// Keeps the logits the model just computed (after `lookup` with the same model).
+/// Keeps logits (after `lookup` with the same model): ones the model just computed, read from
+/// the shared table or kept there again, so counted as kept there now.
 pub fn store(query: &str, scored: &[(&str, f32)]) {
+    let now = Instant::now();
     let mut guard = SCORES.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(s) = guard.as_mut() {
         for &(d, v) in scored {
             let k = key(&s.seed, query, d);
-            s.map.put(k, v);
+            s.map.put(k, (v, now));
         }
     }
 }

@@ -395,6 +395,38 @@ mod tests {
         assert_eq!(shared_rows(), rows + 1);
     }
 
+    /// A pair a backend keeps finding in its own cache is kept in the shared table again once
+    /// half of `rerank_share_seconds` has passed since it was last kept there (0.23.0): stored
+    /// again after it was pruned, with no model run; not sooner.
+    #[pg_test]
+    fn a_pair_read_from_the_backends_own_cache_is_kept_shared() {
+        use crate::model::PAIRS_RUN;
+        use std::sync::atomic::Ordering::Relaxed;
+        Spi::run(&format!(
+            "SET recommender.cross_encoder_dir = '{}'",
+            test_cross_encoder_dir()
+        ))
+        .unwrap();
+        seed_store();
+        let page = "SELECT count(*) FROM recommender.homepage('u_coffee', 5)";
+        count(page);
+        let rows = shared_rows();
+        assert!(rows >= 2);
+        Spi::run("SET recommender.rerank_share_seconds = 2").unwrap();
+        Spi::run("DELETE FROM recommender.rerank_scores").unwrap();
+        let run = PAIRS_RUN.load(Relaxed);
+        count(page);
+        assert_eq!(shared_rows(), 0, "kept less than a second ago");
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        count(page);
+        assert_eq!(
+            PAIRS_RUN.load(Relaxed),
+            run,
+            "scores read from the backend's cache"
+        );
+        assert_eq!(shared_rows(), rows);
+    }
+
     /// With `recommender.precompute_homepage` on, a tracked user is queued; the queue worker's
     /// batch computes the homepage, and the user's next call (in a backend that has scored
     /// nothing, as another connection would) runs no model and returns the same rows.
@@ -442,7 +474,8 @@ mod tests {
     /// `queue_homepages()` queues the users active within the interval before the clock, the most
     /// recently active first; a queued user keeps its place, a
     /// user whose interactions all come after the clock is not queued, and a non-positive
-    /// interval is refused. A user an interaction queues later is taken first.
+    /// interval is refused. A user an interaction queues later is taken first, and so is a queued user
+    /// who interacts (0.23.0).
     #[pg_test]
     fn queue_homepages_queues_the_users_active_before_the_clock() {
         seed_store(); // clock 2024-03-01; u_late's only interaction is after it
@@ -477,17 +510,28 @@ mod tests {
              occurred_at => recommender.clock() - interval '1 hour')",
         )
         .unwrap();
+        // a warm-started user who interacts is taken with them, before the other warm starts
+        // (0.23.0); only once, with no second row
+        Spi::run(
+            "SELECT recommender.track('u_other', (SELECT min(product_id) FROM recommender.products), 'VIEW', \
+             occurred_at => recommender.clock() - interval '1 hour')",
+        )
+        .unwrap();
         assert_eq!(
-            exts("SELECT array_to_string(recommender._dequeue_homepages(1), ',')"),
-            "u_new"
+            exts("SELECT string_agg(user_id, ',' ORDER BY user_id) FROM recommender.homepage_queue WHERE NOT warm_start"),
+            "u_new,u_other"
+        );
+        assert_eq!(
+            exts("SELECT array_to_string(recommender._dequeue_homepages(2), ',')"),
+            "u_new,u_other"
         );
         assert_eq!(
             Spi::get_two::<i32, i32>("SELECT * FROM recommender._precompute_homepages(recommender._dequeue_homepages(10))").unwrap(),
-            (Some(4), Some(0))
+            (Some(3), Some(0))
         );
         assert_eq!(
-            count("SELECT count(*) FROM recommender.user_profiles WHERE user_id IN ('u_coffee', 'u_audio', 'u_other2', 'u_other')"),
-            4
+            count("SELECT count(*) FROM recommender.user_profiles WHERE user_id IN ('u_coffee', 'u_audio', 'u_other2')"),
+            3
         );
     }
 

@@ -143,9 +143,9 @@ impl model::SharedScores for SharedTable {
             .collect())
     }
 
-    fn keep(&self, scored: &[(model::PairKey, f32)]) -> Result<()> {
+    fn keep(&self, scored: &[(model::PairKey, f32)]) -> Result<bool> {
         if scored.is_empty() || !super::db::can_write() || !Self::usable()? {
-            return Ok(());
+            return Ok(false);
         }
         let keys: Vec<&[u8]> = scored.iter().map(|(k, _)| k.as_slice()).collect();
         let scores: Vec<f32> = scored.iter().map(|&(_, v)| v).collect();
@@ -159,7 +159,7 @@ impl model::SharedScores for SharedTable {
             "SELECT recommender._keep_rerank_scores($1, $2, $3)",
             &[keys.into(), scores.into(), prune.into()],
         )?;
-        Ok(())
+        Ok(true)
     }
 }
 

@@ -1,0 +1,56 @@
+-- recommender 0.22.0 -> 0.23.0: a user a warm start queued is taken as soon as they interact
+-- (README "Upgrades").
+-- Released: never edit.
+--   * _interactions_changed: a user queued by queue_homepages() who interacts before the queue
+--     worker reaches them is taken with the users their interactions queued (warm_start cleared,
+--     queued_at the interaction's); before, they kept the warm start's place, after every other
+--     queued user.
+\echo Use "ALTER EXTENSION recommender UPDATE TO '0.23.0'" to load this file. \quit
+
+CREATE OR REPLACE FUNCTION recommender._interactions_changed() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    q text;
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        FOREACH q IN ARRAY recommender._aggregate_sql('old_rows', -1) LOOP EXECUTE q; END LOOP;
+        EXECUTE recommender._copurchase_sql('old_rows', -1);
+    END IF;
+    IF TG_OP IN ('UPDATE', 'INSERT') THEN
+        FOREACH q IN ARRAY recommender._aggregate_sql('new_rows', 1) LOOP EXECUTE q; END LOOP;
+        EXECUTE recommender._copurchase_sql('new_rows', 1);
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        -- The running sums of these users' profiles may hold the rows as they were: their next
+        -- refresh rebuilds them from all interactions (0.11.0), and that refresh is the next
+        -- call, since the stored profile no longer matches its key (0.21.0: an UPDATE keeps the
+        -- count and the newest id). The rows are locked in key order, as the aggregates' are,
+        -- so concurrent statements cannot deadlock on them.
+        EXECUTE format($q$
+            UPDATE recommender.user_profiles u SET full_at = NULL, weights_version = NULL
+              FROM (SELECT p.user_id FROM recommender.user_profiles p
+                     WHERE (p.full_at IS NOT NULL OR p.weights_version IS NOT NULL)
+                       AND p.user_id IN (SELECT user_id FROM old_rows%s)
+                     ORDER BY p.user_id FOR UPDATE OF p) l
+             WHERE u.user_id = l.user_id$q$,
+            CASE WHEN TG_OP = 'UPDATE' THEN ' UNION SELECT user_id FROM new_rows' ELSE '' END);
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE')
+       AND recommender._setting('recommender.precompute_homepage')::boolean THEN
+        -- the queue worker computes their next homepage ahead (0.12.0); in key order. A user
+        -- a warm start queued is taken as one an interaction queued from now on (0.23.0). Under
+        -- REPEATABLE READ a user queued by a transaction committed since the snapshot is a
+        -- serialization failure: they are queued already, so the interaction is kept.
+        BEGIN
+            INSERT INTO recommender.homepage_queue AS h (user_id)
+            SELECT DISTINCT n.user_id FROM new_rows n ORDER BY 1
+            ON CONFLICT (user_id) DO UPDATE SET warm_start = false, queued_at = now()
+             WHERE h.warm_start;
+        EXCEPTION WHEN serialization_failure THEN
+            NULL;
+        END;
+    END IF;
+    RETURN NULL;
+END
+$$;
