@@ -252,15 +252,26 @@ BEGIN
     END IF;
     IF TG_OP IN ('INSERT', 'UPDATE')
        AND recommender._setting('recommender.precompute_homepage')::boolean THEN
-        -- the queue worker computes their next homepage ahead (0.12.0); in key order. A user
-        -- a warm start queued is taken as one an interaction queued from now on (0.23.0). Under
+        -- the queue worker computes their next homepage ahead (0.12.0); in key order. Under
         -- REPEATABLE READ a user queued by a transaction committed since the snapshot is a
         -- serialization failure: they are queued already, so the interaction is kept.
         BEGIN
-            INSERT INTO recommender.homepage_queue AS h (user_id)
+            INSERT INTO recommender.homepage_queue (user_id)
             SELECT DISTINCT n.user_id FROM new_rows n ORDER BY 1
-            ON CONFLICT (user_id) DO UPDATE SET warm_start = false, queued_at = now()
-             WHERE h.warm_start;
+            ON CONFLICT (user_id) DO NOTHING;
+        EXCEPTION WHEN serialization_failure THEN
+            NULL;
+        END;
+        -- A user a warm start queued is taken as one an interaction queued from now on (0.23.0).
+        -- Only such rows are locked, and none is waited for: one another transaction holds is
+        -- being taken by the worker or moved already (a row this snapshot cannot see, or cannot
+        -- lock under REPEATABLE READ, keeps its warm start's place).
+        BEGIN
+            UPDATE recommender.homepage_queue q SET warm_start = false, queued_at = now()
+              FROM (SELECT h.user_id FROM recommender.homepage_queue h
+                     WHERE h.warm_start AND h.user_id IN (SELECT n.user_id FROM new_rows n)
+                     ORDER BY h.user_id FOR UPDATE SKIP LOCKED) w
+             WHERE q.user_id = w.user_id;
         EXCEPTION WHEN serialization_failure THEN
             NULL;
         END;

@@ -8,7 +8,7 @@ pub mod score_cache;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::{RecError, Result};
 use crate::gucs;
@@ -306,9 +306,9 @@ pub fn cross_encoder_installed() -> bool {
 /// Cross-encoder scores kept outside this backend (the pipeline's shared table), keyed by
 /// [`pair_key`]; the model layer runs no SQL itself.
 pub trait SharedScores {
-    /// Per key, None or the logit and whether it is due for renewal (kept so long that it would
-    /// expire soon: a pair still in use is kept again, so it stays while it is read).
-    fn fetch(&self, keys: &[PairKey]) -> Result<Vec<Option<(f32, bool)>>>;
+    /// Per key, None or the logit and how long ago it was stored or last renewed (a pair still
+    /// in use is kept again in the second half of its time, so it stays while it is read).
+    fn fetch(&self, keys: &[PairKey]) -> Result<Vec<Option<(f32, Duration)>>>;
     /// Keeps logits the model just computed, or found due for renewal; false when it could not
     /// (a standby, a read-only transaction, sharing off).
     fn keep(&self, scored: &[(PairKey, f32)]) -> Result<bool>;
@@ -364,26 +364,29 @@ pub fn cross_scores(
     let dir = std::path::PathBuf::from(gucs::cross_encoder_dir());
     // The files' identities as the session would see them; unreadable files load (and fail) below.
     let ids = ModelFiles::locate(dir, "cross-encoder")?.ids();
-    // A pair this backend keeps reading from its own cache is kept in the shared table again
-    // after the same half of rerank_share_seconds as one read from there (0.23.0), so it stays
-    // there while it is used, or is stored again if it was pruned meanwhile.
-    let renew_after =
-        shared.map(|_| Duration::from_secs_f64(gucs::rerank_share_seconds() as f64 / 2.0));
+    // A pair is kept in the shared table again once half of rerank_share_seconds has passed since
+    // it was stored or renewed there (0.22.0), also one this backend finds in its own cache
+    // (0.23.0), so it stays there while it is used, or is stored again if it was pruned.
+    let share = gucs::rerank_share_seconds();
+    let renew_after = shared
+        .filter(|_| share > 0)
+        .map(|_| Duration::from_secs_f64(share as f64 / 2.0));
+    let now = Instant::now();
     let local = match &ids {
         Some(ids) => score_cache::lookup(ids, capacity, &q, &distinct, renew_after),
         None => vec![None; distinct.len()],
     };
     let mut out: Vec<Option<f32>> = local.iter().map(|v| v.map(|(v, _)| v)).collect();
     if let (Some(ids), Some(shared)) = (&ids, shared) {
-        let due: Vec<(&str, f32)> = local
+        let due: Vec<(&str, f32, Option<Instant>)> = local
             .iter()
             .zip(&distinct)
-            .filter_map(|(v, d)| v.filter(|&(_, due)| due).map(|(v, _)| (*d, v)))
+            .filter_map(|(v, d)| v.filter(|&(_, due)| due).map(|(v, _)| (*d, v, Some(now))))
             .collect();
         if !due.is_empty() {
             let keys: Vec<(PairKey, f32)> = due
                 .iter()
-                .map(|&(d, v)| (pair_key(ids, &q, d), v))
+                .map(|&(d, v, _)| (pair_key(ids, &q, d), v))
                 .collect();
             if shared.keep(&keys)? {
                 score_cache::store(&q, &due);
@@ -398,19 +401,23 @@ pub fn cross_scores(
             let mut kept = Vec::new();
             let mut renew = Vec::new();
             for ((&i, key), v) in todo.iter().zip(&keys).zip(found) {
-                if let Some((v, due)) = v {
+                if let Some((v, age)) = v {
                     out[i] = Some(v);
-                    kept.push((distinct[i], v));
-                    if due {
+                    if renew_after.is_some_and(|after| age >= after) {
                         renew.push((*key, v));
+                        kept.push((distinct[i], v, None));
+                    } else {
+                        kept.push((distinct[i], v, now.checked_sub(age)));
                     }
                 }
             }
             SHARED_HITS.fetch_add(kept.len() as u64, Ordering::Relaxed);
-            score_cache::store(&q, &kept);
-            if !renew.is_empty() {
-                shared.keep(&renew)?;
+            if !renew.is_empty() && shared.keep(&renew)? {
+                for k in kept.iter_mut().filter(|k| k.2.is_none()) {
+                    k.2 = Some(now);
+                }
             }
+            score_cache::store(&q, &kept);
         }
     }
     let todo: Vec<usize> = (0..distinct.len()).filter(|&i| out[i].is_none()).collect();
@@ -424,14 +431,19 @@ pub fn cross_scores(
         // Kept only under the identities the session was loaded with (a file replaced between
         // the lookup and the load keeps nothing under the old ones).
         if ids.as_ref() == Some(&model_ids) {
-            score_cache::store(&q, &scored);
+            let mut kept = None;
             if let Some(shared) = shared {
                 let keys: Vec<(PairKey, f32)> = scored
                     .iter()
                     .map(|&(d, v)| (pair_key(&model_ids, &q, d), v))
                     .collect();
-                shared.keep(&keys)?;
+                if shared.keep(&keys)? {
+                    kept = Some(now);
+                }
             }
+            let local: Vec<(&str, f32, Option<Instant>)> =
+                scored.iter().map(|&(d, v)| (d, v, kept)).collect();
+            score_cache::store(&q, &local);
         }
         for (&i, &(_, v)) in todo.iter().zip(&scored) {
             out[i] = Some(v);

@@ -23,8 +23,9 @@ struct Scores {
     model: Vec<FileId>,
     /// Keyed per backend (random seed), so texts cannot be crafted to collide.
     seed: RandomState,
-    /// The logit, and when the pair was last known to be in the shared table.
-    map: TwoGenCache<u64, (f32, Instant)>,
+    /// The logit, and when the pair was stored in the shared table or last renewed there, as far
+    /// as this backend knows (None: not known to be there).
+    map: TwoGenCache<u64, (f32, Option<Instant>)>,
 }
 
 static SCORES: Mutex<Option<Scores>> = Mutex::new(None);
@@ -37,8 +38,9 @@ fn key(seed: &RandomState, query: &str, doc: &str) -> u64 {
 }
 
 /// Looks up each document's logit for `query` under the model `model` with room for `capacity`
-/// entries; returns one `Option` per document (None: not cached), with whether the pair was last
-/// kept in the shared table `renew_after` or longer ago (never, without `renew_after`).
+/// entries; returns one `Option` per document (None: not cached), with whether the pair is due to
+/// be kept in the shared table again: stored or renewed there `renew_after` or longer ago, or not
+/// known to be there (never due without `renew_after`).
 pub fn lookup(
     model: &[FileId],
     capacity: usize,
@@ -59,9 +61,11 @@ pub fn lookup(
     let out: Vec<Option<(f32, bool)>> = docs
         .iter()
         .map(|d| {
-            s.map
-                .get(&key(&s.seed, query, d))
-                .map(|(v, kept)| (v, renew_after.is_some_and(|after| kept.elapsed() >= after)))
+            s.map.get(&key(&s.seed, query, d)).map(|(v, kept)| {
+                let due =
+                    renew_after.is_some_and(|after| kept.is_none_or(|at| at.elapsed() >= after));
+                (v, due)
+            })
         })
         .collect();
     let hits = out.iter().filter(|v| v.is_some()).count() as u64;
@@ -70,15 +74,14 @@ pub fn lookup(
     out
 }
 
-/// Keeps logits (after `lookup` with the same model): ones the model just computed, read from
-/// the shared table or kept there again, so counted as kept there now.
-pub fn store(query: &str, scored: &[(&str, f32)]) {
-    let now = Instant::now();
+/// Keeps logits (after `lookup` with the same model), each with when it was stored in the shared
+/// table or last renewed there (None: not known to be there).
+pub fn store(query: &str, scored: &[(&str, f32, Option<Instant>)]) {
     let mut guard = SCORES.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(s) = guard.as_mut() {
-        for &(d, v) in scored {
+        for &(d, v, kept) in scored {
             let k = key(&s.seed, query, d);
-            s.map.put(k, (v, now));
+            s.map.put(k, (v, kept));
         }
     }
 }

@@ -412,12 +412,12 @@ mod tests {
         count(page);
         let rows = shared_rows();
         assert!(rows >= 2);
-        Spi::run("SET recommender.rerank_share_seconds = 2").unwrap();
+        Spi::run("SET recommender.rerank_share_seconds = 10").unwrap();
         Spi::run("DELETE FROM recommender.rerank_scores").unwrap();
         let run = PAIRS_RUN.load(Relaxed);
         count(page);
-        assert_eq!(shared_rows(), 0, "kept less than a second ago");
-        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert_eq!(shared_rows(), 0, "kept less than 5 seconds ago");
+        std::thread::sleep(std::time::Duration::from_millis(5100));
         count(page);
         assert_eq!(
             PAIRS_RUN.load(Relaxed),
@@ -511,7 +511,7 @@ mod tests {
         )
         .unwrap();
         // a warm-started user who interacts is taken with them, before the other warm starts
-        // (0.23.0); only once, with no second row
+        // (0.23.0)
         Spi::run(
             "SELECT recommender.track('u_other', (SELECT min(product_id) FROM recommender.products), 'VIEW', \
              occurred_at => recommender.clock() - interval '1 hour')",
@@ -520,6 +520,17 @@ mod tests {
         assert_eq!(
             exts("SELECT string_agg(user_id, ',' ORDER BY user_id) FROM recommender.homepage_queue WHERE NOT warm_start"),
             "u_new,u_other"
+        );
+        // one an interaction queued keeps its place when they interact again
+        Spi::run("UPDATE recommender.homepage_queue SET queued_at = now() - interval '1 hour' WHERE user_id = 'u_new'").unwrap();
+        Spi::run(
+            "SELECT recommender.track('u_new', (SELECT max(product_id) FROM recommender.products), 'VIEW', \
+             occurred_at => recommender.clock() - interval '1 hour')",
+        )
+        .unwrap();
+        assert_eq!(
+            count("SELECT count(*) FROM recommender.homepage_queue WHERE user_id = 'u_new' AND queued_at = now() - interval '1 hour' AND NOT warm_start"),
+            1
         );
         assert_eq!(
             exts("SELECT array_to_string(recommender._dequeue_homepages(2), ',')"),

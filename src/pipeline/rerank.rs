@@ -112,34 +112,37 @@ impl SharedTable {
 }
 
 impl model::SharedScores for SharedTable {
-    fn fetch(&self, keys: &[model::PairKey]) -> Result<Vec<Option<(f32, bool)>>> {
+    fn fetch(&self, keys: &[model::PairKey]) -> Result<Vec<Option<(f32, std::time::Duration)>>> {
         if !Self::usable()? {
             return Ok(vec![None; keys.len()]);
         }
         let arg: Vec<&[u8]> = keys.iter().map(|k| k.as_slice()).collect();
-        // due for renewal: stored more than half of `rerank_share_seconds` ago (0.22.0), so a pair
-        // read from here at least that often is not pruned, and a renewed one is not due again
-        // for that long
-        let half = gucs::rerank_share_seconds() as f64 / 2.0;
-        let found: std::collections::HashMap<Vec<u8>, (f32, bool)> = Spi::connect(|c| {
+        // with the time since it was stored or last renewed, by the transaction's clock, as the
+        // renewal in _keep_rerank_scores and the prune count it
+        let found: std::collections::HashMap<Vec<u8>, (f32, f64)> = Spi::connect(|c| {
             let t = super::plans::select(
                 c,
-                "SELECT pair, score, stored_at < now() - make_interval(secs => $2)
+                "SELECT pair, score, extract(epoch FROM now() - stored_at)::float8
                    FROM recommender.rerank_scores WHERE pair = ANY($1)",
                 None,
-                &[arg.into(), half.into()],
+                &[arg.into()],
             )?;
             let mut m = std::collections::HashMap::new();
             for r in t {
                 if let (Some(k), Some(v)) = (r.get::<Vec<u8>>(1)?, r.get::<f32>(2)?) {
-                    m.insert(k, (v, r.get::<bool>(3)?.unwrap_or(false)));
+                    m.insert(k, (v, r.get::<f64>(3)?.unwrap_or(0.0)));
                 }
             }
             Ok::<_, RecError>(m)
         })?;
         Ok(keys
             .iter()
-            .map(|k| found.get(k.as_slice()).copied())
+            .map(|k| {
+                found.get(k.as_slice()).map(|&(v, age)| {
+                    let age = if age.is_finite() { age.max(0.0) } else { 0.0 };
+                    (v, std::time::Duration::from_secs_f64(age))
+                })
+            })
             .collect())
     }
 
