@@ -80,9 +80,33 @@ ALTER FUNCTION recommender.cart(text, integer) SECURITY DEFINER;
 ALTER FUNCTION recommender.frequently_bought_together(bigint, integer) SECURITY DEFINER;
 
 -- Two group roles, cluster-wide: created by the first CREATE EXTENSION in any database, kept by
--- DROP EXTENSION (other databases may use them). Grant them to application roles.
+-- DROP EXTENSION (other databases may use them). Grant them to application roles. A role of
+-- either name that exists already gets everything below, so it must be one this script could have
+-- made (0.23.0): no login or other attribute, no ADMIN OPTION on it held by a non-superuser, no
+-- membership in it granted by one. Otherwise a role made ahead by a non-superuser (on PostgreSQL
+-- 16 and later CREATEROLE keeps ADMIN OPTION on the roles it makes) would gain these rights.
 DO $$
+DECLARE
+    r pg_catalog.name;
 BEGIN
+    FOREACH r IN ARRAY ARRAY['recommender_reader', 'recommender_writer']::pg_catalog.name[] LOOP
+        IF EXISTS (
+            SELECT FROM pg_catalog.pg_roles o
+             WHERE o.rolname OPERATOR(pg_catalog.=) r
+               AND (o.rolcanlogin OR o.rolsuper OR o.rolcreaterole OR o.rolcreatedb
+                    OR o.rolreplication OR o.rolbypassrls
+                    OR EXISTS (SELECT FROM pg_catalog.pg_auth_members m
+                                 JOIN pg_catalog.pg_roles a ON a.oid OPERATOR(pg_catalog.=) m.member
+                                WHERE m.roleid OPERATOR(pg_catalog.=) o.oid AND m.admin_option AND NOT a.rolsuper)
+                    OR EXISTS (SELECT FROM pg_catalog.pg_auth_members m
+                                 JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.grantor
+                                WHERE m.roleid OPERATOR(pg_catalog.=) o.oid AND NOT g.rolsuper))) THEN
+            RAISE EXCEPTION 'recommender: the role % exists and is not one this extension would make', r
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = 'It can log in, has a role attribute, or a role that is not a superuser holds ADMIN OPTION on it or granted membership in it; installing would give it the extension''s grants.',
+                      HINT = 'If it is yours, make it NOLOGIN and grant or revoke its memberships as a superuser (README "Privileges"); otherwise drop it.';
+        END IF;
+    END LOOP;
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'recommender_reader'::pg_catalog.name) THEN
         CREATE ROLE recommender_reader NOLOGIN;
     END IF;

@@ -11,6 +11,8 @@
 #   6. server restart
 #   7. process_queue's progress NOTICEs, with helpers
 #   8. an interaction UPDATE committed while a profile refresh waits: the next call rebuilds
+#   9. a group role of the extension's name that someone else could have made is refused by
+#      CREATE EXTENSION (0.23.0), and the install goes through once it is put right
 # Each check prints "ok - ..." or "FAIL - ..."; the script exits non-zero if any failed.
 source "$(dirname "$0")/../scripts/lib.sh"
 set +e
@@ -340,6 +342,43 @@ SQL
 )
 check "the next call rebuilt it: equal to rebuild_user_profile (got $(val marked | tr '\n' ' ')$(val equal))" \
   [ "$(val marked)" = f -a "$(val equal)" = t ]
+
+# --- 9. a group role someone else could have made ----------------------------------------------
+# The roles exist already (cluster-wide, from this database's install). Each case makes one look
+# made or managed by another role, tries CREATE EXTENSION in a new database, then undoes it.
+squat() {
+  local what=$1 make=$2 undo=$3 out
+  dropdb --if-exists recommender_squat 2>/dev/null; createdb recommender_squat
+  q -c "$make" >/dev/null
+  out=$(psql -XAtq -v VERBOSITY=verbose -d recommender_squat -c "SET client_min_messages = warning" \
+          -c "CREATE EXTENSION recommender CASCADE" 2>&1)
+  q -c "$undo" >/dev/null
+  refused() { grep -q "42501: recommender: the role .* exists and is not one this extension would make" <<<"$out" \
+                && [ -z "$(psql -XAtq -d recommender_squat -c "SELECT 1 FROM pg_extension WHERE extname = 'recommender'")" ]; }
+  check "CREATE EXTENSION refuses $what (42501)" refused
+}
+q -c "SET client_min_messages = warning" -c "DROP ROLE IF EXISTS faults_squatter" >/dev/null
+squat "a group role a non-superuser holds ADMIN OPTION on" \
+  "CREATE ROLE faults_squatter; GRANT recommender_writer TO faults_squatter WITH ADMIN OPTION" \
+  "DROP ROLE faults_squatter"
+squat "a group role that can log in" \
+  "ALTER ROLE recommender_reader LOGIN" "ALTER ROLE recommender_reader NOLOGIN"
+installed=$(psql -XAtq -d recommender_squat -c "SET client_min_messages = warning" \
+              -c "CREATE EXTENSION recommender CASCADE" -c "SELECT extversion FROM pg_extension WHERE extname = 'recommender'" 2>&1)
+installs() { [[ "$installed" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]]; }
+check "with the roles put right it installs (got: $installed)" installs
+# the update to 0.23.0 of an install made before it warns instead (its roles are granted already)
+dropdb recommender_squat && createdb recommender_squat
+psql -XAtq -d recommender_squat -c "SET client_min_messages = warning" \
+  -c "CREATE EXTENSION recommender VERSION '0.22.0' CASCADE" >/dev/null 2>&1
+q -c "CREATE ROLE faults_squatter; GRANT recommender_writer TO faults_squatter WITH ADMIN OPTION" >/dev/null
+out=$(psql -XAtq -d recommender_squat -c "ALTER EXTENSION recommender UPDATE TO '0.23.0'" \
+        -c "SELECT extversion FROM pg_extension WHERE extname = 'recommender'" 2>&1)
+q -c "DROP ROLE faults_squatter" >/dev/null
+warned() { grep -q "WARNING:  recommender: the role recommender_writer can log in, has a role attribute, or a role that is not a superuser holds ADMIN OPTION" <<<"$out" \
+             && [ "$(tail -1 <<<"$out")" = 0.23.0 ]; }
+check "the update to 0.23.0 warns about such a role and goes through" warned
+dropdb recommender_squat
 
 dropdb "$DB"
 rm -rf "$WORK"

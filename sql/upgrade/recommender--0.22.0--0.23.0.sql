@@ -5,7 +5,33 @@
 --     worker reaches them is taken with the users their interactions queued (warm_start cleared,
 --     queued_at the interaction's; a row another transaction holds is skipped, never waited
 --     for); before, they kept the warm start's place, after every other queued user.
+--   * CREATE EXTENSION refuses a group role of the extension's name that someone else could have
+--     made (sql/finalize.sql); the update only warns about such a role, since an install's roles
+--     are granted already.
 \echo Use "ALTER EXTENSION recommender UPDATE TO '0.23.0'" to load this file. \quit
+
+DO $$
+DECLARE
+    r pg_catalog.name;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['recommender_reader', 'recommender_writer']::pg_catalog.name[] LOOP
+        IF EXISTS (
+            SELECT FROM pg_catalog.pg_roles o
+             WHERE o.rolname OPERATOR(pg_catalog.=) r
+               AND (o.rolcanlogin OR o.rolsuper OR o.rolcreaterole OR o.rolcreatedb
+                    OR o.rolreplication OR o.rolbypassrls
+                    OR EXISTS (SELECT FROM pg_catalog.pg_auth_members m
+                                 JOIN pg_catalog.pg_roles a ON a.oid OPERATOR(pg_catalog.=) m.member
+                                WHERE m.roleid OPERATOR(pg_catalog.=) o.oid AND m.admin_option AND NOT a.rolsuper)
+                    OR EXISTS (SELECT FROM pg_catalog.pg_auth_members m
+                                 JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.grantor
+                                WHERE m.roleid OPERATOR(pg_catalog.=) o.oid AND NOT g.rolsuper))) THEN
+            RAISE WARNING 'recommender: the role % can log in, has a role attribute, or a role that is not a superuser holds ADMIN OPTION on it or granted membership in it', r
+                USING HINT = 'A new install refuses such a role (README "Privileges"): check that it is yours and who may grant it.';
+        END IF;
+    END LOOP;
+END
+$$;
 
 CREATE OR REPLACE FUNCTION recommender._interactions_changed() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
