@@ -82,13 +82,20 @@ ALTER FUNCTION recommender.frequently_bought_together(bigint, integer) SECURITY 
 -- Two group roles, cluster-wide: created by the first CREATE EXTENSION in any database, kept by
 -- DROP EXTENSION (other databases may use them). Grant them to application roles. A role of
 -- either name that exists already gets everything below, so it must be one this script could have
--- made (0.23.0): no login or other attribute, no ADMIN OPTION on it held by a non-superuser, no
--- membership in it granted by one. Otherwise a role made ahead by a non-superuser (on PostgreSQL
+-- made (0.23.0): no login or other attribute, no object of its own, no ADMIN OPTION on it held by
+-- a non-superuser, no membership in it granted by one. Checked after the creation, so that one
+-- made meanwhile is checked too. Otherwise a role made ahead by a non-superuser (on PostgreSQL
 -- 16 and later CREATEROLE keeps ADMIN OPTION on the roles it makes) would gain these rights.
 DO $$
 DECLARE
     r pg_catalog.name;
 BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'recommender_reader'::pg_catalog.name) THEN
+        CREATE ROLE recommender_reader NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'recommender_writer'::pg_catalog.name) THEN
+        CREATE ROLE recommender_writer NOLOGIN;
+    END IF;
     FOREACH r IN ARRAY ARRAY['recommender_reader', 'recommender_writer']::pg_catalog.name[] LOOP
         IF EXISTS (
             SELECT FROM pg_catalog.pg_roles o
@@ -100,19 +107,17 @@ BEGIN
                                 WHERE m.roleid OPERATOR(pg_catalog.=) o.oid AND m.admin_option AND NOT a.rolsuper)
                     OR EXISTS (SELECT FROM pg_catalog.pg_auth_members m
                                  JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.grantor
-                                WHERE m.roleid OPERATOR(pg_catalog.=) o.oid AND NOT g.rolsuper))) THEN
+                                WHERE m.roleid OPERATOR(pg_catalog.=) o.oid AND NOT g.rolsuper)
+                    OR EXISTS (SELECT FROM pg_catalog.pg_shdepend d
+                                WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
+                                  AND d.refobjid OPERATOR(pg_catalog.=) o.oid
+                                  AND d.deptype OPERATOR(pg_catalog.=) 'o'::pg_catalog."char"))) THEN
             RAISE EXCEPTION 'recommender: the role % exists and is not one this extension would make', r
                 USING ERRCODE = 'insufficient_privilege',
-                      DETAIL = 'It can log in, has a role attribute, or a role that is not a superuser holds ADMIN OPTION on it or granted membership in it; installing would give it the extension''s grants.',
-                      HINT = 'If it is yours, make it NOLOGIN and grant or revoke its memberships as a superuser (README "Privileges"); otherwise drop it.';
+                      DETAIL = 'It can log in, has a role attribute, owns an object in some database, or a role that is not a superuser holds ADMIN OPTION on it or granted membership in it; installing would give it the extension''s grants.',
+                      HINT = 'If it is yours, make it NOLOGIN with no other attribute, give its objects to another role (REASSIGN OWNED, in each database), and grant its memberships as a superuser (README "Privileges"); otherwise drop it.';
         END IF;
     END LOOP;
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'recommender_reader'::pg_catalog.name) THEN
-        CREATE ROLE recommender_reader NOLOGIN;
-    END IF;
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'recommender_writer'::pg_catalog.name) THEN
-        CREATE ROLE recommender_writer NOLOGIN;
-    END IF;
     IF NOT pg_catalog.pg_has_role('recommender_writer', 'recommender_reader', 'MEMBER') THEN
         GRANT recommender_reader TO recommender_writer;
     END IF;

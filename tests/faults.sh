@@ -357,25 +357,30 @@ squat() {
                 && [ -z "$(psql -XAtq -d recommender_squat -c "SELECT 1 FROM pg_extension WHERE extname = 'recommender'")" ]; }
   check "CREATE EXTENSION refuses $what (42501)" refused
 }
-q -c "SET client_min_messages = warning" -c "DROP ROLE IF EXISTS faults_squatter" >/dev/null
+q -c "SET client_min_messages = warning" -c "DROP ROLE IF EXISTS faults_squatter" \
+  -c "ALTER ROLE recommender_reader NOLOGIN" -c "DROP TABLE IF EXISTS faults_owned" >/dev/null
 squat "a group role a non-superuser holds ADMIN OPTION on" \
   "CREATE ROLE faults_squatter; GRANT recommender_writer TO faults_squatter WITH ADMIN OPTION" \
   "DROP ROLE faults_squatter"
 squat "a group role that can log in" \
   "ALTER ROLE recommender_reader LOGIN" "ALTER ROLE recommender_reader NOLOGIN"
+squat "a group role that owns an object (in another database)" \
+  "CREATE TABLE faults_owned (); ALTER TABLE faults_owned OWNER TO recommender_writer" "DROP TABLE faults_owned"
 installed=$(psql -XAtq -d recommender_squat -c "SET client_min_messages = warning" \
               -c "CREATE EXTENSION recommender CASCADE" -c "SELECT extversion FROM pg_extension WHERE extname = 'recommender'" 2>&1)
 installs() { [[ "$installed" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]]; }
 check "with the roles put right it installs (got: $installed)" installs
 # the update to 0.23.0 of an install made before it warns instead (its roles are granted already)
 dropdb recommender_squat && createdb recommender_squat
-psql -XAtq -d recommender_squat -c "SET client_min_messages = warning" \
-  -c "CREATE EXTENSION recommender VERSION '0.22.0' CASCADE" >/dev/null 2>&1
+old=$(psql -XAtq -d recommender_squat -c "SET client_min_messages = warning" \
+        -c "CREATE EXTENSION recommender VERSION '0.22.0' CASCADE" \
+        -c "SELECT extversion FROM pg_extension WHERE extname = 'recommender'" 2>&1)
+check "0.22.0 installs for the update (got: $old)" [ "$old" = 0.22.0 ]
 q -c "CREATE ROLE faults_squatter; GRANT recommender_writer TO faults_squatter WITH ADMIN OPTION" >/dev/null
 out=$(psql -XAtq -d recommender_squat -c "ALTER EXTENSION recommender UPDATE TO '0.23.0'" \
         -c "SELECT extversion FROM pg_extension WHERE extname = 'recommender'" 2>&1)
 q -c "DROP ROLE faults_squatter" >/dev/null
-warned() { grep -q "WARNING:  recommender: the role recommender_writer can log in, has a role attribute, or a role that is not a superuser holds ADMIN OPTION" <<<"$out" \
+warned() { grep -q "WARNING:  recommender: the role recommender_writer can log in, has a role attribute, owns an object in some database, or a role that is not a superuser holds ADMIN OPTION" <<<"$out" \
              && [ "$(tail -1 <<<"$out")" = 0.23.0 ]; }
 check "the update to 0.23.0 warns about such a role and goes through" warned
 dropdb recommender_squat

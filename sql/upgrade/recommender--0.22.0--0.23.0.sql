@@ -25,8 +25,12 @@ BEGIN
                                 WHERE m.roleid OPERATOR(pg_catalog.=) o.oid AND m.admin_option AND NOT a.rolsuper)
                     OR EXISTS (SELECT FROM pg_catalog.pg_auth_members m
                                  JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.grantor
-                                WHERE m.roleid OPERATOR(pg_catalog.=) o.oid AND NOT g.rolsuper))) THEN
-            RAISE WARNING 'recommender: the role % can log in, has a role attribute, or a role that is not a superuser holds ADMIN OPTION on it or granted membership in it', r
+                                WHERE m.roleid OPERATOR(pg_catalog.=) o.oid AND NOT g.rolsuper)
+                    OR EXISTS (SELECT FROM pg_catalog.pg_shdepend d
+                                WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
+                                  AND d.refobjid OPERATOR(pg_catalog.=) o.oid
+                                  AND d.deptype OPERATOR(pg_catalog.=) 'o'::pg_catalog."char"))) THEN
+            RAISE WARNING 'recommender: the role % can log in, has a role attribute, owns an object in some database, or a role that is not a superuser holds ADMIN OPTION on it or granted membership in it', r
                 USING HINT = 'A new install refuses such a role (README "Privileges"): check that it is yours and who may grant it.';
         END IF;
     END LOOP;
