@@ -108,3 +108,26 @@ SELECT count(*) FROM recommender.homepage('alice', 3);
 RESET ROLE;
 DROP ROLE regress_app_reader, regress_app_writer, regress_nobody;
 RESET recommender.as_of;
+
+-- A group role of the extension's name that someone else could have made would get every grant
+-- of the install: CREATE EXTENSION refuses it (0.23.0), here one a non-superuser holds ADMIN
+-- OPTION on (what PostgreSQL 16 and later give a CREATEROLE role that makes it), in a new
+-- database; with the role put right, the install goes through.
+\set regress_db :DBNAME
+CREATE ROLE regress_squatter;
+GRANT recommender_writer TO regress_squatter WITH ADMIN OPTION;
+CREATE DATABASE regress_squat;
+\c regress_squat
+SET client_min_messages = warning;
+\set VERBOSITY terse
+CREATE EXTENSION recommender CASCADE;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT count(*) AS installed FROM pg_extension WHERE extname = 'recommender';
+\c :regress_db
+DROP ROLE regress_squatter;
+\c regress_squat
+SET client_min_messages = warning;
+CREATE EXTENSION recommender CASCADE;
+SELECT count(*) AS installed FROM pg_extension WHERE extname = 'recommender';
+\c :regress_db
+DROP DATABASE regress_squat;
