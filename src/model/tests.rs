@@ -505,29 +505,25 @@ mod tests {
         }
         // a user queued by an interaction after the warm start is taken first
         Spi::run("SET recommender.precompute_homepage = on").unwrap();
-        Spi::run(
-            "SELECT recommender.track('u_new', (SELECT min(product_id) FROM recommender.products), 'VIEW', \
-             occurred_at => recommender.clock() - interval '1 hour')",
-        )
-        .unwrap();
+        // a VIEW an hour before the clock, of the first or last product
+        let view = |user: &str, pick: &str| {
+            Spi::run(&format!(
+                "SELECT recommender.track('{user}', (SELECT {pick}(product_id) FROM recommender.products), 'VIEW', \
+                 occurred_at => recommender.clock() - interval '1 hour')"
+            ))
+            .unwrap()
+        };
+        view("u_new", "min");
         // a warm-started user who interacts is taken with them, before the other warm starts
         // (0.23.0)
-        Spi::run(
-            "SELECT recommender.track('u_other', (SELECT min(product_id) FROM recommender.products), 'VIEW', \
-             occurred_at => recommender.clock() - interval '1 hour')",
-        )
-        .unwrap();
+        view("u_other", "min");
         assert_eq!(
             exts("SELECT string_agg(user_id, ',' ORDER BY user_id) FROM recommender.homepage_queue WHERE NOT warm_start"),
             "u_new,u_other"
         );
         // one an interaction queued keeps its place when they interact again
         Spi::run("UPDATE recommender.homepage_queue SET queued_at = now() - interval '1 hour' WHERE user_id = 'u_new'").unwrap();
-        Spi::run(
-            "SELECT recommender.track('u_new', (SELECT max(product_id) FROM recommender.products), 'VIEW', \
-             occurred_at => recommender.clock() - interval '1 hour')",
-        )
-        .unwrap();
+        view("u_new", "max");
         assert_eq!(
             count("SELECT count(*) FROM recommender.homepage_queue WHERE user_id = 'u_new' AND queued_at = now() - interval '1 hour' AND NOT warm_start"),
             1
