@@ -70,7 +70,16 @@ pub fn make_shop() {
     assert_eq!(n, 3);
 }
 
-pub fn test_cross_encoder_dir() -> String {
+/// Sets `recommender.cross_encoder_dir` to the test cross-encoder for the rest of the test.
+pub fn use_test_cross_encoder() {
+    Spi::run(&format!(
+        "SET recommender.cross_encoder_dir = '{}'",
+        test_cross_encoder_dir()
+    ))
+    .unwrap();
+}
+
+fn test_cross_encoder_dir() -> String {
     let models = crate::gucs::model_dir();
     let share = std::path::Path::new(&models)
         .parent()

@@ -377,19 +377,16 @@ pub fn cross_scores(
         None => vec![None; distinct.len()],
     };
     let mut out: Vec<Option<f32>> = local.iter().map(|v| v.map(|(v, _)| v)).collect();
+    let due = |age: Duration| renew_after.is_some_and(|after| age >= after);
     if let (Some(ids), Some(shared)) = (&ids, shared) {
-        let due: Vec<(&str, f32, Option<Instant>)> = local
+        let found_here: Vec<(&str, f32)> = local
             .iter()
             .zip(&distinct)
-            .filter_map(|(v, d)| v.filter(|&(_, due)| due).map(|(v, _)| (*d, v, Some(now))))
+            .filter_map(|(v, d)| v.filter(|&(_, due)| due).map(|(v, _)| (*d, v)))
             .collect();
-        if !due.is_empty() {
-            let keys: Vec<(PairKey, f32)> = due
-                .iter()
-                .map(|&(d, v, _)| (pair_key(ids, &q, d), v))
-                .collect();
-            if shared.keep(&keys)? {
-                score_cache::store(&q, &due);
+        if !found_here.is_empty() {
+            if let Some(at) = keep_shared(shared, ids, &q, &found_here, now)? {
+                score_cache::store(&q, found_here.iter().map(|&(d, v)| (d, v, Some(at))));
             }
         }
         let (todo, keys): (Vec<usize>, Vec<PairKey>) = (0..distinct.len())
@@ -397,27 +394,33 @@ pub fn cross_scores(
             .map(|i| (i, pair_key(ids, &q, distinct[i])))
             .unzip();
         if !todo.is_empty() {
-            let found = shared.fetch(&keys)?;
-            let mut kept = Vec::new();
-            let mut renew = Vec::new();
-            for ((&i, key), v) in todo.iter().zip(&keys).zip(found) {
-                if let Some((v, age)) = v {
-                    out[i] = Some(v);
-                    if renew_after.is_some_and(|after| age >= after) {
-                        renew.push((*key, v));
-                        kept.push((distinct[i], v, None));
+            let hits: Vec<(usize, PairKey, f32, Duration)> = todo
+                .iter()
+                .zip(&keys)
+                .zip(shared.fetch(&keys)?)
+                .filter_map(|((&i, &key), v)| v.map(|(v, age)| (i, key, v, age)))
+                .collect();
+            let renew: Vec<(PairKey, f32)> = hits
+                .iter()
+                .filter(|h| due(h.3))
+                .map(|h| (h.1, h.2))
+                .collect();
+            let renewed = !renew.is_empty() && shared.keep(&renew)?;
+            SHARED_HITS.fetch_add(hits.len() as u64, Ordering::Relaxed);
+            for &(i, _, v, _) in &hits {
+                out[i] = Some(v);
+            }
+            score_cache::store(
+                &q,
+                hits.iter().map(|&(i, _, v, age)| {
+                    let at = if renewed && due(age) {
+                        Some(now)
                     } else {
-                        kept.push((distinct[i], v, now.checked_sub(age)));
-                    }
-                }
-            }
-            SHARED_HITS.fetch_add(kept.len() as u64, Ordering::Relaxed);
-            if !renew.is_empty() && shared.keep(&renew)? {
-                for k in kept.iter_mut().filter(|k| k.2.is_none()) {
-                    k.2 = Some(now);
-                }
-            }
-            score_cache::store(&q, &kept);
+                        now.checked_sub(age)
+                    };
+                    (distinct[i], v, at)
+                }),
+            );
         }
     }
     let todo: Vec<usize> = (0..distinct.len()).filter(|&i| out[i].is_none()).collect();
@@ -431,19 +434,11 @@ pub fn cross_scores(
         // Kept only under the identities the session was loaded with (a file replaced between
         // the lookup and the load keeps nothing under the old ones).
         if ids.as_ref() == Some(&model_ids) {
-            let mut kept = None;
-            if let Some(shared) = shared {
-                let keys: Vec<(PairKey, f32)> = scored
-                    .iter()
-                    .map(|&(d, v)| (pair_key(&model_ids, &q, d), v))
-                    .collect();
-                if shared.keep(&keys)? {
-                    kept = Some(now);
-                }
-            }
-            let local: Vec<(&str, f32, Option<Instant>)> =
-                scored.iter().map(|&(d, v)| (d, v, kept)).collect();
-            score_cache::store(&q, &local);
+            let at = match shared {
+                Some(shared) => keep_shared(shared, &model_ids, &q, &scored, now)?,
+                None => None,
+            };
+            score_cache::store(&q, scored.iter().map(|&(d, v)| (d, v, at)));
         }
         for (&i, &(_, v)) in todo.iter().zip(&scored) {
             out[i] = Some(v);
@@ -453,6 +448,22 @@ pub fn cross_scores(
         .into_iter()
         .map(|i| out[i].unwrap_or_default() as f64)
         .collect())
+}
+
+/// Keeps `pairs` (documents in encoder input form and their logits for `q`) in `shared`: `now`
+/// when it took them (they count as stored there from then on), None when it could not.
+fn keep_shared(
+    shared: &dyn SharedScores,
+    model: &[encoder::FileId],
+    q: &str,
+    pairs: &[(&str, f32)],
+    now: Instant,
+) -> Result<Option<Instant>> {
+    let keys: Vec<(PairKey, f32)> = pairs
+        .iter()
+        .map(|&(d, v)| (pair_key(model, q, d), v))
+        .collect();
+    Ok(shared.keep(&keys)?.then_some(now))
 }
 
 /// Runs the cross-encoder on (`q`, each of `docs`), already in encoder input form.

@@ -76,10 +76,10 @@ pub fn lookup(
 
 /// Keeps logits (after `lookup` with the same model), each with when it was stored in the shared
 /// table or last renewed there (None: not known to be there).
-pub fn store(query: &str, scored: &[(&str, f32, Option<Instant>)]) {
+pub fn store<'a>(query: &str, scored: impl IntoIterator<Item = (&'a str, f32, Option<Instant>)>) {
     let mut guard = SCORES.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(s) = guard.as_mut() {
-        for &(d, v, kept) in scored {
+        for (d, v, kept) in scored {
             let k = key(&s.seed, query, d);
             s.map.put(k, (v, kept));
         }

@@ -236,11 +236,7 @@ mod tests {
 
     #[pg_test]
     fn cross_encoder_matches_reference() {
-        Spi::run(&format!(
-            "SET recommender.cross_encoder_dir = '{}'",
-            test_cross_encoder_dir()
-        ))
-        .unwrap();
+        use_test_cross_encoder();
         let r: serde_json::Value = serde_json::from_str(CE_REFERENCE).unwrap();
         for p in r["pairs"].as_array().unwrap() {
             let (q, d) = (
@@ -271,11 +267,7 @@ mod tests {
     /// as one thread (the reference's, within 1e-5), one more thread in the backend while loaded.
     #[pg_test]
     fn cross_encoder_on_two_threads_matches_one() {
-        Spi::run(&format!(
-            "SET recommender.cross_encoder_dir = '{}'",
-            test_cross_encoder_dir()
-        ))
-        .unwrap();
+        use_test_cross_encoder();
         Spi::run("SET recommender.rerank_cache_size = 0").unwrap();
         Spi::run("SET recommender.rerank_share_seconds = 0").unwrap();
         let scores = "SELECT array_agg(score ORDER BY index) FROM recommender.rerank('strong coffee for mornings',                       ARRAY(SELECT 'roast ' || g || repeat(' beans', g % 4) FROM generate_series(1, 20) g))";
@@ -304,11 +296,7 @@ mod tests {
         use crate::model::score_cache::{HITS, MISSES};
         use crate::model::{PAIRS_RUN, SHARED_HITS};
         use std::sync::atomic::Ordering::Relaxed;
-        Spi::run(&format!(
-            "SET recommender.cross_encoder_dir = '{}'",
-            test_cross_encoder_dir()
-        ))
-        .unwrap();
+        use_test_cross_encoder();
         seed_store();
         let page = "SELECT string_agg(product_id || ':' || coalesce(rerank_score::text, '-'), ',' ORDER BY position) \
                     FROM recommender.homepage('u_coffee', 5)";
@@ -366,11 +354,7 @@ mod tests {
     /// pair given twice is stored once.
     #[pg_test]
     fn a_shared_pair_still_read_is_kept_again() {
-        Spi::run(&format!(
-            "SET recommender.cross_encoder_dir = '{}'",
-            test_cross_encoder_dir()
-        ))
-        .unwrap();
+        use_test_cross_encoder();
         seed_store();
         let page = "SELECT count(*) FROM recommender.homepage('u_coffee', 5)";
         count(page);
@@ -402,11 +386,7 @@ mod tests {
     fn a_pair_read_from_the_backends_own_cache_is_kept_shared() {
         use crate::model::PAIRS_RUN;
         use std::sync::atomic::Ordering::Relaxed;
-        Spi::run(&format!(
-            "SET recommender.cross_encoder_dir = '{}'",
-            test_cross_encoder_dir()
-        ))
-        .unwrap();
+        use_test_cross_encoder();
         seed_store();
         let page = "SELECT count(*) FROM recommender.homepage('u_coffee', 5)";
         count(page);
@@ -434,11 +414,7 @@ mod tests {
     fn a_queued_homepage_is_computed_ahead_so_the_next_call_runs_no_model() {
         use crate::model::PAIRS_RUN;
         use std::sync::atomic::Ordering::Relaxed;
-        Spi::run(&format!(
-            "SET recommender.cross_encoder_dir = '{}'",
-            test_cross_encoder_dir()
-        ))
-        .unwrap();
+        use_test_cross_encoder();
         seed_store();
         let track = "SELECT recommender.track('u_coffee', (SELECT min(product_id) FROM recommender.products), 'VIEW', \
                      occurred_at => recommender.clock() - interval '1 hour')";
