@@ -190,12 +190,14 @@ BEGIN
         IF had_model THEN
             -- with the latest build's arguments, else build_item_model()'s defaults (the build
             -- row this adds is rolled back with the rest)
-            SELECT b.items, b.lambda, b.neighbors INTO build FROM recommender.item_model_builds b
+            SELECT b.items, b.lambda, b.neighbors, b.adoption_days, b.adoption_lambda, b.adoption_weight
+              INTO build FROM recommender.item_model_builds b
              ORDER BY b.build_id DESC LIMIT 1;
             IF found THEN
-                RAISE NOTICE 'recommender.evaluate: rebuilding the item model from what is left (items %, lambda %, neighbors %, as last built)',
-                    build.items, build.lambda, build.neighbors;
-                CALL recommender.build_item_model(build.items, build.lambda, build.neighbors);
+                RAISE NOTICE 'recommender.evaluate: rebuilding the item model from what is left (items %, lambda %, neighbors %, adoption_days %, adoption_lambda %, adoption_weight %, as last built)',
+                    build.items, build.lambda, build.neighbors, build.adoption_days, build.adoption_lambda, build.adoption_weight;
+                CALL recommender.build_item_model(build.items, build.lambda, build.neighbors,
+                                                  build.adoption_days, build.adoption_lambda, build.adoption_weight);
             ELSE
                 RAISE NOTICE 'recommender.evaluate: rebuilding the item model from what is left (build_item_model()''s defaults: no build recorded)';
                 CALL recommender.build_item_model();
@@ -316,7 +318,7 @@ BEGIN
               SELECT x.method, m.mode, x.user_id, x.product_id,
                      row_number() OVER (PARTITION BY x.method, m.mode, x.user_id ORDER BY x.score DESC, x.product_id) AS rk
                 FROM (SELECT 'item-kNN' AS method, * FROM _rec_eval_knn
-                      UNION ALL SELECT 'item model (EASE)', * FROM _rec_eval_ease WHERE had_model) x
+                      UNION ALL SELECT 'item model', * FROM _rec_eval_ease WHERE had_model) x
                CROSS JOIN (VALUES ('all'), ('new')) m(mode)
                WHERE m.mode = 'all'
                   OR NOT EXISTS (SELECT FROM _rec_eval_train r WHERE r.user_id = x.user_id AND r.product_id = x.product_id)) s

@@ -11,6 +11,9 @@ fn _build_item_model(
     items: Option<i32>,
     lambda: Option<f64>,
     neighbors: Option<i32>,
+    adoption_days: Option<i32>,
+    adoption_lambda: Option<f64>,
+    adoption_weight: Option<f64>,
 ) -> TableIterator<
     'static,
     (
@@ -20,6 +23,16 @@ fn _build_item_model(
         name!(seconds, f64),
     ),
 > {
-    let b = learn::item_model::build(items, lambda, neighbors).or_raise();
+    use learn::item_model::{build, check};
+    let p = check(
+        items,
+        lambda,
+        neighbors,
+        adoption_days,
+        adoption_lambda,
+        adoption_weight,
+    )
+    .or_raise();
+    let b = build(p).or_raise();
     TableIterator::once((b.items, b.customers, b.pairs, b.seconds))
 }

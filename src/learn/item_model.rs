@@ -1,13 +1,15 @@
-//! `build_item_model`: the EASE item-to-item model (`recommender_core::item_model`) from the
+//! `build_item_model`: the item-to-item model (`recommender_core::item_model`) from the
 //! purchases in `recommender.user_products` at the clock, into `recommender.item_model` (one row
-//! per product, its links as two parallel arrays).
+//! per product, its links as two parallel arrays): EASE, blended with the adoption model (what the
+//! histories of the last `adoption_days` before the clock led customers to buy for the first
+//! time) when `adoption_weight` is above 0.
 //! One transaction: readers keep the previous model until it commits, and a cancel or an error
 //! leaves it as it was. Cancel is honoured between users, between written chunks and around the
 //! factorisation (which itself runs uninterrupted: ~3 s at 5,000 items on one core).
 use std::time::Instant;
 
 use pgrx::prelude::*;
-use recommender_core::item_model::{Gram, MAX_ITEMS, MAX_NEIGHBORS};
+use recommender_core::item_model::{blend, sparsify, Adoption, Gram, MAX_ITEMS, MAX_NEIGHBORS};
 
 use crate::error::{RecError, Result};
 
@@ -15,8 +17,11 @@ use crate::error::{RecError, Result};
 const ITEMS: &str = "SELECT product_id FROM recommender.user_products
                       WHERE purchases > 0 AND first_at <= (SELECT recommender.clock())
                       GROUP BY 1 ORDER BY count(*) DESC, product_id LIMIT $1";
-/// Each user's purchased items among them, as 0-based indices into `$1`.
-const USERS: &str = "SELECT array_agg((t.idx - 1)::int4)
+/// Each user's purchased items among them, as 0-based indices into `$1`, and those of them the
+/// user first bought in the `$2` days before the clock (the adoption model's window; NULL when none).
+const USERS: &str = "SELECT array_agg((t.idx - 1)::int4),
+                            array_agg((t.idx - 1)::int4)
+                              FILTER (WHERE up.first_at > (SELECT recommender.clock() - make_interval(days => $2)))
                        FROM recommender.user_products up
                        JOIN unnest($1::bigint[]) WITH ORDINALITY AS t(product_id, idx) USING (product_id)
                       WHERE up.purchases > 0 AND up.first_at <= (SELECT recommender.clock())
@@ -28,6 +33,8 @@ const WRITE: &str = "INSERT INTO recommender.item_model (product_id, neighbor_id
                        FROM unnest($1::bigint[], $4::int4[], $5::int4[]) AS t(product_id, lo, hi)";
 /// Largest λ: far past any useful regularisation, and within f32 (the solve's precision).
 const MAX_LAMBDA: f64 = 1e9;
+/// Longest adoption window, in days.
+const MAX_ADOPTION_DAYS: i32 = 3650;
 /// Users read per fetch, and links written per statement.
 const CHUNK: usize = 10_000;
 
@@ -49,29 +56,60 @@ pub struct Built {
     pub seconds: f64,
 }
 
+/// What to build: EASE's arguments, and the adoption model's (`weight` 0: EASE alone).
+#[derive(Clone, Copy)]
+pub struct Params {
+    pub items: i32,
+    pub lambda: f64,
+    pub neighbors: i32,
+    pub adoption_days: i32,
+    pub adoption_lambda: f64,
+    pub adoption_weight: f64,
+}
+
 /// Checks the arguments against their ranges (22023 with a hint).
-fn check(
+pub fn check(
     items: Option<i32>,
     lambda: Option<f64>,
     neighbors: Option<i32>,
-) -> Result<(i32, f64, i32)> {
-    let (Some(items), Some(lambda), Some(neighbors)) = (items, lambda, neighbors) else {
+    adoption_days: Option<i32>,
+    adoption_lambda: Option<f64>,
+    adoption_weight: Option<f64>,
+) -> Result<Params> {
+    let (
+        Some(items),
+        Some(lambda),
+        Some(neighbors),
+        Some(adoption_days),
+        Some(adoption_lambda),
+        Some(adoption_weight),
+    ) = (
+        items,
+        lambda,
+        neighbors,
+        adoption_days,
+        adoption_lambda,
+        adoption_weight,
+    )
+    else {
         return Err(RecError::invalid(
-            "items, lambda and neighbors must not be NULL",
+            "no argument of build_item_model may be NULL",
             "Leave an argument out to use its default: CALL recommender.build_item_model();",
         ));
     };
     if !(1..=MAX_ITEMS as i32).contains(&items) {
         return Err(RecError::invalid(
             format!("items must be between 1 and {MAX_ITEMS}, got {items}"),
-            "The model spans the products the most customers bought; building it holds two items x items matrices of 4-byte floats (5000 items: 200 MB).",
+            "The model spans the products the most customers bought; building it holds up to four items x items matrices of 4-byte floats at once (5000 items: 400 MB; two without the adoption model).",
         ));
     }
-    if !(lambda > 0.0 && lambda <= MAX_LAMBDA) {
-        return Err(RecError::invalid(
-            format!("lambda must be above 0 and at most {MAX_LAMBDA}, got {lambda}"),
-            "lambda is EASE's L2 regularisation: larger gives smoother, more popular neighbours.",
-        ));
+    for (name, l) in [("lambda", lambda), ("adoption_lambda", adoption_lambda)] {
+        if !(l > 0.0 && l <= MAX_LAMBDA) {
+            return Err(RecError::invalid(
+                format!("{name} must be above 0 and at most {MAX_LAMBDA}, got {l}"),
+                "lambda and adoption_lambda are the two models' L2 regularisation: larger gives smoother, more popular neighbours.",
+            ));
+        }
     }
     if !(1..=MAX_NEIGHBORS as i32).contains(&neighbors) {
         return Err(RecError::invalid(
@@ -79,12 +117,38 @@ fn check(
             "Each product keeps this many of its strongest links.",
         ));
     }
-    Ok((items, lambda, neighbors))
+    if !(1..=MAX_ADOPTION_DAYS).contains(&adoption_days) {
+        return Err(RecError::invalid(
+            format!("adoption_days must be between 1 and {MAX_ADOPTION_DAYS}, got {adoption_days}"),
+            "The adoption model learns from what customers first bought in this many days before the clock.",
+        ));
+    }
+    if !(0.0..=1.0).contains(&adoption_weight) {
+        return Err(RecError::invalid(
+            format!("adoption_weight must be between 0 and 1, got {adoption_weight}"),
+            "0 builds EASE alone; w blends (1 - w) EASE + w the adoption model, each scaled by the mean of its products' largest weights.",
+        ));
+    }
+    Ok(Params {
+        items,
+        lambda,
+        neighbors,
+        adoption_days,
+        adoption_lambda,
+        adoption_weight,
+    })
 }
 
 /// Rebuilds `recommender.item_model`, with progress NOTICEs.
-pub fn build(items: Option<i32>, lambda: Option<f64>, neighbors: Option<i32>) -> Result<Built> {
-    let (items, lambda, neighbors) = check(items, lambda, neighbors)?;
+pub fn build(p: Params) -> Result<Built> {
+    let Params {
+        items,
+        lambda,
+        neighbors,
+        adoption_days,
+        adoption_lambda,
+        adoption_weight,
+    } = p;
     let started = Instant::now();
     Spi::connect_mut(|client| {
         let current = client
@@ -113,9 +177,12 @@ pub fn build(items: Option<i32>, lambda: Option<f64>, neighbors: Option<i32>) ->
             ids.len()
         );
         let mut gram = Gram::new(ids.len(), lambda as f32);
-        let mut users = 0i64;
+        let mut adoption =
+            (adoption_weight > 0.0).then(|| Adoption::new(ids.len(), adoption_lambda as f32));
+        let (mut users, mut adopters) = (0i64, 0i64);
         {
-            let mut cursor = client.try_open_cursor(USERS, &[ids.clone().into()])?;
+            let mut cursor =
+                client.try_open_cursor(USERS, &[ids.clone().into(), adoption_days.into()])?;
             loop {
                 pgrx::check_for_interrupts!();
                 let rows = cursor.fetch(CHUNK as libc::c_long)?;
@@ -123,10 +190,29 @@ pub fn build(items: Option<i32>, lambda: Option<f64>, neighbors: Option<i32>) ->
                     break;
                 }
                 for r in rows {
-                    let v: Vec<i32> = r.get(1)?.unwrap_or_default();
-                    let v: Vec<u32> = v.into_iter().map(|i| i as u32).collect();
-                    gram.add_user(&v);
+                    let all: Vec<u32> = r
+                        .get::<Vec<i32>>(1)?
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|i| i as u32)
+                        .collect();
+                    gram.add_user(&all);
                     users += 1;
+                    if let Some(a) = adoption.as_mut() {
+                        let mut new: Vec<u32> = r
+                            .get::<Vec<i32>>(2)?
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|i| i as u32)
+                            .collect();
+                        new.sort_unstable();
+                        let before: Vec<u32> = all
+                            .into_iter()
+                            .filter(|i| new.binary_search(i).is_err())
+                            .collect();
+                        adopters += i64::from(!new.is_empty());
+                        a.add_user(&before, &new);
+                    }
                 }
             }
         }
@@ -135,9 +221,27 @@ pub fn build(items: Option<i32>, lambda: Option<f64>, neighbors: Option<i32>) ->
             started.elapsed().as_secs_f64()
         );
         pgrx::check_for_interrupts!();
-        let model = gram.neighbors(neighbors as usize).ok_or_else(|| {
-            RecError::Internal("the item model's Gram matrix is not positive definite".into())
-        })?;
+        let not_pd =
+            || RecError::Internal("the item model's Gram matrix is not positive definite".into());
+        if adoption.is_some() && adopters == 0 {
+            // nothing to learn from: freed before EASE is solved
+            adoption = None;
+            pgrx::notice!(
+                "recommender: item model: nobody first bought a product in the {adoption_days} day(s) before the clock: EASE alone"
+            );
+        }
+        let mut weights = gram.weights().ok_or_else(not_pd)?;
+        if let Some(a) = adoption {
+            pgrx::check_for_interrupts!();
+            pgrx::notice!(
+                "recommender: item model: EASE solved in {:.1} s; the adoption model: {adopters} customer(s) first bought a product in the {adoption_days} day(s) before the clock",
+                started.elapsed().as_secs_f64()
+            );
+            let b = a.weights().ok_or_else(not_pd)?;
+            blend(&mut weights, &b, adoption_weight as f32);
+        }
+        let model = sparsify(&weights, neighbors as usize);
+        drop(weights);
         pgrx::check_for_interrupts!();
         client.update("DELETE FROM recommender.item_model", None, &[])?;
         let mut chunk = Chunk::default();

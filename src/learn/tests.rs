@@ -30,7 +30,8 @@ mod tests {
         let before = sources();
         assert!(!before.contains("item_model"), "{before}");
         assert!(before.contains("co_purchase"), "{before}");
-        Spi::run("CALL recommender.build_item_model(lambda => 1)").unwrap();
+        // EASE alone (the adoption model's own test is below)
+        Spi::run("CALL recommender.build_item_model(lambda => 1, adoption_weight => 0)").unwrap();
         assert_eq!(strongest_link("c1"), "m1");
         // only purchases at the clock: a3 was bought after it
         assert_eq!(
@@ -86,11 +87,55 @@ mod tests {
             "CALL recommender.build_item_model(lambda => 1e10)",
             "CALL recommender.build_item_model(neighbors => 0)",
             "CALL recommender.build_item_model(neighbors => NULL)",
+            "CALL recommender.build_item_model(adoption_days => 0)",
+            "CALL recommender.build_item_model(adoption_days => 3651)",
+            "CALL recommender.build_item_model(adoption_lambda => 0)",
+            "CALL recommender.build_item_model(adoption_lambda => 'NaN')",
+            "CALL recommender.build_item_model(adoption_weight => -0.1)",
+            "CALL recommender.build_item_model(adoption_weight => 1.5)",
+            "CALL recommender.build_item_model(adoption_weight => 'NaN')",
+            "CALL recommender.build_item_model(adoption_weight => NULL)",
         ] {
             assert_eq!(sqlstate_of(call), "22023", "{call}");
         }
         // an empty store builds an empty model
         Spi::run("CALL recommender.build_item_model()").unwrap();
         assert_eq!(count("SELECT count(*) FROM recommender.item_neighbors"), 0);
+    }
+    #[pg_test]
+    fn adoption_model_links_a_history_to_what_was_first_bought_after_it() {
+        seed_store();
+        let model = || {
+            exts(
+                "SELECT coalesce(string_agg(product_id || '>' || neighbor_id || '=' || score, ';'
+                                            ORDER BY product_id, neighbor_id), '')
+                    FROM recommender.item_neighbors",
+            )
+        };
+        // EASE alone: coffee c1 is bought with milk m1
+        Spi::run("CALL recommender.build_item_model(lambda => 1, adoption_weight => 0)").unwrap();
+        assert_eq!(strongest_link("c1"), "m1");
+        let ease = model();
+        // in the 28 days before the clock u_coffee, who had c1, first bought c2: the adoption
+        // model alone links c1 to c2
+        Spi::run(
+            "CALL recommender.build_item_model(lambda => 1, adoption_lambda => 1, adoption_weight => 1)",
+        )
+        .unwrap();
+        assert_eq!(strongest_link("c1"), "c2");
+        // nobody first bought anything in the last day: the blend is EASE alone
+        Spi::run(
+            "CALL recommender.build_item_model(lambda => 1, adoption_days => 1, adoption_weight => 0.5)",
+        )
+        .unwrap();
+        assert_eq!(model(), ease);
+        // every build records the adoption model's arguments
+        assert_eq!(
+            exts(
+                "SELECT string_agg(adoption_days || '/' || adoption_lambda || '/' || adoption_weight, ';' ORDER BY build_id)
+                   FROM recommender.item_model_builds"
+            ),
+            "28/10000/0;28/1/1;1/10000/0.5"
+        );
     }
 }

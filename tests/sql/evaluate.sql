@@ -48,14 +48,15 @@ BEGIN;
 :march;
 CREATE FUNCTION public.show_build() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE WARNING 'build: items %, lambda %, neighbors %, clock %, products > 0: %',
-        NEW.items, NEW.lambda, NEW.neighbors, NEW.clock, NEW.products > 0;
+    RAISE WARNING 'build: items %, lambda %, neighbors %, adoption % days, lambda %, weight %, clock %, products > 0: %',
+        NEW.items, NEW.lambda, NEW.neighbors, NEW.adoption_days, NEW.adoption_lambda, NEW.adoption_weight,
+        NEW.clock, NEW.products > 0;
     RETURN NULL;
 END
 $$;
 CREATE TRIGGER show_build AFTER INSERT ON recommender.item_model_builds
     FOR EACH ROW EXECUTE FUNCTION public.show_build();
-CALL recommender.build_item_model(lambda => 2, neighbors => 5);
+CALL recommender.build_item_model(lambda => 2, neighbors => 5, adoption_days => 3, adoption_weight => 0.5);
 SELECT count(*) > 0 AS figures FROM recommender.evaluate(5, holdout => 7);
 DELETE FROM recommender.item_model_builds;
 SELECT count(*) > 0 AS figures FROM recommender.evaluate(5, holdout => 7);

@@ -41,7 +41,7 @@ SELECT recommender.refresh_aggregates();
 -- ... nor build or read the item model (it is learned from everyone's purchases) ...
 CALL recommender.build_item_model();
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
-SELECT * FROM recommender._build_item_model(10, 1, 1);
+SELECT * FROM recommender._build_item_model(10, 1, 1, 28, 1, 0);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT count(*) FROM recommender.item_neighbors;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
