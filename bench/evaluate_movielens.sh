@@ -54,8 +54,25 @@ SQL
   log "movielens: holding out each user's last 10 ratings (deleted through the triggers)"
   q -v held=ml_test -v split=ml_split -f "$ROOT/bench/movielens_holdout.sql"
 fi
-ensure_item_model "$DB"
 T=$(q -c "SELECT t FROM ml_split")
+# the item model at the split's clock, as a store builds it at its own (the adoption model learns
+# from the days before it), with the arguments of the latest build or the defaults
+log "movielens: building the item model at $T"
+q <<SQL
+SET recommender.as_of = '$T';
+SET client_min_messages = notice;
+DO \$\$
+DECLARE b record;
+BEGIN
+    SELECT * INTO b FROM recommender.item_model_builds ORDER BY build_id DESC LIMIT 1;
+    IF found THEN
+        CALL recommender.build_item_model(b.items, b.lambda, b.neighbors, b.adoption_days, b.adoption_lambda, b.adoption_weight);
+    ELSE
+        CALL recommender.build_item_model();
+    END IF;
+END
+\$\$;
+SQL
 log "movielens: clock $T; homepage for every user"
 q -c "\copy (SELECT user_id, p.external_id, (extract(epoch FROM occurred_at))::bigint FROM recommender.interactions JOIN recommender.products p USING (product_id)) TO '$data/train.csv' WITH (FORMAT csv)"
 q -c "\copy (SELECT user_id, p.external_id FROM ml_test JOIN recommender.products p USING (product_id)) TO '$data/test.csv' WITH (FORMAT csv)"

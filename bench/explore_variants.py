@@ -36,6 +36,14 @@ defaults), paired over the same households, mean +/- standard error.
    lines in product category c, divided by all of them) times the product's ln(1 + buyers),
    normalised per household, alone and added to EASE: (1 - w) EASE + w it; and EASE's scores
    multiplied by (1 + w share_u(c)).
+9. What the target is: products *new* to the household. New-buyer popularity (households whose
+   first purchase of the product fell in the last D days of training), ln(1 + n) over its largest,
+   added to EASE's normalised scores; EASE times the product's adoption rate (the share of its
+   buyers in the last 90 days who were new to it, smoothed).
+10. A next-period model trained for that target: B = (X'X + lambda I)^-1 X'Y over plain EASE's
+   5,000 products, X the households' purchases before a cut c, Y their first purchases in the 28
+   days from c (c 28 days before the validation period; or 28, 56 and 84, stacked), its
+   prediction X B from the whole history, alone and added to EASE: (1 - w) EASE + w it.
 """
 
 import argparse
@@ -76,7 +84,7 @@ def main():
     ap.add_argument("--db", default="recommender_cj")
     ap.add_argument("--valid", nargs=2, default=(T_VAL, T_END), metavar=("FROM", "TO"),
                     help="the validation period (default tune()'s: %s to %s)" % (T_VAL, T_END))
-    ap.add_argument("--only", nargs="+", choices=("lambda", "weights", "neighbours", "popularity", "training", "dropout", "blends", "categories"),
+    ap.add_argument("--only", nargs="+", choices=("lambda", "weights", "neighbours", "popularity", "training", "dropout", "blends", "categories", "adoption", "next-period"),
                     help="these sections only")
     a = ap.parse_args()
 
@@ -287,6 +295,90 @@ def main():
             row(f"{1 - w:g} EASE + {w:g} category popularity", ndcg((1 - w) * plain_unit + w * catpop))
         for w in (0.5, 1.0, 2.0):
             row(f"EASE x (1 + {w:g} share of the category)", ndcg(plain_unit * (1 + w * own)))
+
+    day = 86400.0
+
+    def scale(s):
+        """The mean over households of their largest score of a product they did not buy."""
+        return float(np.where(bought > 0, -np.inf, s).max(1).clip(0, None).mean())
+
+    def keep_largest(m, n):
+        """Each row's n entries of largest absolute value, the rest zero."""
+        m = m.copy()
+        np.put_along_axis(m, np.argpartition(-np.abs(m), n, axis=1)[:, n:], 0, axis=1)
+        return m
+
+    def first_purchases():
+        """When each household first bought each product (inf: never, in training)."""
+        first = np.full((U, I), np.inf)
+        for (u, i, _), t in baskets.items():
+            first[u, i] = min(first[u, i], t)
+        return first
+
+    print("-- 9. products new to the household: adoption")
+    if want("adoption"):
+        if plain_unit is None:
+            plain_unit = unit(plain)
+        first = first_purchases()
+        for days in (7, 14, 28, 56):
+            since = t_val - day * days
+            new = (np.isfinite(first) & (first >= since)).sum(0).astype(np.float32)
+            p = np.log1p(new) / np.log1p(new).max()
+            row(f"new buyers, last {days} days: alone", ndcg(np.tile(p, (U, 1))))
+            for w in (0.1, 0.2, 0.3, 0.4, 0.5):
+                row(f"new buyers, last {days} days: {1 - w:g} EASE + {w:g} it", ndcg((1 - w) * plain_unit + w * p[None, :]))
+        buyers90 = np.zeros((U, I), dtype=bool)
+        for (u, i, _), t in baskets.items():
+            if t >= t_val - day * 90:
+                buyers90[u, i] = True
+        rate = ((np.isfinite(first) & (first >= t_val - day * 90)).sum(0) + 1) / (buyers90.sum(0) + 2)
+        for w in (0.5, 1.0, 2.0):
+            row(f"EASE x adoption rate (90 days) ^ {w:g}", ndcg(plain_unit * (rate ** w)[None, :]))
+    print("-- 10. a next-period model: history -> the products first bought in the next 28 days")
+    if want("next-period"):
+        if plain_unit is None:
+            plain_unit = unit(plain)
+        first = first_purchases()
+        sparse_ease = scored(top, keep_largest(b, 100), bought)
+        row("EASE, 100 per product (as stored)", ndcg(sparse_ease))
+        sparse_ease = unit(sparse_ease)
+        for cuts in ((28,), (28, 56, 84)):
+            xtx = np.zeros((len(top), len(top)), dtype=np.float64)
+            xty = np.zeros((len(top), len(top)), dtype=np.float64)
+            for c in cuts:
+                c0 = t_val - day * c
+                x = (first[:, top] < c0).astype(np.float32)
+                y = ((first[:, top] >= c0) & (first[:, top] < c0 + day * 28)).astype(np.float32)
+                xtx += x.T @ x
+                xty += x.T @ y
+            for lam in (1000.0, 10000.0, 30000.0, 100000.0):
+                bb = np.linalg.solve(xtx + lam * np.eye(len(top)), xty).astype(np.float32)
+                alone = scored(top, bb, bought)
+                label = f"next-period, cuts {'/'.join(map(str, cuts))}, lambda {lam:g}"
+                row(f"{label}: alone", ndcg(alone))
+                it = unit(alone)
+                for wt in (0.2, 0.35, 0.5, 0.65):
+                    row(f"{label}: {1 - wt:g} EASE + {wt:g} it", ndcg((1 - wt) * plain_unit + wt * it))
+                if len(cuts) == 1 and lam in (10000.0, 30000.0):
+                    # as build_item_model() stores a model: each product's 100 largest |weights|
+                    it = unit(scored(top, keep_largest(bb, 100), bought))
+                    for wt in (0.2, 0.35):
+                        row(f"{label}, both 100 per product: {1 - wt:g} EASE + {wt:g} it",
+                            ndcg((1 - wt) * sparse_ease + wt * it))
+                    # one stored model: the two weight matrices added, each divided by the mean
+                    # over households of its largest score (a global scale, so one B serves)
+                    ce, cn = scale(plain), scale(alone)
+                    for wt in (0.2, 0.35, 0.5):
+                        one = keep_largest((1 - wt) * b / ce + wt * bb / cn, 100)
+                        row(f"{label}, one model of 100 per product: {1 - wt:g} EASE + {wt:g} it",
+                            ndcg(scored(top, one, bought)))
+                    # the same with a scale read off the weights alone: the mean of each
+                    # product's largest weight (no pass over the households)
+                    ce, cn = b.max(1).mean(), bb.max(1).mean()
+                    for wt in (0.1, 0.15, 0.2, 0.25, 0.3):
+                        one = keep_largest((1 - wt) * b / ce + wt * bb / cn, 100)
+                        row(f"{label}, one model (row scale): {1 - wt:g} EASE + {wt:g} it",
+                            ndcg(scored(top, one, bought)))
 
 
 if __name__ == "__main__":
