@@ -2,14 +2,16 @@
 //! purchases in `recommender.user_products` at the clock, into `recommender.item_model` (one row
 //! per product, its links as two parallel arrays): EASE, blended with the adoption model (what the
 //! histories of the last `adoption_days` before the clock led customers to buy for the first
-//! time) when `adoption_weight` is above 0.
+//! time) when `adoption_weight` is above 0 and at least `MIN_ADOPTERS` customers did.
 //! One transaction: readers keep the previous model until it commits, and a cancel or an error
 //! leaves it as it was. Cancel is honoured between users, between written chunks and around the
 //! factorisation (which itself runs uninterrupted: ~3 s at 5,000 items on one core).
 use std::time::Instant;
 
 use pgrx::prelude::*;
-use recommender_core::item_model::{blend, sparsify, Adoption, Gram, MAX_ITEMS, MAX_NEIGHBORS};
+use recommender_core::item_model::{
+    blend, sparsify, Adoption, Gram, MAX_ITEMS, MAX_NEIGHBORS, MIN_ADOPTERS,
+};
 
 use crate::error::{RecError, Result};
 
@@ -223,11 +225,11 @@ pub fn build(p: Params) -> Result<Built> {
         pgrx::check_for_interrupts!();
         let not_pd =
             || RecError::Internal("the item model's Gram matrix is not positive definite".into());
-        if adoption.is_some() && adopters == 0 {
-            // nothing to learn from: freed before EASE is solved
+        if adoption.is_some() && adopters < MIN_ADOPTERS as i64 {
+            // too little to learn from: freed before EASE is solved
             adoption = None;
             pgrx::notice!(
-                "recommender: item model: nobody first bought a product in the {adoption_days} day(s) before the clock: EASE alone"
+                "recommender: item model: {adopters} customer(s) first bought a product in the {adoption_days} day(s) before the clock, fewer than the adoption model's {MIN_ADOPTERS}: EASE alone"
             );
         }
         let mut weights = gram.weights().ok_or_else(not_pd)?;

@@ -112,17 +112,43 @@ mod tests {
                     FROM recommender.item_neighbors",
             )
         };
+        let links_from = |ext: &str| {
+            count(&format!(
+                "SELECT count(*) FROM recommender.item_neighbors n JOIN recommender.products p USING (product_id)
+                  WHERE p.external_id = '{ext}'"
+            ))
+        };
         // EASE alone: coffee c1 is bought with milk m1
         Spi::run("CALL recommender.build_item_model(lambda => 1, adoption_weight => 0)").unwrap();
         assert_eq!(strongest_link("c1"), "m1");
         let ease = model();
-        // in the 28 days before the clock u_coffee, who had c1, first bought c2: the adoption
-        // model alone links c1 to c2
+        // in the 28 days before the clock only u_coffee first bought something (c2): too few to
+        // learn from, so the blend is EASE alone
+        Spi::run(
+            "CALL recommender.build_item_model(lambda => 1, adoption_lambda => 1, adoption_weight => 1)",
+        )
+        .unwrap();
+        assert_eq!(model(), ease);
+        // 120 more customers who had c1 and first bought c2 in the window
+        Spi::run(
+            "INSERT INTO recommender.interactions (user_id, product_id, type, basket_id, occurred_at)
+             SELECT 'u_new' || g, p.product_id, 'PURCHASE', 'n' || g || p.external_id,
+                    CASE p.external_id WHEN 'c1' THEN '2024-01-10'::timestamptz ELSE '2024-02-20' END
+               FROM generate_series(1, 120) g
+               JOIN recommender.products p ON p.external_id IN ('c1', 'c2')",
+        )
+        .unwrap();
+        // EASE links the two both ways; the adoption model alone only from the history (c1) to
+        // what followed it (c2): nobody had c2 before the window
+        Spi::run("CALL recommender.build_item_model(lambda => 1, adoption_weight => 0)").unwrap();
+        assert!(links_from("c2") > 0);
+        let ease = model();
         Spi::run(
             "CALL recommender.build_item_model(lambda => 1, adoption_lambda => 1, adoption_weight => 1)",
         )
         .unwrap();
         assert_eq!(strongest_link("c1"), "c2");
+        assert_eq!(links_from("c2"), 0);
         // nobody first bought anything in the last day: the blend is EASE alone
         Spi::run(
             "CALL recommender.build_item_model(lambda => 1, adoption_days => 1, adoption_weight => 0.5)",
@@ -135,7 +161,7 @@ mod tests {
                 "SELECT string_agg(adoption_days || '/' || adoption_lambda || '/' || adoption_weight, ';' ORDER BY build_id)
                    FROM recommender.item_model_builds"
             ),
-            "28/10000/0;28/1/1;1/10000/0.5"
+            "28/10000/0;28/1/1;28/10000/0;28/1/1;1/10000/0.5"
         );
     }
 }

@@ -14,9 +14,15 @@
 use faer::linalg::solvers::{DenseSolveCore, Solve};
 use faer::{Mat, Side};
 
-/// Most items a model may span. The build holds two items × items f32 matrices at once (the
-/// Cholesky factor and the inverse): 2 × 400 MB at this size, 2 × 100 MB at the default 5,000.
+/// Most items a model may span. EASE's build holds two items × items f32 matrices at once (the
+/// Cholesky factor and the inverse): 2 × 400 MB at this size, 2 × 100 MB at the default 5,000;
+/// with the adoption model up to four.
 pub const MAX_ITEMS: usize = 10_000;
+/// Fewest customers who first bought something in the adoption window for the adoption model to
+/// be blended in; with fewer, the item model is EASE alone. Learned from 3 customers (MovieLens'
+/// validation split) it cost the homepage 0.016 NDCG@10; from 1,900 (Complete Journey) it gained
+/// (BENCHMARKS.md, release 0.24.0).
+pub const MIN_ADOPTERS: usize = 100;
 /// Most neighbours an item may keep.
 pub const MAX_NEIGHBORS: usize = 1_000;
 
