@@ -19,7 +19,7 @@ psql -XAtq -d "$DB" -c "SELECT 1" >/dev/null 2>&1 || die "no $DB database: run b
       -c "CALL recommender.build_item_model(adoption_weight => $w)"
     for r in $(seq "$ROUNDS"); do
       echo "== adoption_weight $w, round $r"
-      psql -Xq -v ON_ERROR_STOP=1 -d "$DB" -f "$ROOT/bench/item_model_latency.sql"
+      psql -Xq -v ON_ERROR_STOP=1 -d "$DB" -v bench="$ROOT/bench" -f "$ROOT/bench/item_model_latency.sql"
     done
   done
 } | tee "$out"

@@ -1,14 +1,10 @@
+-- bench/item_model_latency.sh: homepage latency without rerank, 300 households (the clock of
+-- bench/pipeline_bench.sh)
 \set n 300
+SET recommender.as_of = '2018-01-01';
 CREATE TEMP TABLE users AS
   SELECT user_id FROM recommender.user_products GROUP BY 1 ORDER BY md5(user_id) LIMIT :n;
-CREATE TEMP TABLE timings (fn text, ms double precision);
-CREATE FUNCTION pg_temp.time_it(fn text, q text, arg text) RETURNS void LANGUAGE plpgsql AS $$
-DECLARE t0 timestamptz;
-BEGIN
-  t0 := clock_timestamp();
-  EXECUTE q USING arg;
-  INSERT INTO timings VALUES (fn, extract(epoch FROM clock_timestamp() - t0) * 1000);
-END $$;
+\i :bench/time_it.sql
 \o /dev/null
 SET recommender.enable_rerank = off;
 SELECT count(*) FROM users u, LATERAL recommender.homepage(u.user_id, 12) h;

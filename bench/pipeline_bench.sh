@@ -15,7 +15,7 @@ MODEL_DIR="$CE_MODELS" "$ROOT/models/materialize.sh" --bench-cross-encoder >/dev
 "$ROOT/scripts/cluster.sh" start
 psql -XAtq -d "$DB" -c "SET client_min_messages = warning" -c "ALTER EXTENSION recommender UPDATE"
 ensure_item_model "$DB"
-psql -q -d "$DB" -v n="$N" -v ce="$CE_MODELS/cross-encoder" <<'SQL'
+psql -q -d "$DB" -v n="$N" -v ce="$CE_MODELS/cross-encoder" -v bench="$ROOT/bench" <<'SQL'
 SET recommender.as_of = '2018-01-01';
 SET client_min_messages = warning;
 CREATE TEMP TABLE users AS
@@ -23,14 +23,7 @@ CREATE TEMP TABLE users AS
 INSERT INTO users SELECT 'cold-start-' || g FROM generate_series(1, :n / 10) g;
 CREATE TEMP TABLE items AS
   SELECT product_id FROM recommender.product_daily GROUP BY 1 ORDER BY md5(product_id::text) LIMIT :n;
-CREATE TEMP TABLE timings (fn text, ms double precision);
-CREATE FUNCTION pg_temp.time_it(fn text, q text, arg text) RETURNS void LANGUAGE plpgsql AS $$
-DECLARE t0 timestamptz;
-BEGIN
-  t0 := clock_timestamp();
-  EXECUTE q USING arg;
-  INSERT INTO timings VALUES (fn, extract(epoch FROM clock_timestamp() - t0) * 1000);
-END $$;
+\i :bench/time_it.sql
 \o /dev/null
 SELECT recommender.preload_models();
 -- warm-up
