@@ -69,6 +69,14 @@ pub struct Params {
     pub adoption_weight: f64,
 }
 
+/// A row's array of 0-based item indices (NULL: none).
+fn indices(v: Option<Vec<i32>>) -> Vec<u32> {
+    v.unwrap_or_default()
+        .into_iter()
+        .map(|i| i as u32)
+        .collect()
+}
+
 /// Checks the arguments against their ranges (22023 with a hint).
 pub fn check(
     items: Option<i32>,
@@ -78,34 +86,27 @@ pub fn check(
     adoption_lambda: Option<f64>,
     adoption_weight: Option<f64>,
 ) -> Result<Params> {
-    let (
-        Some(items),
-        Some(lambda),
-        Some(neighbors),
-        Some(adoption_days),
-        Some(adoption_lambda),
-        Some(adoption_weight),
-    ) = (
-        items,
-        lambda,
-        neighbors,
-        adoption_days,
-        adoption_lambda,
-        adoption_weight,
-    )
-    else {
-        return Err(RecError::invalid(
+    let null = || {
+        RecError::invalid(
             "no argument of build_item_model may be NULL",
             "Leave an argument out to use its default: CALL recommender.build_item_model();",
-        ));
+        )
     };
-    if !(1..=MAX_ITEMS as i32).contains(&items) {
+    let p = Params {
+        items: items.ok_or_else(null)?,
+        lambda: lambda.ok_or_else(null)?,
+        neighbors: neighbors.ok_or_else(null)?,
+        adoption_days: adoption_days.ok_or_else(null)?,
+        adoption_lambda: adoption_lambda.ok_or_else(null)?,
+        adoption_weight: adoption_weight.ok_or_else(null)?,
+    };
+    if !(1..=MAX_ITEMS as i32).contains(&p.items) {
         return Err(RecError::invalid(
-            format!("items must be between 1 and {MAX_ITEMS}, got {items}"),
+            format!("items must be between 1 and {MAX_ITEMS}, got {}", p.items),
             "The model spans the products the most customers bought; building it holds up to four items x items matrices of 4-byte floats at once (5000 items: 400 MB; two without the adoption model).",
         ));
     }
-    for (name, l) in [("lambda", lambda), ("adoption_lambda", adoption_lambda)] {
+    for (name, l) in [("lambda", p.lambda), ("adoption_lambda", p.adoption_lambda)] {
         if !(l > 0.0 && l <= MAX_LAMBDA) {
             return Err(RecError::invalid(
                 format!("{name} must be above 0 and at most {MAX_LAMBDA}, got {l}"),
@@ -113,32 +114,28 @@ pub fn check(
             ));
         }
     }
-    if !(1..=MAX_NEIGHBORS as i32).contains(&neighbors) {
+    if !(1..=MAX_NEIGHBORS as i32).contains(&p.neighbors) {
         return Err(RecError::invalid(
-            format!("neighbors must be between 1 and {MAX_NEIGHBORS}, got {neighbors}"),
+            format!(
+                "neighbors must be between 1 and {MAX_NEIGHBORS}, got {}",
+                p.neighbors
+            ),
             "Each product keeps this many of its strongest links.",
         ));
     }
-    if !(1..=MAX_ADOPTION_DAYS).contains(&adoption_days) {
+    if !(1..=MAX_ADOPTION_DAYS).contains(&p.adoption_days) {
         return Err(RecError::invalid(
-            format!("adoption_days must be between 1 and {MAX_ADOPTION_DAYS}, got {adoption_days}"),
+            format!("adoption_days must be between 1 and {MAX_ADOPTION_DAYS}, got {}", p.adoption_days),
             "The adoption model learns from what customers first bought in this many days before the clock.",
         ));
     }
-    if !(0.0..=1.0).contains(&adoption_weight) {
+    if !(0.0..=1.0).contains(&p.adoption_weight) {
         return Err(RecError::invalid(
-            format!("adoption_weight must be between 0 and 1, got {adoption_weight}"),
+            format!("adoption_weight must be between 0 and 1, got {}", p.adoption_weight),
             "0 builds EASE alone; w blends (1 - w) EASE + w the adoption model, each scaled by the mean of its products' largest weights.",
         ));
     }
-    Ok(Params {
-        items,
-        lambda,
-        neighbors,
-        adoption_days,
-        adoption_lambda,
-        adoption_weight,
-    })
+    Ok(p)
 }
 
 /// Rebuilds `recommender.item_model`, with progress NOTICEs.
@@ -192,21 +189,11 @@ pub fn build(p: Params) -> Result<Built> {
                     break;
                 }
                 for r in rows {
-                    let all: Vec<u32> = r
-                        .get::<Vec<i32>>(1)?
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|i| i as u32)
-                        .collect();
+                    let all = indices(r.get::<Vec<i32>>(1)?);
                     gram.add_user(&all);
                     users += 1;
                     if let Some(a) = adoption.as_mut() {
-                        let mut new: Vec<u32> = r
-                            .get::<Vec<i32>>(2)?
-                            .unwrap_or_default()
-                            .into_iter()
-                            .map(|i| i as u32)
-                            .collect();
+                        let mut new = indices(r.get::<Vec<i32>>(2)?);
                         new.sort_unstable();
                         let before: Vec<u32> = all
                             .into_iter()
