@@ -44,6 +44,11 @@ defaults), paired over the same households, mean +/- standard error.
    5,000 products, X the households' purchases before a cut c, Y their first purchases in the 28
    days from c (c 28 days before the validation period; or 28, 56 and 84, stacked), its
    prediction X B from the whole history, alone and added to EASE: (1 - w) EASE + w it.
+11. The item model's sum weighted by recency *rank* (0.25.0): the household's products ordered by
+   their latest purchase, newest first, the r-th (from 0) counting a + (1 - a) exp(-r / n) instead
+   of 1; with plain EASE's weights and with the stored model of 0.24.0 (EASE blended with the
+   adoption model, w 0.2, 100 links per product). The second column is then that model's
+   difference, the third the variant's minus that model's.
 """
 
 import argparse
@@ -84,7 +89,7 @@ def main():
     ap.add_argument("--db", default="recommender_cj")
     ap.add_argument("--valid", nargs=2, default=(T_VAL, T_END), metavar=("FROM", "TO"),
                     help="the validation period (default tune()'s: %s to %s)" % (T_VAL, T_END))
-    ap.add_argument("--only", nargs="+", choices=("lambda", "weights", "neighbours", "popularity", "training", "dropout", "blends", "categories", "adoption", "next-period"),
+    ap.add_argument("--only", nargs="+", choices=("lambda", "weights", "neighbours", "popularity", "training", "dropout", "blends", "categories", "adoption", "next-period", "recency"),
                     help="these sections only")
     a = ap.parse_args()
 
@@ -379,6 +384,30 @@ def main():
                         one = keep_largest((1 - wt) * b / ce + wt * bb / cn, 100)
                         row(f"{label}, one model (row scale): {1 - wt:g} EASE + {wt:g} it",
                             ndcg(scored(top, one, bought)))
+
+    print("-- 11. recency rank: the r-th newest product counts a + (1 - a) exp(-r / n)")
+    if want("recency"):
+        latest = np.full((U, I), -np.inf)
+        for (u, i, _), t in baskets.items():
+            latest[u, i] = max(latest[u, i], t)
+        # rank 0 = the newest product of the household (ties by product index, as the pipeline)
+        order = np.argsort(-latest, axis=1, kind="stable")
+        rank = np.empty((U, I), dtype=np.float32)
+        np.put_along_axis(rank, order, np.arange(I, dtype=np.float32)[None, :].repeat(U, 0), axis=1)
+        first = first_purchases()
+        c0 = t_val - day * 28
+        x = (first[:, top] < c0).astype(np.float32)
+        y = ((first[:, top] >= c0) & (first[:, top] < c0 + day * 28)).astype(np.float32)
+        bb = np.linalg.solve((x.T @ x).astype(np.float64) + 10000.0 * np.eye(len(top)), (x.T @ y).astype(np.float64)).astype(np.float32)
+        shipped = keep_largest(0.8 * b / b.max(1).mean() + 0.2 * bb / bb.max(1).mean(), 100)
+        ref = ndcg(scored(top, shipped, bought))
+        row("the stored model of 0.24.0, unweighted", ref)
+        for n in (5, 10, 20, 50, 100):
+            for a in (0.0, 0.1, 0.3):
+                w = bought * (a + (1 - a) * np.exp(-rank / n))
+                v = ndcg(scored(top, shipped, w))
+                d = v - ref
+                row(f"0.24.0 model, n {n}, a {a:g}  [- 0.24.0: {d.mean():+.4f} +/- {d.std() / math.sqrt(len(d)):.4f}]", v)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,12 @@
         item-kNN, EASE with lambda chosen on a validation split carved out of train) and prints
         HR/Recall/NDCG@10 with standard errors for every method, plus homepage minus each baseline
         paired over the same users (the columns of bench/evaluate.sh).
+    movielens.py recency OUT_DIR [SKIP]
+        Validation only (train.csv; test.csv is not read): each user's last HOLDOUT training
+        ratings, or the HOLDOUT before the last SKIP, are the validation set, the earlier ones
+        train EASE (lambda from LAMBDAS, best on that set), and EASE's sum over the user's movies
+        is weighted by recency rank -- the r-th most recent (from 0) counts exp(-r / n) -- as
+        recommender.item_model_recency does (0.25.0). Each n against the unweighted sum, paired.
 
 Every list leaves out the user's training items (per-user hold-out: the user's last 10 ratings by
 time are the test set; ratings are implicit interactions, their value is not used).
@@ -183,8 +189,61 @@ def report(methods, home, truth, n_items, n_train, n_test):
           f"rating, {n_train} training ratings, {n_test} test ratings")
 
 
+def recency(out, skip=0):
+    """EASE's sum weighted by recency rank against the plain sum, on a validation split of train."""
+    train_ts = [(u, i, float(t)) for u, i, t in read(f"{out}/train.csv", 3)]
+    by_user = defaultdict(list)
+    for u, i, t in train_ts:
+        by_user[u].append((t, i))
+    fit, vtruth = [], defaultdict(set)
+    for u, v in by_user.items():
+        v.sort()
+        if len(v) > HOLDOUT + skip:
+            fit += [(u, i, t) for t, i in v[:-(HOLDOUT + skip)]]
+            vtruth[u] |= {i for _, i in v[len(v) - HOLDOUT - skip:len(v) - skip]}
+    users = {u: n for n, u in enumerate(sorted({u for u, _, _ in fit}))}
+    items = {i: n for n, i in enumerate(sorted({i for _, i, _ in fit}))}
+    users_rev = {n: u for u, n in users.items()}
+    items_rev = {n: i for i, n in items.items()}
+    x = matrix([(u, i) for u, i, _ in fit], users, items)
+    latest = np.full(x.shape, -np.inf)
+    for u, i, t in fit:
+        latest[users[u], items[i]] = max(latest[users[u], items[i]], t)
+    # rank 0 = the user's most recent movie; ties by movie index, as the pipeline's product id
+    order = np.argsort(-latest, axis=1, kind="stable")
+    rank = np.empty(x.shape)
+    np.put_along_axis(rank, order, np.arange(x.shape[1], dtype=np.float64)[None, :].repeat(x.shape[0], 0), axis=1)
+
+    def b_of(lam):
+        g = x.T @ x
+        g[np.diag_indices_from(g)] += lam
+        p = np.linalg.inv(g)
+        b = -p / np.diag(p)
+        b[np.diag_indices_from(b)] = 0.0
+        return b
+
+    best = None
+    for lam in LAMBDAS:
+        b = b_of(lam)
+        r = per_user(lists_of(x @ b, x, users_rev, items_rev), vtruth)
+        if best is None or mean_se([v[2] for v in r.values()])[0] > best[1]:
+            best = (lam, mean_se([v[2] for v in r.values()])[0], b, r)
+    lam, _, b, base = best
+    m, se = mean_se([v[2] for v in base.values()])
+    print(f"validation: each user's {HOLDOUT} ratings before the last {skip} of train; {len(base)} users")
+    print(f"EASE, lambda {lam:g} (best of {', '.join(f'{v:g}' for v in LAMBDAS)}), unweighted: NDCG@10 {m:.4f} +/- {se:.4f}")
+    print("n | NDCG@10 | minus unweighted | SE | Recall@10 minus unweighted | SE")
+    for n in (3, 5, 10, 20, 50, 100):
+        r = per_user(lists_of((x * np.exp(-rank / n)) @ b, x, users_rev, items_rev), vtruth)
+        d = mean_se([r[u][2] - base[u][2] for u in base])
+        dr = mean_se([r[u][1] - base[u][1] for u in base])
+        print(f"{n} | {mean_se([v[2] for v in r.values()])[0]:.4f} | {d[0]:+.4f} | {d[1]:.4f} | {dr[0]:+.4f} | {dr[1]:.4f}")
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "csv":
         to_csv(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "recency":
+        recency(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 0)
     else:
         score(sys.argv[2], baselines="--homepage-only" not in sys.argv)

@@ -85,7 +85,8 @@ VALUES (1, 'recommender.homepage_weight_content',       '{0.05,0,0.1,0.2,0.3}'::
        (3, 'recommender.decay_days',                    '{30,90,180,365}'),
        (4, 'recommender.max_per_category',              '{3,5,10}'),
        (5, 'recommender.enable_rerank',                 '{on,off}'),
-       (6, 'recommender.collaborative_candidates',      '{50,100,200}')
+       (6, 'recommender.collaborative_candidates',      '{50,100,200}'),
+       (7, 'recommender.item_model_recency',            '{0,5,10,30,100}')
 $$;
 
 -- The run both functions share: the split, the homepage lists with the caller's settings (label
@@ -447,8 +448,8 @@ COMMENT ON VIEW recommender.tuning IS
 
 -- Learns the homepage's settings from the store's own data: the validation split as evaluate()
 -- makes it, a coordinate ascent over recommender._tunable_settings() (the blend's weights, the
--- repeat share, decay, category cap, rerank, collaborative candidates) from the settings in
--- force, for NDCG@k over all items, choosing on every other user of the sample. The winner is
+-- repeat share, decay, category cap, rerank, collaborative candidates, the item model's recency)
+-- from the settings in force, for NDCG@k over all items, choosing on every other user of the sample. The winner is
 -- then compared with the settings in force on the other half, which the search never saw, and
 -- adopted for the database (ALTER DATABASE ... SET of every searched setting, so a session's SET
 -- and a role's settings still override it, from the next session on) only when adopt is on and it
@@ -533,4 +534,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION recommender.tune(integer, text, integer, boolean, integer, timestamp with time zone, double precision) IS
-    'Learns the homepage''s settings on a validation split (as evaluate() makes it, sample users): coordinate ascent over the blend''s weights, repeat share, decay, category cap, rerank and collaborative candidates for NDCG@k; adopts the winner for the database (ALTER DATABASE SET) when it beats the settings in force by margin (2) standard errors; runs in recommender.tuning_runs and recommender.tuning. Owner or superuser.';
+    'Learns the homepage''s settings on a validation split (as evaluate() makes it, sample users): coordinate ascent over the blend''s weights, repeat share, decay, category cap, rerank, collaborative candidates and the item model''s recency for NDCG@k; adopts the winner for the database (ALTER DATABASE SET) when it beats the settings in force by margin (2) standard errors; runs in recommender.tuning_runs and recommender.tuning. Owner or superuser.';

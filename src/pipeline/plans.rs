@@ -31,37 +31,71 @@ thread_local! {
 /// them in.
 const VECTOR_SCHEMA: &str = "@vector@";
 
-/// Set when this backend learns of a change to any schema (created, renamed, dropped): the kept
-/// statements that name vector's schema are then prepared again with its current name, on their
-/// next use. A role that owns vector's schema (on PostgreSQL 15+ the database's owner owns
-/// `public`) could otherwise rename it and create a schema of the old name with look-alikes of
-/// pgvector's type and operators, which a kept statement re-parsed after the rename would name,
-/// inside the recommendation functions that run as the extension's owner (0.16.0).
+/// Set when this backend learns of a change to any schema (created, renamed, dropped), type or
+/// operator: the kept statements that name vector's schema are then prepared again with its
+/// current name, on their next use. A role that owns vector's schema (on PostgreSQL 15+ the
+/// database's owner owns `public`) could otherwise rename it and create a schema of the old name
+/// with look-alikes of pgvector's type and operators, which a kept statement re-parsed after the
+/// rename would name, inside the recommendation functions that run as the extension's owner
+/// (0.16.0). `ALTER EXTENSION vector SET SCHEMA` changes no schema, only the rows of pgvector's
+/// types and operators, after which the role owning the old schema could plant the same
+/// look-alikes there (0.25.0): hence types and operators too.
 static SCHEMAS_CHANGED: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    /// The name of vector's schema the kept statements that name it were prepared with.
+    static PREPARED_WITH: RefCell<Option<String>> = const { RefCell::new(None) };
+}
 static WATCHING: AtomicBool = AtomicBool::new(false);
 
-/// Syscache callback on pg_namespace.
+/// Syscache callback on pg_namespace, pg_type and pg_operator.
 unsafe extern "C-unwind" fn schemas_changed(_arg: pg_sys::Datum, _cache: c_int, _hash: u32) {
     SCHEMAS_CHANGED.store(true, Ordering::Relaxed);
 }
 
-/// Drops the kept statements that name vector's schema when a schema changed since they were
-/// prepared (see `SCHEMAS_CHANGED`); registers the callback on first use.
-fn forget_stale_schema() {
+/// Drops the kept statements that name vector's schema when a change seen since they were
+/// prepared (see `SCHEMAS_CHANGED`) moved or renamed it; registers the callbacks on first use.
+/// Other changes (any table's row type counts as a type) only cost the lookup of the name.
+fn forget_stale_schema(c: &SpiClient<'_>) -> SpiResult<()> {
     if !WATCHING.swap(true, Ordering::Relaxed) {
-        // SAFETY: registers a plain function with no argument, once per backend.
-        unsafe {
-            pg_sys::CacheRegisterSyscacheCallback(
-                pg_sys::SysCacheIdentifier::NAMESPACEOID as c_int,
-                Some(schemas_changed),
-                pg_sys::Datum::from(0),
-            )
-        };
+        for cache in [
+            pg_sys::SysCacheIdentifier::NAMESPACEOID,
+            pg_sys::SysCacheIdentifier::TYPEOID,
+            pg_sys::SysCacheIdentifier::OPEROID,
+        ] {
+            // SAFETY: registers a plain function with no argument, once per cache and backend.
+            unsafe {
+                pg_sys::CacheRegisterSyscacheCallback(
+                    cache as c_int,
+                    Some(schemas_changed),
+                    pg_sys::Datum::from(0),
+                )
+            };
+        }
     }
     if SCHEMAS_CHANGED.swap(false, Ordering::Relaxed) {
-        // The dropped plans stay allocated (see PLANS): a schema change is rare.
-        PLANS.with(|p| p.borrow_mut().retain(|k, _| !k.0.contains(VECTOR_SCHEMA)));
+        let now = vector_schema(c)?;
+        if PREPARED_WITH.with(|p| p.borrow().as_ref().is_some_and(|was| *was != now)) {
+            // The dropped plans stay allocated (see PLANS): a move or rename is rare.
+            PLANS.with(|p| p.borrow_mut().retain(|k, _| !k.0.contains(VECTOR_SCHEMA)));
+            PREPARED_WITH.with(|p| *p.borrow_mut() = None);
+        }
     }
+    Ok(())
+}
+
+/// pgvector's schema, quoted.
+fn vector_schema(c: &SpiClient<'_>) -> SpiResult<String> {
+    Ok(c.select(
+        "SELECT pg_catalog.quote_ident(n.nspname::pg_catalog.text)
+           FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+          WHERE e.extname = 'vector'",
+        None,
+        &[],
+    )?
+    .first()
+    .get_one::<String>()?
+    .unwrap_or_else(|| "vector".into()))
 }
 
 /// `sql` with [`VECTOR_SCHEMA`] replaced, when it has it.
@@ -69,17 +103,8 @@ fn qualified(c: &SpiClient<'_>, sql: &str) -> SpiResult<String> {
     if !sql.contains(VECTOR_SCHEMA) {
         return Ok(sql.to_string());
     }
-    let schema = c
-        .select(
-            "SELECT pg_catalog.quote_ident(n.nspname::pg_catalog.text)
-               FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
-              WHERE e.extname = 'vector'",
-            None,
-            &[],
-        )?
-        .first()
-        .get_one::<String>()?
-        .unwrap_or_else(|| "vector".into());
+    let schema = vector_schema(c)?;
+    PREPARED_WITH.with(|p| *p.borrow_mut() = Some(schema.clone()));
     Ok(sql.replace(VECTOR_SCHEMA, &schema))
 }
 
@@ -91,7 +116,7 @@ fn kept(
     args: &[DatumWithOid],
     mutating: bool,
 ) -> SpiResult<&'static OwnedPreparedStatement> {
-    forget_stale_schema();
+    forget_stale_schema(c)?;
     let key: Key = (sql, args.iter().map(|a| a.oid()).collect());
     // The borrow ends before the statement runs: a statement may call back into the extension.
     if let Some(s) = PLANS.with(|p| p.borrow().get(&key).copied()) {

@@ -111,9 +111,15 @@ const PROFILE_KEY: &str = "SELECT max(interaction_id), count(*),
   WHERE user_id = $1 AND occurred_at <= (SELECT recommender.clock())";
 
 /// The key's version names the decay too: a profile (and its running sums) made with another
-/// `recommender.decay_days` is rebuilt.
+/// `recommender.decay_days` is rebuilt; and `recommender.item_model_recency` when set (0.25.0), so
+/// that the collaborative candidates kept with the profile were weighed with the value in force
+/// (unset, the version is the one earlier releases stored).
 fn key(user_id: &str) -> Result<(Option<i64>, i64, String)> {
     let (_, tau) = gucs::windows();
+    let recency = match gucs::item_model_recency() {
+        0 => String::new(),
+        n => format!("/recency {n}"),
+    };
     Spi::connect(|c| {
         let (last, count, weights) = plans::select(c, PROFILE_KEY, None, &[user_id.into()])?
             .first()
@@ -121,7 +127,7 @@ fn key(user_id: &str) -> Result<(Option<i64>, i64, String)> {
         Ok((
             last,
             count.unwrap_or(0),
-            format!("{}/{tau}", weights.unwrap_or_default()),
+            format!("{}/{tau}{recency}", weights.unwrap_or_default()),
         ))
     })
 }

@@ -248,6 +248,53 @@ mod tests {
         assert!(at().ends_with(&format!("/{build}")), "{} {build}", at());
     }
 
+    /// `recommender.item_model_recency` weighs the item model's sum by recency rank: u_coffee
+    /// bought c1 (2024-02-01), then c2 (2024-02-10); c1 links to t2 by 1.0, c2 to k4 by 0.6. The
+    /// whole history alike ranks t2 first; with recency 1, c1 counts exp(-1) and k4 comes first.
+    /// A change of the setting recomputes the candidates kept with the profile.
+    #[pg_test]
+    fn item_model_recency_weighs_the_latest_purchases() {
+        seed_store();
+        Spi::run(
+            "INSERT INTO recommender.item_model
+             SELECT a.product_id, ARRAY[b.product_id], ARRAY[v.s]::real[]
+               FROM (VALUES ('c1', 't2', 1.0), ('c2', 'k4', 0.6)) v(a, b, s)
+               JOIN recommender.products a ON a.external_id = v.a
+               JOIN recommender.products b ON b.external_id = v.b",
+        )
+        .unwrap();
+        let source = || {
+            crate::pipeline::candidates::item_model::of_user("u_coffee", 5)
+                .unwrap()
+                .into_iter()
+                .map(|(id, s)| {
+                    let ext = exts(&format!(
+                        "SELECT external_id FROM recommender.products WHERE product_id = {id}"
+                    ));
+                    format!("{ext}:{s:.4}")
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(source(), ["t2:1.0000", "k4:0.6000"]);
+        let q = "SELECT string_agg(product_id || ':' || round(score::numeric, 6) || ':' || sources, ',' ORDER BY position)
+                   FROM recommender.homepage('u_coffee', 8)";
+        let collab_at = || {
+            exts("SELECT collab_at::text FROM recommender.user_profiles WHERE user_id = 'u_coffee'")
+        };
+        let whole = exts(q);
+        let before = collab_at();
+        Spi::run("SET recommender.item_model_recency = 1").unwrap();
+        assert_eq!(source(), ["k4:0.6000", "t2:0.3679"]);
+        let recent = exts(q);
+        assert_ne!(collab_at(), before);
+        assert_ne!(recent, whole);
+        // equal to a homepage computed from scratch under it, and back
+        Spi::run("DELETE FROM recommender.user_profiles").unwrap();
+        assert_eq!(exts(q), recent);
+        Spi::run("RESET recommender.item_model_recency").unwrap();
+        assert_eq!(exts(q), whole);
+    }
+
     /// A profile updated with a user's new interactions equals the profile rebuilt from all of
     /// them: preference (cosine), categories and their weights, price range, and the homepage.
     /// A deleted interaction, `profile_rebuild_seconds` passed, or an interaction edited in place

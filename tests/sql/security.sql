@@ -409,6 +409,26 @@ SELECT external_product_id FROM recommender.similar_products((SELECT product_id 
  ORDER BY position;
 SELECT vecs_moved.vector_dims(recommender.embed('coffee')) AS dims, cardinality(recommender.embed(ARRAY['a', 'b'])) AS many;
 SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_sec_creator';
+-- The superuser moves pgvector to another schema (ALTER EXTENSION ... SET SCHEMA changes no
+-- schema, only pgvector's types and operators) under this backend's kept statements, and the
+-- role that owns the old schema plants the same look-alikes there: the statements are prepared
+-- again with the new name (0.25.0).
+CREATE SCHEMA vecs_other;
+GRANT USAGE ON SCHEMA vecs_other TO PUBLIC;
+SELECT count(*) AS shown FROM recommender.homepage('vera', 2);
+ALTER EXTENSION vector SET SCHEMA vecs_other;
+SET ROLE regress_sec_creator;
+CREATE FUNCTION vecs_moved.grab_moved(vecs_other.vector) RETURNS boolean LANGUAGE plpgsql AS
+$$ BEGIN RAISE WARNING 'look-alike ran as %', current_user; ALTER ROLE regress_sec_creator SUPERUSER; RETURN true; END $$;
+CREATE DOMAIN vecs_moved.vector AS vecs_other.vector CHECK (vecs_moved.grab_moved(VALUE));
+CREATE FUNCTION vecs_moved.near(vecs_other.vector, vecs_moved.vector) RETURNS double precision LANGUAGE plpgsql AS
+$$ BEGIN RAISE WARNING 'look-alike ran as %', current_user; ALTER ROLE regress_sec_creator SUPERUSER; RETURN 0; END $$;
+CREATE OPERATOR vecs_moved.<=> (LEFTARG = vecs_other.vector, RIGHTARG = vecs_moved.vector, FUNCTION = vecs_moved.near);
+RESET ROLE;
+SELECT external_product_id, sources FROM recommender.homepage('vera', 2) ORDER BY position;
+SELECT external_product_id FROM recommender.similar_products((SELECT product_id FROM recommender.products WHERE external_id = 'v-1'), 2)
+ ORDER BY position;
+SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_sec_creator';
 \c :regress_db
 DROP DATABASE regress_sec_vecs;
 DROP ROLE regress_sec_creator;
