@@ -313,6 +313,25 @@ def main():
         np.put_along_axis(m, np.argpartition(-np.abs(m), n, axis=1)[:, n:], 0, axis=1)
         return m
 
+    def next_period(first, cuts):
+        """Section 10's model over plain EASE's products, as a function of lambda: B = (X'X +
+        lambda I)^-1 X'Y, X the purchases before each cut (days before the period), Y the first
+        ones in the 28 days from it."""
+        xtx = np.zeros((len(top), len(top)), dtype=np.float64)
+        xty = np.zeros((len(top), len(top)), dtype=np.float64)
+        for c in cuts:
+            c0 = t_val - day * c
+            x = (first[:, top] < c0).astype(np.float32)
+            y = ((first[:, top] >= c0) & (first[:, top] < c0 + day * 28)).astype(np.float32)
+            xtx += x.T @ x
+            xty += x.T @ y
+        return lambda lam: np.linalg.solve(xtx + lam * np.eye(len(top)), xty).astype(np.float32)
+
+    def one_model(bb, wt):
+        """EASE and bb as build_item_model() stores them: each divided by the mean of its
+        products' largest weights, blended, each product's 100 largest |weights| kept."""
+        return keep_largest((1 - wt) * b / b.max(1).mean() + wt * bb / bb.max(1).mean(), 100)
+
     def first_purchases():
         """When each household first bought each product (inf: never, in training)."""
         first = np.full((U, I), np.inf)
@@ -348,16 +367,9 @@ def main():
         row("EASE, 100 per product (as stored)", ndcg(sparse_ease))
         sparse_ease = unit(sparse_ease)
         for cuts in ((28,), (28, 56, 84)):
-            xtx = np.zeros((len(top), len(top)), dtype=np.float64)
-            xty = np.zeros((len(top), len(top)), dtype=np.float64)
-            for c in cuts:
-                c0 = t_val - day * c
-                x = (first[:, top] < c0).astype(np.float32)
-                y = ((first[:, top] >= c0) & (first[:, top] < c0 + day * 28)).astype(np.float32)
-                xtx += x.T @ x
-                xty += x.T @ y
+            solve = next_period(first, cuts)
             for lam in (1000.0, 10000.0, 30000.0, 100000.0):
-                bb = np.linalg.solve(xtx + lam * np.eye(len(top)), xty).astype(np.float32)
+                bb = solve(lam)
                 alone = scored(top, bb, bought)
                 label = f"next-period, cuts {'/'.join(map(str, cuts))}, lambda {lam:g}"
                 row(f"{label}: alone", ndcg(alone))
@@ -379,11 +391,9 @@ def main():
                             ndcg(scored(top, one, bought)))
                     # the same with a scale read off the weights alone: the mean of each
                     # product's largest weight (no pass over the households)
-                    ce, cn = b.max(1).mean(), bb.max(1).mean()
                     for wt in (0.1, 0.15, 0.2, 0.25, 0.3):
-                        one = keep_largest((1 - wt) * b / ce + wt * bb / cn, 100)
                         row(f"{label}, one model (row scale): {1 - wt:g} EASE + {wt:g} it",
-                            ndcg(scored(top, one, bought)))
+                            ndcg(scored(top, one_model(bb, wt), bought)))
 
     print("-- 11. recency rank: the r-th newest product counts a + (1 - a) exp(-r / n)")
     if want("recency"):
@@ -394,12 +404,7 @@ def main():
         order = np.argsort(-latest, axis=1, kind="stable")
         rank = np.empty((U, I), dtype=np.float32)
         np.put_along_axis(rank, order, np.arange(I, dtype=np.float32)[None, :].repeat(U, 0), axis=1)
-        first = first_purchases()
-        c0 = t_val - day * 28
-        x = (first[:, top] < c0).astype(np.float32)
-        y = ((first[:, top] >= c0) & (first[:, top] < c0 + day * 28)).astype(np.float32)
-        bb = np.linalg.solve((x.T @ x).astype(np.float64) + 10000.0 * np.eye(len(top)), (x.T @ y).astype(np.float64)).astype(np.float32)
-        shipped = keep_largest(0.8 * b / b.max(1).mean() + 0.2 * bb / bb.max(1).mean(), 100)
+        shipped = one_model(next_period(first_purchases(), (28,))(10000.0), 0.2)
         ref = ndcg(scored(top, shipped, bought))
         row("the stored model of 0.24.0, unweighted", ref)
         for n in (5, 10, 20, 50, 100):

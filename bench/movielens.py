@@ -69,13 +69,17 @@ def top_k(scores, seen):
     return [int(i) for i in idx if np.isfinite(s[i])]
 
 
-def ease(x, lam):
+def ease_weights(x, lam):
     g = x.T @ x
     g[np.diag_indices_from(g)] += lam
     p = np.linalg.inv(g)
     b = -p / np.diag(p)
     b[np.diag_indices_from(b)] = 0.0
-    return x @ b
+    return b
+
+
+def ease(x, lam):
+    return x @ ease_weights(x, lam)
 
 
 def knn(x):
@@ -214,17 +218,9 @@ def recency(out, skip=0):
     rank = np.empty(x.shape)
     np.put_along_axis(rank, order, np.arange(x.shape[1], dtype=np.float64)[None, :].repeat(x.shape[0], 0), axis=1)
 
-    def b_of(lam):
-        g = x.T @ x
-        g[np.diag_indices_from(g)] += lam
-        p = np.linalg.inv(g)
-        b = -p / np.diag(p)
-        b[np.diag_indices_from(b)] = 0.0
-        return b
-
     best = None
     for lam in LAMBDAS:
-        b = b_of(lam)
+        b = ease_weights(x, lam)
         r = per_user(lists_of(x @ b, x, users_rev, items_rev), vtruth)
         if best is None or mean_se([v[2] for v in r.values()])[0] > best[1]:
             best = (lam, mean_se([v[2] for v in r.values()])[0], b, r)

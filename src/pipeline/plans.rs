@@ -41,12 +41,13 @@ const VECTOR_SCHEMA: &str = "@vector@";
 /// types and operators, after which the role owning the old schema could plant the same
 /// look-alikes there (0.25.0): hence types and operators too.
 static SCHEMAS_CHANGED: AtomicBool = AtomicBool::new(false);
+static WATCHING: AtomicBool = AtomicBool::new(false);
 
 thread_local! {
-    /// The name of vector's schema the kept statements that name it were prepared with.
+    /// The name of vector's schema the kept statements that name it were prepared with (None
+    /// while none is kept).
     static PREPARED_WITH: RefCell<Option<String>> = const { RefCell::new(None) };
 }
-static WATCHING: AtomicBool = AtomicBool::new(false);
 
 /// Syscache callback on pg_namespace, pg_type and pg_operator.
 unsafe extern "C-unwind" fn schemas_changed(_arg: pg_sys::Datum, _cache: c_int, _hash: u32) {
@@ -74,8 +75,14 @@ fn forget_stale_schema(c: &SpiClient<'_>) -> SpiResult<()> {
         }
     }
     if SCHEMAS_CHANGED.swap(false, Ordering::Relaxed) {
-        let now = vector_schema(c)?;
-        if PREPARED_WITH.with(|p| p.borrow().as_ref().is_some_and(|was| *was != now)) {
+        // Nothing to check while no kept statement names the schema.
+        let Some(was) = PREPARED_WITH.with(|p| p.borrow().clone()) else {
+            return Ok(());
+        };
+        // A failed lookup leaves the change to be checked by the next statement.
+        let now =
+            vector_schema(c).inspect_err(|_| SCHEMAS_CHANGED.store(true, Ordering::Relaxed))?;
+        if now != was {
             // The dropped plans stay allocated (see PLANS): a move or rename is rare.
             PLANS.with(|p| p.borrow_mut().retain(|k, _| !k.0.contains(VECTOR_SCHEMA)));
             PREPARED_WITH.with(|p| *p.borrow_mut() = None);
@@ -103,8 +110,15 @@ fn qualified(c: &SpiClient<'_>, sql: &str) -> SpiResult<String> {
     if !sql.contains(VECTOR_SCHEMA) {
         return Ok(sql.to_string());
     }
-    let schema = vector_schema(c)?;
-    PREPARED_WITH.with(|p| *p.borrow_mut() = Some(schema.clone()));
+    // The name the other kept statements were prepared with is current: `kept` checked it.
+    let schema = match PREPARED_WITH.with(|p| p.borrow().clone()) {
+        Some(name) => name,
+        None => {
+            let name = vector_schema(c)?;
+            PREPARED_WITH.with(|p| *p.borrow_mut() = Some(name.clone()));
+            name
+        }
+    };
     Ok(sql.replace(VECTOR_SCHEMA, &schema))
 }
 
