@@ -6,11 +6,13 @@
 //!
 //! for each context (`contexts/`: home page, product page, cart, frequently bought together, cold
 //! start). `profile` keeps users' preference vectors, `details` reads what a row (`rec`) shows,
-//! `db` and `plans` are the SPI helpers every statement goes through.
+//! `db` and `plans` are the SPI helpers every statement goes through, `give_way` the
+//! subtransaction that keeps a cache write from waiting for another transaction.
 mod candidates;
 mod contexts;
 mod db;
 mod details;
+mod give_way;
 mod plans;
 pub mod profile;
 pub mod rec;

@@ -25,7 +25,8 @@
 //! `weights_version`, so that the next call misses the cached profile even when an UPDATE kept
 //! the key's count and newest id, 0.21.0; a refresh stores
 //! nothing over a row that another transaction changed after it read the interactions, such as
-//! that trigger's commit while the refresh waited for the row), and whenever the
+//! that trigger's commit, and never waits for a row another transaction holds: 0.26.0,
+//! `give_way`), and whenever the
 //! rows read are not the stored ones plus exactly those the key adds (`matches_key`: another
 //! transaction committed one meanwhile, the clock moved back, more than `PROFILE_INTERACTIONS`).
 //!
@@ -38,7 +39,7 @@
 use pgrx::prelude::*;
 
 use super::db::can_write;
-use super::plans;
+use super::{give_way, plans};
 use crate::error::{RecError, Result};
 use crate::gucs;
 use crate::model::DIM;
@@ -672,7 +673,15 @@ fn compute(
         if schema.running_sums {
             args.push(row_version.into());
         }
-        plans::run(&UPSERT[schema.level()], &args)?;
+        let upsert = || plans::run(&UPSERT[schema.level()], &args);
+        if full {
+            // an explicit rebuild stores it, waiting for the row as any write does
+            upsert()?;
+        } else {
+            // a refresh on the read path never waits (`give_way`): unstored, the next call
+            // refreshes again
+            give_way::store(upsert)?;
+        }
     }
     Ok((
         Profile {
@@ -874,7 +883,7 @@ pub fn store_collab(
     } else {
         schema.purchase_key as usize
     };
-    plans::run(&STORE_COLLAB[level], &args)?;
+    give_way::store(|| plans::run(&STORE_COLLAB[level], &args))?;
     Ok(())
 }
 
@@ -884,9 +893,11 @@ pub fn store_query_embedding(user_id: &str, v: &[f32]) -> Result<()> {
     if !can_write() {
         return Ok(());
     }
-    plans::run(
-        "UPDATE recommender.user_profiles SET query_embedding = $2::real[] WHERE user_id = $1",
-        &[user_id.into(), v.to_vec().into()],
-    )?;
+    give_way::store(|| {
+        plans::run(
+            "UPDATE recommender.user_profiles SET query_embedding = $2::real[] WHERE user_id = $1",
+            &[user_id.into(), v.to_vec().into()],
+        )
+    })?;
     Ok(())
 }

@@ -915,4 +915,58 @@ mod tests {
         )
         .contains("popular"));
     }
+
+    /// `give_way::store`: a stored write is kept; a write that meets another transaction's lock
+    /// (55P03, as lock_timeout raises it) is undone and the call goes on; any other error is
+    /// raised; the session's lock_timeout is the same afterwards either way.
+    #[pg_test]
+    fn cache_writes_give_way_instead_of_waiting() {
+        use crate::pipeline::give_way::store;
+        Spi::run("CREATE TEMP TABLE give_way_t (v int); SET lock_timeout = '2s'").unwrap();
+        let write = |v: i32, raise: Option<&str>| {
+            let v = v.to_string();
+            let raise = raise
+                .map(|c| format!("DO $$ BEGIN RAISE EXCEPTION 'x' USING ERRCODE = '{c}'; END $$"));
+            move || {
+                Spi::run(&format!("INSERT INTO give_way_t SELECT {v} WHERE current_setting('lock_timeout') = '10ms'"))?;
+                if let Some(r) = &raise {
+                    Spi::run(r)?;
+                }
+                Ok::<_, pgrx::spi::SpiError>(())
+            }
+        };
+        assert_eq!(store(write(1, None)), Ok(true));
+        assert_eq!(store(write(2, Some("lock_not_available"))), Ok(false));
+        assert_eq!(store(write(3, Some("serialization_failure"))), Ok(false));
+        assert_eq!(exts("SELECT string_agg(v::text, ',') FROM give_way_t"), "1");
+        assert_eq!(exts("SELECT current_setting('lock_timeout')"), "2s");
+        // a shorter lock_timeout of the session is kept inside
+        Spi::run("SET lock_timeout = '5ms'").unwrap();
+        assert_eq!(
+            store(|| Spi::run(
+                "INSERT INTO give_way_t SELECT 4 WHERE current_setting('lock_timeout') = '5ms'"
+            )),
+            Ok(true)
+        );
+        assert_eq!(
+            exts("SELECT string_agg(v::text, ',' ORDER BY v) FROM give_way_t"),
+            "1,4"
+        );
+        // another error is raised, the subtransaction's writes undone
+        let raised = PgTryBuilder::new(|| store(write(5, Some("22012"))).is_ok())
+            .catch_others(|e| match e {
+                pg_sys::panic::CaughtError::PostgresError(r) => {
+                    assert_eq!(r.sql_error_code(), PgSqlErrorCode::ERRCODE_DIVISION_BY_ZERO);
+                    false
+                }
+                other => panic!("{other:?}"),
+            })
+            .execute();
+        assert!(!raised);
+        assert_eq!(exts("SELECT current_setting('lock_timeout')"), "5ms");
+        assert_eq!(
+            exts("SELECT string_agg(v::text, ',' ORDER BY v) FROM give_way_t"),
+            "1,4"
+        );
+    }
 }

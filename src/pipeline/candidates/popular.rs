@@ -8,7 +8,8 @@
 //! ([`Snapshot`]): a call checks with one index probe that the table still holds the rows it
 //! copied (a rolled-back or newer computation replaces them), then reads the bestsellers and the
 //! candidates' scores from memory. Callers that may not write (STABLE functions, a standby, a
-//! read-only transaction) use a fresh cache when there is one and otherwise sum product_daily.
+//! read-only transaction) use a fresh cache when there is one and otherwise sum product_daily, as
+//! do callers whose store gave way to another transaction replacing the same rows (0.26.0).
 //! With `recommender.share_popularity` off a session keeps its own sums, once per transaction,
 //! and never touches the shared cache (`evaluate()` and `tune()`: 0.13.0).
 use std::cell::RefCell;
@@ -20,6 +21,7 @@ use pgrx::prelude::*;
 use crate::error::Result;
 use crate::gucs;
 use crate::pipeline::db::{can_write, one, pairs};
+use crate::pipeline::give_way;
 
 /// Most products the cache keeps per (clock day, window).
 const CACHED: i64 = 50_000;
@@ -85,8 +87,7 @@ fn snapshot(window: i32, can_store: bool) -> Result<Option<Rc<Snapshot>>> {
         return private(window).map(Some);
     }
     let mut key = probe(window)?;
-    if key.is_none() && can_store && can_write() {
-        store(window)?;
+    if key.is_none() && can_store && can_write() && give_way::store(|| store(window))? {
         key = probe(window)?;
     }
     let Some(key) = key else { return Ok(None) };
@@ -143,7 +144,9 @@ fn private(window: i32) -> Result<Rc<Snapshot>> {
 }
 
 /// Replaces the cache rows of the clock day and window (and drops any older than a day). One
-/// `computed_at` for the whole computation: it is the snapshot's key.
+/// `computed_at` for the whole computation: it is the snapshot's key. Run through
+/// `give_way::store`: rows another transaction is replacing (another caller's open transaction)
+/// leave the cache to it, and this call sums product_daily itself.
 fn store(window: i32) -> Result<()> {
     Spi::run_with_args(
         "DELETE FROM recommender.popular_cache
