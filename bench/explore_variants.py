@@ -49,6 +49,10 @@ defaults), paired over the same households, mean +/- standard error.
    of 1; with plain EASE's weights and with the stored model of 0.24.0 (EASE blended with the
    adoption model, w 0.2, 100 links per product). The second column is then that model's
    difference, the third the variant's minus that model's.
+12. Section 9's new-buyer popularity (households whose first purchase of the product fell in
+   the last D days of training, ln(1 + n) over its largest) added to the stored model of 0.24.0
+   (section 11's reference), per-household normalised: (1 - w) model + w it; with Recall@10 as
+   well (issue 14's bar on new-to-user items is on both), against popularity's.
 """
 
 import argparse
@@ -89,7 +93,7 @@ def main():
     ap.add_argument("--db", default="recommender_cj")
     ap.add_argument("--valid", nargs=2, default=(T_VAL, T_END), metavar=("FROM", "TO"),
                     help="the validation period (default tune()'s: %s to %s)" % (T_VAL, T_END))
-    ap.add_argument("--only", nargs="+", choices=("lambda", "weights", "neighbours", "popularity", "training", "dropout", "blends", "categories", "adoption", "next-period", "recency"),
+    ap.add_argument("--only", nargs="+", choices=("lambda", "weights", "neighbours", "popularity", "training", "dropout", "blends", "categories", "adoption", "next-period", "recency", "new-buyers"),
                     help="these sections only")
     a = ap.parse_args()
 
@@ -413,6 +417,42 @@ def main():
                 v = ndcg(scored(top, shipped, w))
                 d = v - ref
                 row(f"0.24.0 model, n {n}, a {a:g}  [- 0.24.0: {d.mean():+.4f} +/- {d.std() / math.sqrt(len(d)):.4f}]", v)
+
+    print("-- 12. new-buyer popularity added to the stored model of 0.24.0 (NDCG@10 and Recall@10)")
+    if want("new-buyers"):
+        def recall(scores):
+            out = []
+            for u in judged:
+                s = scores[u].astype(np.float64).copy()
+                s[bought[u] > 0] = -np.inf
+                new = test[u] - set(np.nonzero(bought[u])[0])
+                top10 = np.argpartition(-s, K)[:K]
+                out.append(sum(1 for i in top10 if i in new and np.isfinite(s[i])) / len(new))
+            return np.array(out)
+
+        first = first_purchases()
+        shipped = scored(top, one_model(next_period(first, (28,))(10000.0), 0.2), bought)
+        ref, ref_r = ndcg(shipped), recall(shipped)
+        # evaluate()'s popularity: purchase lines in the 30 days (popularity_window_days) before
+        pop30 = np.zeros(I, dtype=np.float32)
+        for (u, i, _), t in baskets.items():
+            if t >= t_val - day * 30:
+                pop30[i] += 1
+        pop_r = recall(np.tile(pop30 + pop * 1e-6, (U, 1)))
+        print(f"popularity (30 days): Recall@10 {pop_r.mean():.4f}; the stored model: NDCG@10 "
+              f"{ref.mean():.4f}, Recall@10 {ref_r.mean():.4f} ({ref_r.mean() / pop_r.mean():.2f}x popularity)")
+        shipped_unit = unit(shipped)
+        for days in (7, 14, 28):
+            since = t_val - day * days
+            nb = (np.isfinite(first) & (first >= since)).sum(0).astype(np.float32)
+            p = np.log1p(nb) / np.log1p(nb).max()
+            for w in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
+                mix = (1 - w) * shipped_unit + w * p[None, :]
+                v, r = ndcg(mix), recall(mix)
+                d, dr = v - ref, r - ref_r
+                print(f"new buyers {days:>2} days, w {w:g}: NDCG@10 {v.mean():.4f} ({d.mean():+.4f} +/- "
+                      f"{d.std() / math.sqrt(len(d)):.4f}), Recall@10 {r.mean():.4f} ({dr.mean():+.4f} +/- "
+                      f"{dr.std() / math.sqrt(len(dr)):.4f}; {r.mean() / pop_r.mean():.2f}x popularity)", flush=True)
 
 
 if __name__ == "__main__":
