@@ -123,8 +123,9 @@ $$;
 -- Computes the homepage of each user, each in its own subtransaction: the profile and the
 -- collaborative candidates are refreshed and the rerank pairs scored into
 -- recommender.rerank_scores, so the user's next call finds them. A user whose homepage fails, or
--- waits more than a second for a lock (the user's own call holding the profile), gets a WARNING
--- (a precompute is only a head start: the user's own call computes it). The queue worker calls
+-- waits more than a second for a lock, gets a WARNING (a precompute is only a head start: the
+-- user's own call computes it); since 0.26.0 the homepage's cache writes never wait (a profile
+-- another transaction holds, the user's own call say, is left unstored). The queue worker calls
 -- it with what _dequeue_homepages() took; owner or superuser. It keeps no scores of its own in
 -- the backend (0.22.0): a pair it scored before is looked up in the shared table, and scored and
 -- stored there again once pruned, so everything it computed is in the shared table.

@@ -243,6 +243,24 @@ BEGIN
         RAISE EXCEPTION 'recommender: source, id_column and name_column must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    -- The table is checked by its oid but read by its name (0.26.0): lock it first, and every
+    -- table the statements below name, so that neither its columns nor what its name means can
+    -- change until the commit. Locking a table it already holds makes no backend read the
+    -- catalogue changes others committed, so the name a statement is given (`source`'s text at
+    -- that moment) is the one it resolves, to `source`. The lock is checked on the oid: the name
+    -- could have meant another table when it was locked.
+    LOCK TABLE recommender.sync_sources, recommender.products IN ROW EXCLUSIVE MODE;
+    EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', source);
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_locks l
+                    WHERE l.locktype OPERATOR(pg_catalog.=) 'relation'
+                      AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
+                                                              WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+                      AND l.relation OPERATOR(pg_catalog.=) source
+                      AND l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()
+                      AND l.mode OPERATOR(pg_catalog.=) 'ShareRowExclusiveLock' AND l.granted) THEN
+        RAISE EXCEPTION 'recommender: % was renamed or replaced while sync_products locked it', source
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Call it again.';
+    END IF;
     SELECT c.relkind INTO kind FROM pg_catalog.pg_class c WHERE c.oid = source;
     IF kind NOT IN ('r', 'p') THEN
         RAISE EXCEPTION 'recommender: % is not a table', source

@@ -135,6 +135,7 @@ extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     gucs::init();
+    pipeline::install_hook();
     worker::wake::init();
     worker::register();
 }

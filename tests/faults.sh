@@ -16,6 +16,10 @@
 #      CREATE EXTENSION (0.23.0), and the install goes through once it is put right
 #  10. a reader's transaction left open after homepage calls (profile rows and the popularity
 #      cache of a new clock day written, uncommitted) makes no other session's homepage wait
+#  11. the owner of pgvector's schema (the database's owner, for public) renames it and plants
+#      look-alikes of pgvector's operator under the old name while a reader's transaction, whose
+#      backend keeps statements naming the schema, is open: nothing of it runs as the extension's
+#      owner
 # Each check prints "ok - ..." or "FAIL - ..."; the script exits non-zero if any failed.
 source "$(dirname "$0")/../scripts/lib.sh"
 set +e
@@ -419,6 +423,69 @@ cached=$(q -c "SELECT count(*) > 0 FROM recommender.popular_cache WHERE clock_da
 check "what it wrote is kept: both profiles at its decay ($kept), the day's popularity cached ($cached)" \
   [ "$kept" = 2/2 -a "$cached" = t ]
 q -c "DROP ROLE faults_reader" >/dev/null
+
+echo "# 11. pgvector's schema renamed under a reader's open transaction"
+# The reader's backend has kept statements that name public (pgvector's schema here) and an open
+# transaction that has locked the catalogue's products and its indexes. The database's owner
+# renames public and plants, under the old name, a <=> for pgvector's type and a domain named
+# vector whose check would make it a superuser. The reader's next calls, in that transaction and
+# after it, must answer with the schema's new name and run none of it. (A backend in an open
+# transaction learns of others' changes when it takes a new lock: 0.26.0 reads them before it
+# checks the name, and refuses, 40001, a statement whose analysis meets one that arrived after
+# the check; the pg_test a_statement_naming_vectors_schema_is_refused_... covers the refusal.)
+q -c "SET client_min_messages = warning" -c "DROP ROLE IF EXISTS faults_dbo" \
+  -c "CREATE ROLE faults_dbo LOGIN IN ROLE recommender_reader" -c "ALTER DATABASE $DB OWNER TO faults_dbo" >/dev/null
+p=$(q -c "SELECT min(product_id) FROM recommender.products WHERE embedding IS NOT NULL")
+coproc VICTIM { psql -XAtq -U faults_dbo -d "$DB" 2>&1; }
+echo "SELECT count(*) FROM recommender.similar_products($p, 10);
+BEGIN;
+SELECT count(*) FROM recommender.products WHERE product_id = 0;
+SELECT count(*) FROM recommender.frequently_bought_together(-1, 1);
+SELECT 'ready';" >&"${VICTIM[1]}"
+ready=""
+for _ in 1 2 3 4 5; do read -r -t 30 line <&"${VICTIM[0]}" && ready=$line; [ "$ready" = ready ] && break; done
+planted=$(psql -XAtq -U faults_dbo -d "$DB" -v ON_ERROR_STOP=1 2>&1 <<'SQL'
+BEGIN;
+ALTER SCHEMA public RENAME TO faults_vec;
+CREATE SCHEMA public;
+CREATE FUNCTION public.d(faults_vec.vector, faults_vec.vector) RETURNS float8 LANGUAGE plpgsql AS $f$
+BEGIN
+  RAISE WARNING 'look-alike ran as %', current_user;
+  BEGIN EXECUTE 'ALTER ROLE faults_dbo SUPERUSER'; EXCEPTION WHEN OTHERS THEN NULL; END;
+  RETURN 0.5;
+END $f$;
+CREATE OPERATOR public.<=> (LEFTARG = faults_vec.vector, RIGHTARG = faults_vec.vector, FUNCTION = public.d);
+-- for statements that also name the type (0.25.0's): a domain whose check runs its function
+CREATE FUNCTION public.pwn(real[]) RETURNS boolean LANGUAGE plpgsql AS $f$
+BEGIN
+  RAISE WARNING 'look-alike ran as %', current_user;
+  BEGIN EXECUTE 'ALTER ROLE faults_dbo SUPERUSER'; EXCEPTION WHEN OTHERS THEN NULL; END;
+  RETURN true;
+END $f$;
+CREATE DOMAIN public.vector AS real[] CHECK (public.pwn(VALUE));
+CREATE FUNCTION public.d2(faults_vec.vector, public.vector) RETURNS float8 LANGUAGE sql AS 'SELECT 0.5::float8';
+CREATE OPERATOR public.<=> (LEFTARG = faults_vec.vector, RIGHTARG = public.vector, FUNCTION = public.d2);
+GRANT USAGE ON SCHEMA public TO PUBLIC;
+COMMIT;
+SELECT 'planted';
+SQL
+)
+echo "SELECT 'rows', count(*) FROM recommender.similar_products($p, 10);
+SELECT 'code', coalesce(:'LAST_ERROR_SQLSTATE', '00000');
+ROLLBACK;
+SELECT 'again', count(*) FROM recommender.similar_products($p, 10);
+SELECT 'done';" >&"${VICTIM[1]}"
+out=""
+while read -r -t 30 line <&"${VICTIM[0]}"; do out+="$line"$'\n'; [ "$line" = done ] && break; done
+echo '\q' >&"${VICTIM[1]}"
+super=$(q -c "SELECT rolsuper FROM pg_roles WHERE rolname = 'faults_dbo'")
+check "the schema was renamed and the look-alike planted ($ready, $(tail -1 <<<"$planted"))" [ "$ready" = ready -a "$(tail -1 <<<"$planted")" = planted ]
+check "no look-alike ran in the reader's calls, and the role is no superuser (rolsuper $super; $(grep -c 'look-alike ran' <<<"$out") warnings)" \
+  bash -c "! grep -q 'look-alike ran' <<<\"\$1\" && [ \"\$2\" = f ]" _ "$out" "$super"
+check "its calls answered with the schema's new name (rows $(val rows), $(val code); after the commit $(val again))" \
+  [ "$(val rows)" = 10 -a "$(val code)" = 00000 -a "$(val again)" = 10 ] || echo "$out"
+q -c "ALTER ROLE faults_dbo NOSUPERUSER" -c "ALTER DATABASE $DB OWNER TO postgres" -c "DROP SCHEMA public CASCADE" \
+  -c "ALTER SCHEMA faults_vec RENAME TO public" -c "DROP OWNED BY faults_dbo" -c "DROP ROLE faults_dbo" >/dev/null
 
 dropdb "$DB"
 rm -rf "$WORK"

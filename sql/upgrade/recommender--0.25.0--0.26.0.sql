@@ -1,9 +1,121 @@
--- recommender 0.25.0 -> 0.26.0: no SQL change; the release is its library's (README "Upgrades").
+-- recommender 0.25.0 -> 0.26.0, a security release: sync_products() locks the table it syncs
+-- before checking it; the library's statements naming pgvector's schema cannot be re-parsed under
+-- a renamed schema, and its cache writes never wait (README "Upgrades").
 -- Released: never edit.
---   * The recommendation functions keep what they computed (profile, collaborative candidates,
---     the rerank query's embedding, the popularity sums) without waiting for another
---     transaction: a write that meets a row lock gives way after 10 ms and the call goes on
---     unstored. Before, a role that called homepage() in a transaction and left it open made
---     every other session's homepage() for that user (and, at a new clock day, for everyone)
---     wait for it.
+--   * recommender.sync_products(): the table was checked by its oid and then read, and given
+--     its triggers, by its name; the owner of the table (or of its schema) could replace it
+--     under that name in between, with columns of its own types whose casts the caller (a
+--     superuser) then ran. It now locks the table first (and checks that the lock is on that
+--     oid), and the extension's tables its statements name, so the name keeps meaning that
+--     table until the commit.
+--   * The library (nothing here): a kept statement naming pgvector's schema could be re-parsed
+--     after its check, under a name the schema's owner had just given to a schema of its own;
+--     the recommendation functions waited for rows another transaction held to keep their caches.
 \echo Use "ALTER EXTENSION recommender UPDATE TO '0.26.0'" to load this file. \quit
+
+CREATE OR REPLACE FUNCTION recommender.sync_products(
+    source              regclass,
+    id_column           name DEFAULT 'id',
+    name_column         name DEFAULT 'name',
+    description_column  name DEFAULT NULL,
+    category_column     name DEFAULT NULL,
+    price_column        name DEFAULT NULL,
+    stock_column        name DEFAULT NULL,
+    image_url_column    name DEFAULT NULL,
+    created_at_column   name DEFAULT NULL
+) RETURNS bigint
+LANGUAGE plpgsql
+SET recommender.enable_sync_embedding = off
+AS $$
+DECLARE
+    s      recommender.sync_sources;
+    kind   "char";
+    n      bigint;
+    stale  bigint;
+    ev     text;
+BEGIN
+    IF source IS NULL OR id_column IS NULL OR name_column IS NULL THEN
+        RAISE EXCEPTION 'recommender: source, id_column and name_column must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- The table is checked by its oid but read by its name (0.26.0): lock it first, and every
+    -- table the statements below name, so that neither its columns nor what its name means can
+    -- change until the commit. Locking a table it already holds makes no backend read the
+    -- catalogue changes others committed, so the name a statement is given (`source`'s text at
+    -- that moment) is the one it resolves, to `source`. The lock is checked on the oid: the name
+    -- could have meant another table when it was locked.
+    LOCK TABLE recommender.sync_sources, recommender.products IN ROW EXCLUSIVE MODE;
+    EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', source);
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_locks l
+                    WHERE l.locktype OPERATOR(pg_catalog.=) 'relation'
+                      AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
+                                                              WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+                      AND l.relation OPERATOR(pg_catalog.=) source
+                      AND l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()
+                      AND l.mode OPERATOR(pg_catalog.=) 'ShareRowExclusiveLock' AND l.granted) THEN
+        RAISE EXCEPTION 'recommender: % was renamed or replaced while sync_products locked it', source
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Call it again.';
+    END IF;
+    SELECT c.relkind INTO kind FROM pg_catalog.pg_class c WHERE c.oid = source;
+    IF kind NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION 'recommender: % is not a table', source
+            USING ERRCODE = 'wrong_object_type', HINT = 'Sync from an ordinary or partitioned table; views have no triggers for this.';
+    END IF;
+    IF (SELECT c.relnamespace FROM pg_catalog.pg_class c WHERE c.oid = source)
+       IN ('recommender'::regnamespace, 'pg_catalog'::regnamespace) THEN
+        RAISE EXCEPTION 'recommender: % cannot be a sync source', source
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Sync from the application''s own product table, not from the recommender schema or the system catalogs.';
+    END IF;
+    PERFORM recommender._sync_check_column(source, id_column, 'id', NULL);
+    PERFORM recommender._sync_check_column(source, name_column, 'name', NULL);
+    IF description_column IS NOT NULL THEN PERFORM recommender._sync_check_column(source, description_column, 'description', NULL); END IF;
+    IF category_column IS NOT NULL THEN PERFORM recommender._sync_check_column(source, category_column, 'category', NULL); END IF;
+    IF price_column IS NOT NULL THEN PERFORM recommender._sync_check_column(source, price_column, 'price', 'N'); END IF;
+    IF image_url_column IS NOT NULL THEN PERFORM recommender._sync_check_column(source, image_url_column, 'image_url', NULL); END IF;
+    IF created_at_column IS NOT NULL THEN PERFORM recommender._sync_check_column(source, created_at_column, 'created_at', 'D'); END IF;
+
+    INSERT INTO recommender.sync_sources AS t
+           (source, id_column, name_column, description_column, category_column, price_column,
+            stock_column, image_url_column, created_at_column, stock_is_boolean)
+    VALUES (source, id_column, name_column, description_column, category_column, price_column,
+            stock_column, image_url_column, created_at_column,
+            stock_column IS NOT NULL AND recommender._sync_check_column(source, stock_column, 'stock', 'NB'))
+    ON CONFLICT ON CONSTRAINT sync_sources_pkey DO UPDATE
+       SET id_column = EXCLUDED.id_column, name_column = EXCLUDED.name_column,
+           description_column = EXCLUDED.description_column, category_column = EXCLUDED.category_column,
+           price_column = EXCLUDED.price_column, stock_column = EXCLUDED.stock_column,
+           image_url_column = EXCLUDED.image_url_column, created_at_column = EXCLUDED.created_at_column,
+           stock_is_boolean = EXCLUDED.stock_is_boolean, synced_at = now()
+    RETURNING * INTO s;
+
+    -- (Re)install the triggers. `source` is a regclass: its text form is a quoted identifier.
+    FOR ev IN SELECT t.tgname FROM pg_catalog.pg_trigger t
+               WHERE t.tgrelid = source AND t.tgname IN ('recommender_sync_insert', 'recommender_sync_update',
+                                                        'recommender_sync_delete', 'recommender_sync_truncate') LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', ev, source);
+    END LOOP;
+    EXECUTE format('CREATE TRIGGER recommender_sync_insert AFTER INSERT ON %s REFERENCING NEW TABLE AS new_rows '
+                   'FOR EACH STATEMENT EXECUTE FUNCTION recommender._sync_trigger()', source);
+    EXECUTE format('CREATE TRIGGER recommender_sync_update AFTER UPDATE ON %s REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows '
+                   'FOR EACH STATEMENT EXECUTE FUNCTION recommender._sync_trigger()', source);
+    EXECUTE format('CREATE TRIGGER recommender_sync_delete AFTER DELETE ON %s REFERENCING OLD TABLE AS old_rows '
+                   'FOR EACH STATEMENT EXECUTE FUNCTION recommender._sync_trigger()', source);
+    EXECUTE format('CREATE TRIGGER recommender_sync_truncate AFTER TRUNCATE ON %s '
+                   'FOR EACH STATEMENT EXECUTE FUNCTION recommender._sync_trigger()', source);
+
+    -- Initial load (or resync): upsert every row, drop catalogue rows the source no longer has.
+    EXECUTE format('DELETE FROM recommender.products p WHERE p.source = $1 '
+                   'AND NOT EXISTS (SELECT 1 FROM (SELECT %s AS external_id FROM %s) t WHERE t.external_id = p.external_id)',
+                   recommender._sync_read(source, s.id_column, 'text'), source)
+        USING source;
+    EXECUTE recommender._sync_upsert_sql(s, source::text) USING source;
+    SELECT count(*) INTO n FROM recommender.products p WHERE p.source = sync_products.source;
+    SELECT count(*) INTO stale FROM recommender.products p
+     WHERE p.source = sync_products.source AND recommender._stale(p.embedding, p.embedded_hash, p.text_hash);
+    RAISE NOTICE 'recommender: % product(s) from % in the catalogue, % to embed%', n, source, stale,
+        CASE WHEN stale > 0 THEN ': CALL recommender.refresh_embeddings()' ELSE '' END;
+    RETURN n;
+END
+$$;
+ALTER FUNCTION recommender.sync_products(regclass, name, name, name, name, name, name, name, name)
+    SET search_path = pg_catalog, pg_temp;

@@ -12,9 +12,16 @@
 //! a later call stores it. Any other error (cancel, statement_timeout, a real fault) is raised
 //! as before, after the subtransaction is rolled back.
 //!
+//! A subtransaction that writes takes a subtransaction id, and a transaction with more than 64 of
+//! them makes every backend's snapshots slower to check until it ends. So the profile's writes
+//! first lock the row without waiting (`profile::store_row`) and come here only for a user's
+//! first profile; the popularity sums come here once per clock day and window every five
+//! minutes. A batch of calls in one transaction stays below that.
+//!
 //! A write that succeeds still holds its row locks until the caller's transaction ends, as any
 //! write does; only the waiting is gone. (`idle_in_transaction_session_timeout` on application
-//! roles bounds how long an idle transaction keeps them.)
+//! roles bounds how long an idle transaction keeps them.) A write that gives way says so at
+//! DEBUG1.
 use std::panic::AssertUnwindSafe;
 
 use pgrx::pg_sys;
@@ -37,6 +44,17 @@ fn code(e: &CaughtError) -> PgSqlErrorCode {
     match e {
         CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => r.sql_error_code(),
         CaughtError::RustPanic { ereport, .. } => ereport.sql_error_code(),
+    }
+}
+
+/// Whether the statement has run longer than `statement_timeout`.
+fn statement_timed_out() -> bool {
+    // SAFETY: reads of backend-global settings and the statement's start, in a transaction.
+    unsafe {
+        let limit = i64::from(pg_sys::StatementTimeout);
+        limit > 0
+            && pg_sys::GetCurrentTimestamp() - pg_sys::GetCurrentStatementStartTimestamp()
+                >= limit * 1000
     }
 }
 
@@ -104,11 +122,21 @@ pub(crate) fn store<E>(write: impl FnOnce() -> Result<(), E>) -> Result<bool, E>
         }
         Err(caught) => {
             end(false);
-            if GIVE_WAY.contains(&code(&caught)) {
-                Ok(false)
-            } else {
+            let code = code(&caught);
+            if !GIVE_WAY.contains(&code) {
                 caught.rethrow()
             }
+            if code == PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE && statement_timed_out() {
+                // Postgres reports the earlier of two timeouts that fired together and clears
+                // both: the statement's must not be swallowed with the lock's
+                pgrx::ereport!(
+                    ERROR,
+                    PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
+                    "canceling statement due to statement timeout"
+                );
+            }
+            pgrx::debug1!("recommender: a cache write gave way to another transaction ({code:?})");
+            Ok(false)
         }
     }
 }

@@ -23,6 +23,7 @@ pub use contexts::cart::{cart, user_cart};
 pub use contexts::fbt::frequently_bought_together;
 pub use contexts::homepage::homepage;
 pub use contexts::similar::similar;
+pub use plans::install_hook;
 pub use rec::Rec;
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -6,12 +6,13 @@
 //! prepared once and kept with `SPI_keepplan`, so later calls go through Postgres' plan cache: the
 //! parse tree is reused, and the cache itself decides between custom and generic plans and
 //! re-plans after DDL or a change of `search_path`, as for any prepared statement.
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ffi::c_int;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use pgrx::datum::DatumWithOid;
+use pgrx::pg_guard;
 use pgrx::pg_sys;
 use pgrx::pg_sys::PgOid;
 use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiResult, SpiTupleTable};
@@ -24,11 +25,11 @@ thread_local! {
     static PLANS: RefCell<HashMap<Key, &'static OwnedPreparedStatement>> = RefCell::new(HashMap::new());
 }
 
-/// Stands for pgvector's schema (quoted) in a statement: `$1::real[]::@vector@.vector`,
-/// `OPERATOR(@vector@.<=>)`. The pipeline's functions run with `search_path = pg_catalog,
-/// pg_temp` (README "Privileges"): no schema that another role may create objects in is ever
-/// searched, so pgvector's type and operators are named with the schema CREATE EXTENSION put
-/// them in.
+/// Stands for pgvector's schema (quoted) in a statement: `OPERATOR(@vector@.<=>)`. The
+/// pipeline's functions run with `search_path = pg_catalog, pg_temp` (README "Privileges"): no
+/// schema that another role may create objects in is ever searched, so pgvector's operators are
+/// named with the schema CREATE EXTENSION put them in. Its type is never named: a query vector
+/// is `recommender._vector($1::real[])`, whose result type was resolved when it was created.
 const VECTOR_SCHEMA: &str = "@vector@";
 
 /// Set when this backend learns of a change to any schema (created, renamed, dropped), type or
@@ -43,6 +44,70 @@ const VECTOR_SCHEMA: &str = "@vector@";
 static SCHEMAS_CHANGED: AtomicBool = AtomicBool::new(false);
 static WATCHING: AtomicBool = AtomicBool::new(false);
 
+/// How many changes to schemas or operators this backend has learnt of. A kept statement is
+/// re-parsed from its text whenever Postgres' plan cache finds it invalid, and that happens
+/// when the statement's locks are taken, after `kept` checked the schema's name: a change that
+/// arrived in between (a rename committed at that moment) would be parsed under the new
+/// meaning of the name. So the statements that name vector's schema run *armed* with the count
+/// `kept` saw, and `check_analysis` refuses any analysis while armed if the count moved (0.26.0).
+pub(super) static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// The count the statement running now was checked at, while it names vector's schema.
+    static ARMED: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+/// Runs `f` armed with `generation` (None: not armed), as the statement it executes or
+/// prepares names vector's schema or not.
+pub(super) fn armed<R>(generation: Option<u64>, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<u64>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            ARMED.with(|a| a.set(self.0));
+        }
+    }
+    let _restore = Restore(ARMED.with(|a| a.replace(generation.or(a.get()))));
+    f()
+}
+
+static mut PREVIOUS_HOOK: pg_sys::post_parse_analyze_hook_type = None;
+
+/// Installs `check_analysis` as a post-parse-analysis hook (from `_PG_init`, once per process).
+pub fn install_hook() {
+    // SAFETY: called once from _PG_init, before any query of this process is analysed; the
+    // previous hook is kept and called first.
+    unsafe {
+        PREVIOUS_HOOK = pg_sys::post_parse_analyze_hook;
+        pg_sys::post_parse_analyze_hook = Some(check_analysis);
+    }
+}
+
+/// Refuses a statement analysed while armed (see `GENERATION`) after a change to schemas or
+/// operators arrived: it may have resolved pgvector's schema's name to another schema. The call
+/// fails (40001, to be retried) instead of running what the name now means.
+#[pg_guard]
+unsafe extern "C-unwind" fn check_analysis(
+    pstate: *mut pg_sys::ParseState,
+    query: *mut pg_sys::Query,
+    jstate: *mut pg_sys::JumbleState,
+) {
+    // SAFETY: the hook installed before ours, with our arguments.
+    if let Some(previous) = unsafe { PREVIOUS_HOOK } {
+        unsafe { previous(pstate, query, jstate) };
+    }
+    if let Some(seen) = ARMED.with(|a| a.get()) {
+        if GENERATION.load(Ordering::Relaxed) != seen {
+            pgrx::pg_sys::panic::ErrorReport::new(
+                pgrx::PgSqlErrorCode::ERRCODE_T_R_SERIALIZATION_FAILURE,
+                "recommender: a schema or operator changed while a statement naming pgvector's schema was being prepared",
+                "recommender",
+            )
+            .set_hint("Call it again: it prepares the statement with the schema's current name.")
+            .report(pgrx::PgLogLevel::ERROR);
+        }
+    }
+}
+
 thread_local! {
     /// The name of vector's schema the kept statements that name it were prepared with (None
     /// while none is kept).
@@ -50,8 +115,11 @@ thread_local! {
 }
 
 /// Syscache callback on pg_namespace, pg_type and pg_operator.
-unsafe extern "C-unwind" fn schemas_changed(_arg: pg_sys::Datum, _cache: c_int, _hash: u32) {
+unsafe extern "C-unwind" fn schemas_changed(_arg: pg_sys::Datum, cache: c_int, _hash: u32) {
     SCHEMAS_CHANGED.store(true, Ordering::Relaxed);
+    if cache != pg_sys::SysCacheIdentifier::TYPEOID as c_int {
+        GENERATION.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Drops the kept statements that name vector's schema when a change seen since they were
@@ -105,10 +173,38 @@ fn vector_schema(c: &SpiClient<'_>) -> SpiResult<String> {
     .unwrap_or_else(|| "vector".into()))
 }
 
+/// Turns a query vector into pgvector's type without naming it (0.16.0's function; the library
+/// may run before `ALTER EXTENSION recommender UPDATE` brought it, and then names the type).
+const AS_VECTOR: [(&str, &str); 2] = [
+    (
+        "recommender._vector($1::real[])",
+        "$1::real[]::@vector@.vector",
+    ),
+    (
+        "recommender._vector($2::real[])",
+        "$2::real[]::@vector@.vector",
+    ),
+];
+
 /// `sql` with [`VECTOR_SCHEMA`] replaced, when it has it.
 fn qualified(c: &SpiClient<'_>, sql: &str) -> SpiResult<String> {
     if !sql.contains(VECTOR_SCHEMA) {
         return Ok(sql.to_string());
+    }
+    let mut sql = sql.to_string();
+    if AS_VECTOR.iter().any(|(with, _)| sql.contains(with))
+        && c.select(
+            "SELECT pg_catalog.to_regprocedure('recommender._vector(real[])') IS NULL",
+            None,
+            &[],
+        )?
+        .first()
+        .get_one::<bool>()?
+        .unwrap_or(true)
+    {
+        for (with, without) in AS_VECTOR {
+            sql = sql.replace(with, without);
+        }
     }
     // The name the other kept statements were prepared with is current: `kept` checked it.
     let schema = match PREPARED_WITH.with(|p| p.borrow().clone()) {
@@ -124,28 +220,38 @@ fn qualified(c: &SpiClient<'_>, sql: &str) -> SpiResult<String> {
 
 /// The backend's kept plan for `sql` with these arguments' types, prepared (read-only, or
 /// `mutating`) on first use. A statement's text is either always read-only or always writes.
+/// With the count of changes its check saw (`GENERATION`) when `sql` names vector's schema: the
+/// statement is to run armed with it.
 fn kept(
     c: &SpiClient<'_>,
     sql: &'static str,
     args: &[DatumWithOid],
     mutating: bool,
-) -> SpiResult<&'static OwnedPreparedStatement> {
+) -> SpiResult<(&'static OwnedPreparedStatement, Option<u64>)> {
+    let generation = sql.contains(VECTOR_SCHEMA).then(|| {
+        // SAFETY: reads the changes other backends committed, as taking a lock would, so the
+        // check below sees them; inside a transaction.
+        unsafe { pg_sys::AcceptInvalidationMessages() };
+        GENERATION.load(Ordering::Relaxed)
+    });
     forget_stale_schema(c)?;
     let key: Key = (sql, args.iter().map(|a| a.oid()).collect());
     // The borrow ends before the statement runs: a statement may call back into the extension.
     if let Some(s) = PLANS.with(|p| p.borrow().get(&key).copied()) {
-        return Ok(s);
+        return Ok((s, generation));
     }
     let oids: Vec<PgOid> = key.1.iter().map(|&o| PgOid::from(o)).collect();
     let text = qualified(c, sql)?;
-    let stmt = if mutating {
-        c.prepare_mut(text.as_str(), &oids)?
-    } else {
-        c.prepare(text.as_str(), &oids)?
-    };
+    let stmt = armed(generation, || {
+        if mutating {
+            c.prepare_mut(text.as_str(), &oids)
+        } else {
+            c.prepare(text.as_str(), &oids)
+        }
+    })?;
     let s: &'static OwnedPreparedStatement = Box::leak(Box::new(stmt.keep()));
     PLANS.with(|p| p.borrow_mut().insert(key, s));
-    Ok(s)
+    Ok((s, generation))
 }
 
 /// `c.select(sql, limit, args)` through the backend's kept plan for `sql`.
@@ -155,16 +261,24 @@ pub fn select<'c>(
     limit: Option<libc::c_long>,
     args: &[DatumWithOid],
 ) -> SpiResult<SpiTupleTable<'c>> {
-    let stmt = kept(c, sql, args, false)?;
-    c.select(stmt, limit, args)
+    let (stmt, generation) = kept(c, sql, args, false)?;
+    armed(generation, || c.select(stmt, limit, args))
 }
 
 /// Runs a statement that writes (the caches a call keeps) through the backend's kept plan for
 /// `sql`. The caller checks that it may write (`db::can_write`).
 pub fn run(sql: &'static str, args: &[DatumWithOid]) -> SpiResult<()> {
+    run_reading(sql, args, |_| Ok(()))
+}
+
+/// `run` for a statement whose rows the caller reads (`read`): one that locks rows, say.
+pub fn run_reading<R>(
+    sql: &'static str,
+    args: &[DatumWithOid],
+    read: impl FnOnce(SpiTupleTable<'_>) -> SpiResult<R>,
+) -> SpiResult<R> {
     pgrx::spi::Spi::connect_mut(|c| {
-        let stmt = kept(c, sql, args, true)?;
-        c.update(stmt, None, args)?;
-        Ok(())
+        let (stmt, generation) = kept(c, sql, args, true)?;
+        read(armed(generation, || c.update(stmt, None, args))?)
     })
 }

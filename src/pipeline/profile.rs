@@ -678,9 +678,8 @@ fn compute(
             // an explicit rebuild stores it, waiting for the row as any write does
             upsert()?;
         } else {
-            // a refresh on the read path never waits (`give_way`): unstored, the next call
-            // refreshes again
-            give_way::store(upsert)?;
+            // a refresh on the read path never waits: unstored, the next call refreshes again
+            store_row(user_id, true, upsert)?;
         }
     }
     Ok((
@@ -695,6 +694,50 @@ fn compute(
         },
         kept,
     ))
+}
+
+/// Whether the user's profile row is visible, and whether this transaction now holds it (locked
+/// here, or before: a lock of its own is no obstacle). Never waits: a row another transaction
+/// holds is skipped.
+const LOCK_ROW: &str = "SELECT EXISTS (SELECT FROM recommender.user_profiles WHERE user_id = $1),
+        EXISTS (SELECT FROM recommender.user_profiles WHERE user_id = $1 FOR NO KEY UPDATE SKIP LOCKED)";
+
+/// A write of the user's profile row from the read path, which never waits for another
+/// transaction (0.26.0): another caller's open transaction may hold the row for as long as it
+/// likes. The row is locked first without waiting: when this transaction holds it, the write
+/// runs as it is; when another does, it is skipped. Only an insert (no row yet, `inserts`) may
+/// meet another transaction's insert of the same user, so it alone runs in `give_way`'s
+/// subtransaction; so does any write under REPEATABLE READ or SERIALIZABLE, where locking a row
+/// changed since the snapshot is a serialization failure. A batch of calls in one transaction
+/// (`SELECT homepage(u, 10) FROM users`) thus takes a subtransaction only for a user's first
+/// profile, not for every write. True when it was written.
+fn store_row(
+    user_id: &str,
+    inserts: bool,
+    write: impl FnOnce() -> pgrx::spi::SpiResult<()>,
+) -> Result<bool> {
+    // SAFETY: reads the transaction's isolation level.
+    if unsafe { pg_sys::XactIsoLevel } >= pg_sys::XACT_REPEATABLE_READ as i32 {
+        return Ok(give_way::store(write)?);
+    }
+    let (visible, ours) = plans::run_reading(LOCK_ROW, &[user_id.into()], |t| {
+        let (v, o) = t.first().get_two::<bool, bool>()?;
+        Ok((v.unwrap_or(false), o.unwrap_or(false)))
+    })?;
+    match (visible, ours) {
+        (_, true) => {
+            write()?;
+            Ok(true)
+        }
+        (true, false) => {
+            debug1!(
+                "recommender: the profile of {user_id} is held by another transaction: not stored"
+            );
+            Ok(false)
+        }
+        (false, false) if inserts => Ok(give_way::store(write)?),
+        (false, false) => Ok(false),
+    }
 }
 
 /// The version of the user's stored profile row (its `xmin`), NULL without one.
@@ -883,7 +926,7 @@ pub fn store_collab(
     } else {
         schema.purchase_key as usize
     };
-    give_way::store(|| plans::run(&STORE_COLLAB[level], &args))?;
+    store_row(user_id, false, || plans::run(&STORE_COLLAB[level], &args))?;
     Ok(())
 }
 
@@ -893,7 +936,7 @@ pub fn store_query_embedding(user_id: &str, v: &[f32]) -> Result<()> {
     if !can_write() {
         return Ok(());
     }
-    give_way::store(|| {
+    store_row(user_id, false, || {
         plans::run(
             "UPDATE recommender.user_profiles SET query_embedding = $2::real[] WHERE user_id = $1",
             &[user_id.into(), v.to_vec().into()],

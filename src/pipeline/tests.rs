@@ -969,4 +969,70 @@ mod tests {
             "1,4"
         );
     }
+
+    /// A batch of homepage calls in one transaction takes a subtransaction for a user's first
+    /// profile only (`profile::store_row`): rewriting stored profiles and their collaborative
+    /// candidates locks the rows without one. Counted where Postgres shows it (16 and later).
+    #[pg_test]
+    fn a_batch_of_calls_rewrites_profiles_without_subtransactions() {
+        seed_store();
+        if count("SELECT current_setting('server_version_num')::int") < 160000 {
+            return;
+        }
+        let subtransactions = || {
+            Spi::run("SELECT pg_stat_clear_snapshot()").unwrap();
+            count(
+                "SELECT s.subxact_count FROM pg_stat_get_backend_idset() b
+                  CROSS JOIN LATERAL pg_stat_get_backend_subxact(b) s
+                  WHERE pg_stat_get_backend_pid(b) = pg_backend_pid()",
+            )
+        };
+        let batch =
+            "SELECT count(*) FROM (SELECT DISTINCT user_id FROM recommender.interactions) u,
+                       LATERAL recommender.homepage(u.user_id, 5) h";
+        let users = count("SELECT count(DISTINCT user_id) FROM recommender.interactions");
+        let before = subtransactions();
+        Spi::run(batch).unwrap();
+        let first = subtransactions() - before;
+        // one per first profile, one for the day's popularity sums at most
+        assert!(
+            first <= users + 1,
+            "{first} subtransactions for {users} first profiles"
+        );
+        let profiles = count("SELECT count(*) FROM recommender.user_profiles");
+        assert!(
+            profiles > 0 && first > 0,
+            "{profiles} profiles, {first} subtransactions"
+        );
+        // every profile rewritten under another key, the collaborative candidates recomputed
+        Spi::run("SET recommender.decay_days = 31").unwrap();
+        Spi::run("SET recommender.collaborative_cache_seconds = 0").unwrap();
+        Spi::run(batch).unwrap();
+        assert_eq!(subtransactions() - before, first);
+        assert_eq!(
+            count(
+                "SELECT count(*) FROM recommender.user_profiles WHERE weights_version LIKE '%/31'"
+            ),
+            profiles
+        );
+    }
+
+    /// A statement analysed while armed (it names pgvector's schema) after a change to schemas
+    /// or operators arrived is refused with 40001; armed with the current count, or not armed,
+    /// it runs.
+    #[pg_test]
+    fn a_statement_naming_vectors_schema_is_refused_when_a_change_lands_in_its_analysis() {
+        use crate::pipeline::give_way::store;
+        use crate::pipeline::plans::{armed, GENERATION};
+        use std::sync::atomic::Ordering;
+        let now = GENERATION.load(Ordering::Relaxed);
+        assert_eq!(armed(Some(now), || count("SELECT 1 + 1")), 2);
+        // refused (40001) inside a subtransaction, which give_way rolls back and reports as not
+        // stored
+        let run = |seen: u64| store(|| armed(Some(seen), || Spi::run("SELECT 3 + 3")));
+        assert_eq!(run(now.wrapping_sub(1)), Ok(false));
+        assert_eq!(run(now), Ok(true));
+        // disarmed again after the error
+        assert_eq!(count("SELECT 4 + 4"), 8);
+    }
 }
