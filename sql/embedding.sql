@@ -22,6 +22,16 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 AS $$ SELECT $1 $$;
 COMMENT ON FUNCTION recommender._vector(real[]) IS
     'A real[] as a vector, by pgvector''s assignment cast on the result (embed(text[]) names no type).';
+-- pgvector's cosine distance, bound by oid when the extension is created: a SQL-standard body is
+-- kept as a parse tree, so nothing in it is looked up by name again, and the planner inlines it
+-- (no SET clause: recommender._unpinned_functions()), so an ORDER BY of it uses the HNSW index.
+-- The pipeline's statements name it instead of pgvector's operator, which they would have to name
+-- with vector's schema, whose owner could rename that schema under them (0.26.0).
+CREATE FUNCTION recommender._distance(a vector, b vector) RETURNS double precision
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN a <=> b;
+COMMENT ON FUNCTION recommender._distance(vector, vector) IS
+    'pgvector''s cosine distance (<=>), bound when the extension was created; inlined, so the HNSW index serves an ORDER BY of it.';
 CREATE FUNCTION recommender.embed(texts text[]) RETURNS vector(384)[]
 LANGUAGE sql VOLATILE STRICT PARALLEL RESTRICTED
 AS $$

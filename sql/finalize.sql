@@ -12,6 +12,9 @@ SELECT ARRAY[
     'recommender.clock()', 'recommender._clean_price(numeric)', 'recommender._clean_stock(numeric)',
     'recommender._item(anyelement)', 'recommender._stale'::pg_catalog.regproc::pg_catalog.oid::pg_catalog.text,
     'recommender._needs_embedding'::pg_catalog.regproc::pg_catalog.oid::pg_catalog.text,
+    -- a SQL-standard body (a parse tree bound at creation: no name in it is looked up again),
+    -- inlined so that the HNSW index serves its ORDER BY (0.26.0)
+    'recommender._distance'::pg_catalog.regproc::pg_catalog.oid::pg_catalog.text,
     -- C, no SQL: the catalogue's generated text_hash column and the pipeline call them per row
     'recommender.product_text(text, text, text, double precision)', 'recommender._text_hash(text)',
     'recommender._rerank_doc(text, text, text)',
@@ -28,8 +31,9 @@ $$;
 -- (SECURITY DEFINER above all) can be made to call a look-alike of a built-in (CVE-2018-1058).
 --   * Everything runs with pg_catalog, pg_temp: unqualified functions and operators (ln, sum,
 --     unnest, =, ...) resolve in pg_catalog only (pg_temp is never searched for them). The
---     pipeline's statements name pgvector's type and operators with vector's schema
---     (src/pipeline/plans.rs), wherever CREATE EXTENSION put it.
+--     pipeline's statements name neither pgvector's type nor its operators (0.26.0): they call
+--     recommender._vector() and recommender._distance(), bound when the extension was created
+--     (src/pipeline/plans.rs names vector's schema only for an install older than that).
 --   * The two SQL embed() functions name no type in their bodies (0.16.0): pgvector's assignment
 --     cast turns their results into vectors, so no function's path names vector's schema, which
 --     that schema's owner could rename and replace.

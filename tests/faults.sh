@@ -425,14 +425,14 @@ check "what it wrote is kept: both profiles at its decay ($kept), the day's popu
 q -c "DROP ROLE faults_reader" >/dev/null
 
 echo "# 11. pgvector's schema renamed under a reader's open transaction"
-# The reader's backend has kept statements that name public (pgvector's schema here) and an open
-# transaction that has locked the catalogue's products and its indexes. The database's owner
-# renames public and plants, under the old name, a <=> for pgvector's type and a domain named
-# vector whose check would make it a superuser. The reader's next calls, in that transaction and
-# after it, must answer with the schema's new name and run none of it. (A backend in an open
-# transaction learns of others' changes when it takes a new lock: 0.26.0 reads them before it
-# checks the name, and refuses, 40001, a statement whose analysis meets one that arrived after
-# the check; the pg_test a_statement_naming_vectors_schema_is_refused_... covers the refusal.)
+# The reader's backend has kept its statements and an open transaction that has locked the
+# catalogue's products and its indexes. The database's owner renames public (pgvector's schema
+# here) and plants, under the old name, a <=> for pgvector's type and a domain named vector whose
+# check would make it a superuser. The reader's next calls, in that transaction and after it, must
+# answer and run none of it. Since 0.26.0 the statements name neither (recommender._distance() and
+# _vector() were bound when the extension was created); with an older install's SQL the library
+# names the schema and prepares again under its new name (or refuses with 40001: the pg_test
+# a_statement_naming_vectors_schema_is_refused_...).
 q -c "SET client_min_messages = warning" -c "DROP ROLE IF EXISTS faults_dbo" \
   -c "CREATE ROLE faults_dbo LOGIN IN ROLE recommender_reader" -c "ALTER DATABASE $DB OWNER TO faults_dbo" >/dev/null
 p=$(q -c "SELECT min(product_id) FROM recommender.products WHERE embedding IS NOT NULL")

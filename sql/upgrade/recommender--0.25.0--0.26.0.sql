@@ -1,17 +1,48 @@
--- recommender 0.25.0 -> 0.26.0, a security release: sync_products() locks the table it syncs
--- before checking it; the library's statements naming pgvector's schema cannot be re-parsed under
--- a renamed schema, and its cache writes never wait (README "Upgrades").
+-- recommender 0.25.0 -> 0.26.0, a security release (README "Upgrades"): the pipeline's statements
+-- name neither pgvector's type nor its operator; sync_products() locks the table it syncs, and
+-- its schema's row, before checking it; the library's cache writes never wait.
 -- Released: never edit.
---   * recommender.sync_products(): the table was checked by its oid and then read, and given
---     its triggers, by its name; the owner of the table (or of its schema) could replace it
---     under that name in between, with columns of its own types whose casts the caller (a
---     superuser) then ran. It now locks the table first (and checks that the lock is on that
---     oid), and the extension's tables its statements name, so the name keeps meaning that
---     table until the commit.
---   * The library (nothing here): a kept statement naming pgvector's schema could be re-parsed
---     after its check, under a name the schema's owner had just given to a schema of its own;
---     the recommendation functions waited for rows another transaction held to keep their caches.
+--   * recommender._distance(vector, vector) (new): pgvector's cosine distance with a SQL-standard
+--     body, bound by oid here and inlined by the planner (unpinned, listed in
+--     recommender._unpinned_functions(), replaced). The 0.26.0 library calls it, and
+--     recommender._vector(), instead of naming pgvector's operator and type with vector's
+--     schema, whose owner (the database's owner, for public) could rename that schema and have a
+--     statement re-parsed under the name's new meaning run a look-alike as the extension's owner.
+--   * recommender.sync_products(): the table was checked by its oid and then read, and given its
+--     triggers, by its name, with no lock on it until then; the owner of the table or of its
+--     schema could make the name mean another table in between, with columns of its own types
+--     whose casts the caller (a superuser) ran. It now locks the table (checking that the lock
+--     is on that oid) and, for a superuser caller, the schema's row in pg_namespace, which stops
+--     the schema's renaming, before any check.
+--   * The library (nothing here): the recommendation functions waited for rows another
+--     transaction held to keep their caches.
 \echo Use "ALTER EXTENSION recommender UPDATE TO '0.26.0'" to load this file. \quit
+
+CREATE FUNCTION recommender._distance(a vector, b vector) RETURNS double precision
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN a <=> b;
+COMMENT ON FUNCTION recommender._distance(vector, vector) IS
+    'pgvector''s cosine distance (<=>), bound when the extension was created; inlined, so the HNSW index serves an ORDER BY of it.';
+REVOKE ALL ON FUNCTION recommender._distance(vector, vector) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION recommender._unpinned_functions() RETURNS regprocedure[]
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+SELECT ARRAY[
+    -- inlined into the pipeline's statements and the stale-products index (per row)
+    'recommender.clock()', 'recommender._clean_price(numeric)', 'recommender._clean_stock(numeric)',
+    'recommender._item(anyelement)', 'recommender._stale'::pg_catalog.regproc::pg_catalog.oid::pg_catalog.text,
+    'recommender._needs_embedding'::pg_catalog.regproc::pg_catalog.oid::pg_catalog.text,
+    -- a SQL-standard body (a parse tree bound at creation: no name in it is looked up again),
+    -- inlined so that the HNSW index serves its ORDER BY (0.26.0)
+    'recommender._distance'::pg_catalog.regproc::pg_catalog.oid::pg_catalog.text,
+    -- C, no SQL: the catalogue's generated text_hash column and the pipeline call them per row
+    'recommender.product_text(text, text, text, double precision)', 'recommender._text_hash(text)',
+    'recommender._rerank_doc(text, text, text)',
+    -- this list itself
+    'recommender._unpinned_functions()'
+]::regprocedure[]
+$$;
 
 CREATE OR REPLACE FUNCTION recommender.sync_products(
     source              regclass,
@@ -38,21 +69,26 @@ BEGIN
         RAISE EXCEPTION 'recommender: source, id_column and name_column must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    -- The table is checked by its oid but read by its name (0.26.0): lock it first, and every
-    -- table the statements below name, so that neither its columns nor what its name means can
-    -- change until the commit. Locking a table it already holds makes no backend read the
-    -- catalogue changes others committed, so the name a statement is given (`source`'s text at
-    -- that moment) is the one it resolves, to `source`. The lock is checked on the oid: the name
-    -- could have meant another table when it was locked.
-    LOCK TABLE recommender.sync_sources, recommender.products IN ROW EXCLUSIVE MODE;
-    EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', source);
+    -- The table is checked by its oid but read, and given its triggers, by its name (0.26.0):
+    -- what the name means must not change until the commit. A lock on the table stops its
+    -- renaming, dropping and retyping; a lock on its schema's row in pg_namespace (a superuser
+    -- caller's: only a superuser may lock catalogue rows) stops the schema's renaming, after
+    -- which no other relation can take the name. The table is locked through its name, so the
+    -- lock is checked on the oid: the name could have meant another table at that moment.
+    IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER) THEN
+        PERFORM FROM pg_catalog.pg_namespace n
+          WHERE n.oid OPERATOR(pg_catalog.=) (SELECT c.relnamespace FROM pg_catalog.pg_class c
+                                               WHERE c.oid OPERATOR(pg_catalog.=) source)
+            FOR SHARE;
+    END IF;
+    EXECUTE pg_catalog.format('LOCK TABLE %s IN ACCESS SHARE MODE', source);
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_locks l
                     WHERE l.locktype OPERATOR(pg_catalog.=) 'relation'
                       AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
                                                               WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
                       AND l.relation OPERATOR(pg_catalog.=) source
                       AND l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()
-                      AND l.mode OPERATOR(pg_catalog.=) 'ShareRowExclusiveLock' AND l.granted) THEN
+                      AND l.mode OPERATOR(pg_catalog.=) 'AccessShareLock' AND l.granted) THEN
         RAISE EXCEPTION 'recommender: % was renamed or replaced while sync_products locked it', source
             USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Call it again.';
     END IF;

@@ -87,7 +87,7 @@ pub(crate) fn details(
             "SELECT p.product_id, p.external_id, p.name, p.category, p.price, p.image_url, p.in_stock,
                     (extract(epoch FROM (SELECT recommender.clock()) - p.created_at) / 86400.0)::float8,
                     CASE WHEN $2::real[] IS NULL OR p.embedding IS NULL THEN 0
-                         ELSE 1 - (p.embedding OPERATOR(@vector@.<=>) (SELECT recommender._vector($2::real[]))) END::float8,
+                         ELSE 1 - recommender._distance(p.embedding, (SELECT recommender._vector($2::real[]))) END::float8,
                     EXISTS (SELECT 1 FROM recommender.user_products u
                              WHERE u.user_id = $3 AND u.product_id = p.product_id AND u.purchases > 0)
                FROM recommender.products p WHERE p.product_id = ANY($1)",

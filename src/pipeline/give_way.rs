@@ -47,12 +47,15 @@ fn code(e: &CaughtError) -> PgSqlErrorCode {
     }
 }
 
-/// Whether the statement has run longer than `statement_timeout`.
+/// Whether the client's statement has run longer than `statement_timeout`. Not in a background
+/// worker (the queue worker): no statement timer runs there, and its "statement" is the whole
+/// transaction.
 fn statement_timed_out() -> bool {
     // SAFETY: reads of backend-global settings and the statement's start, in a transaction.
     unsafe {
         let limit = i64::from(pg_sys::StatementTimeout);
-        limit > 0
+        pg_sys::MyBackendType == pg_sys::BackendType::B_BACKEND
+            && limit > 0
             && pg_sys::GetCurrentTimestamp() - pg_sys::GetCurrentStatementStartTimestamp()
                 >= limit * 1000
     }

@@ -22,14 +22,56 @@ type Key = (&'static str, Vec<pgrx::pg_sys::Oid>);
 thread_local! {
     /// Leaked on purpose: the plans live as long as the backend, and freeing them from a
     /// thread-local destructor at process exit would call into SPI after Postgres shut down.
-    static PLANS: RefCell<HashMap<Key, &'static OwnedPreparedStatement>> = RefCell::new(HashMap::new());
+    /// With whether the text they were prepared from names vector's schema.
+    static PLANS: RefCell<HashMap<Key, (&'static OwnedPreparedStatement, bool)>> = RefCell::new(HashMap::new());
+}
+
+/// The pipeline's statements compute cosine distances with `recommender._distance()` and make
+/// query vectors with `recommender._vector()` (0.26.0 and 0.16.0): both were bound to pgvector's
+/// operator and type when the extension was created, so the statements name neither. The
+/// library may run before `ALTER EXTENSION recommender UPDATE` brought them; the statements
+/// then read as 0.25.0's did, naming vector's schema ([`VECTOR_SCHEMA`]).
+const LEGACY: [(&str, &str); 3] = [
+    (
+        "recommender._distance(embedding, (SELECT recommender._vector($1::real[])))",
+        "(embedding OPERATOR(@vector@.<=>) (SELECT $1::real[]::@vector@.vector))",
+    ),
+    (
+        "recommender._distance(p.embedding, (SELECT recommender._vector($2::real[])))",
+        "(p.embedding OPERATOR(@vector@.<=>) (SELECT $2::real[]::@vector@.vector))",
+    ),
+    (
+        "recommender._vector($1::real[])",
+        "$1::real[]::@vector@.vector",
+    ),
+];
+
+/// How many of this backend's kept statements name vector's schema (none on 0.26.0's SQL).
+#[cfg(any(test, feature = "pg_test"))]
+pub(super) fn naming_vector_schema() -> usize {
+    PLANS.with(|p| p.borrow().values().filter(|(_, names)| *names).count())
+}
+
+/// Whether the installed SQL has `recommender._distance()` (0.26.0).
+fn has_distance(c: &SpiClient<'_>) -> SpiResult<bool> {
+    Ok(c.select(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_proc p
+                         WHERE p.proname OPERATOR(pg_catalog.=) '_distance'
+                           AND p.pronamespace OPERATOR(pg_catalog.=) 'recommender'::pg_catalog.regnamespace::pg_catalog.oid)",
+        None,
+        &[],
+    )?
+    .first()
+    .get_one::<bool>()?
+    .unwrap_or(false))
 }
 
 /// Stands for pgvector's schema (quoted) in a statement: `OPERATOR(@vector@.<=>)`. The
 /// pipeline's functions run with `search_path = pg_catalog, pg_temp` (README "Privileges"): no
-/// schema that another role may create objects in is ever searched, so pgvector's operators are
-/// named with the schema CREATE EXTENSION put them in. Its type is never named: a query vector
-/// is `recommender._vector($1::real[])`, whose result type was resolved when it was created.
+/// schema that another role may create objects in is ever searched, so pgvector's operators
+/// would have to be named with the schema CREATE EXTENSION put them in. Since 0.26.0 no
+/// statement does (see [`LEGACY`]); the name is still watched (`SCHEMAS_CHANGED`,
+/// `GENERATION`) for an install whose SQL predates that.
 const VECTOR_SCHEMA: &str = "@vector@";
 
 /// Set when this backend learns of a change to any schema (created, renamed, dropped), type or
@@ -57,8 +99,8 @@ thread_local! {
     static ARMED: Cell<Option<u64>> = const { Cell::new(None) };
 }
 
-/// Runs `f` armed with `generation` (None: not armed), as the statement it executes or
-/// prepares names vector's schema or not.
+/// Runs `f` armed with `generation` when the statement it executes or prepares names vector's
+/// schema (Some); None leaves the arming as it is (a statement run inside an armed one).
 pub(super) fn armed<R>(generation: Option<u64>, f: impl FnOnce() -> R) -> R {
     struct Restore(Option<u64>);
     impl Drop for Restore {
@@ -152,7 +194,7 @@ fn forget_stale_schema(c: &SpiClient<'_>) -> SpiResult<()> {
             vector_schema(c).inspect_err(|_| SCHEMAS_CHANGED.store(true, Ordering::Relaxed))?;
         if now != was {
             // The dropped plans stay allocated (see PLANS): a move or rename is rare.
-            PLANS.with(|p| p.borrow_mut().retain(|k, _| !k.0.contains(VECTOR_SCHEMA)));
+            PLANS.with(|p| p.borrow_mut().retain(|_, (_, names)| !*names));
             PREPARED_WITH.with(|p| *p.borrow_mut() = None);
         }
     }
@@ -173,38 +215,18 @@ fn vector_schema(c: &SpiClient<'_>) -> SpiResult<String> {
     .unwrap_or_else(|| "vector".into()))
 }
 
-/// Turns a query vector into pgvector's type without naming it (0.16.0's function; the library
-/// may run before `ALTER EXTENSION recommender UPDATE` brought it, and then names the type).
-const AS_VECTOR: [(&str, &str); 2] = [
-    (
-        "recommender._vector($1::real[])",
-        "$1::real[]::@vector@.vector",
-    ),
-    (
-        "recommender._vector($2::real[])",
-        "$2::real[]::@vector@.vector",
-    ),
-];
-
-/// `sql` with [`VECTOR_SCHEMA`] replaced, when it has it.
-fn qualified(c: &SpiClient<'_>, sql: &str) -> SpiResult<String> {
-    if !sql.contains(VECTOR_SCHEMA) {
-        return Ok(sql.to_string());
-    }
+/// `sql` as it is prepared: in 0.25.0's words when the installed SQL predates
+/// `recommender._distance()` (see [`LEGACY`]), with [`VECTOR_SCHEMA`] replaced; and whether it
+/// names vector's schema.
+fn qualified(c: &SpiClient<'_>, sql: &str) -> SpiResult<(String, bool)> {
     let mut sql = sql.to_string();
-    if AS_VECTOR.iter().any(|(with, _)| sql.contains(with))
-        && c.select(
-            "SELECT pg_catalog.to_regprocedure('recommender._vector(real[])') IS NULL",
-            None,
-            &[],
-        )?
-        .first()
-        .get_one::<bool>()?
-        .unwrap_or(true)
-    {
-        for (with, without) in AS_VECTOR {
-            sql = sql.replace(with, without);
+    if LEGACY.iter().any(|(now, _)| sql.contains(now)) && !has_distance(c)? {
+        for (now, before) in LEGACY {
+            sql = sql.replace(now, before);
         }
+    }
+    if !sql.contains(VECTOR_SCHEMA) {
+        return Ok((sql, false));
     }
     // The name the other kept statements were prepared with is current: `kept` checked it.
     let schema = match PREPARED_WITH.with(|p| p.borrow().clone()) {
@@ -215,7 +237,7 @@ fn qualified(c: &SpiClient<'_>, sql: &str) -> SpiResult<String> {
             name
         }
     };
-    Ok(sql.replace(VECTOR_SCHEMA, &schema))
+    Ok((sql.replace(VECTOR_SCHEMA, &schema), true))
 }
 
 /// The backend's kept plan for `sql` with these arguments' types, prepared (read-only, or
@@ -228,20 +250,24 @@ fn kept(
     args: &[DatumWithOid],
     mutating: bool,
 ) -> SpiResult<(&'static OwnedPreparedStatement, Option<u64>)> {
-    let generation = sql.contains(VECTOR_SCHEMA).then(|| {
-        // SAFETY: reads the changes other backends committed, as taking a lock would, so the
-        // check below sees them; inside a transaction.
+    // may name vector's schema (see LEGACY)
+    let generation = (sql.contains(VECTOR_SCHEMA)
+        || LEGACY.iter().any(|(now, _)| sql.contains(now)))
+    .then(|| {
+        // SAFETY: reads the changes other backends committed, as taking a lock would, so
+        // the check below sees them; inside a transaction.
         unsafe { pg_sys::AcceptInvalidationMessages() };
         GENERATION.load(Ordering::Relaxed)
     });
     forget_stale_schema(c)?;
     let key: Key = (sql, args.iter().map(|a| a.oid()).collect());
     // The borrow ends before the statement runs: a statement may call back into the extension.
-    if let Some(s) = PLANS.with(|p| p.borrow().get(&key).copied()) {
-        return Ok((s, generation));
+    if let Some((s, names)) = PLANS.with(|p| p.borrow().get(&key).copied()) {
+        return Ok((s, generation.filter(|_| names)));
     }
     let oids: Vec<PgOid> = key.1.iter().map(|&o| PgOid::from(o)).collect();
-    let text = qualified(c, sql)?;
+    let (text, names) = qualified(c, sql)?;
+    let generation = generation.filter(|_| names);
     let stmt = armed(generation, || {
         if mutating {
             c.prepare_mut(text.as_str(), &oids)
@@ -250,7 +276,7 @@ fn kept(
         }
     })?;
     let s: &'static OwnedPreparedStatement = Box::leak(Box::new(stmt.keep()));
-    PLANS.with(|p| p.borrow_mut().insert(key, s));
+    PLANS.with(|p| p.borrow_mut().insert(key, (s, names)));
     Ok((s, generation))
 }
 

@@ -30,9 +30,9 @@ pub(crate) fn neighbours_in(
         ]
     };
     let near = pairs(
-        "SELECT product_id, 1 - (embedding OPERATOR(@vector@.<=>) (SELECT recommender._vector($1::real[]))) FROM recommender.products
+        "SELECT product_id, 1 - recommender._distance(embedding, (SELECT recommender._vector($1::real[]))) FROM recommender.products
           WHERE in_stock AND NOT (product_id = ANY($3)) AND (category IS NULL OR NOT (category = ANY($4)))
-          ORDER BY embedding OPERATOR(@vector@.<=>) (SELECT recommender._vector($1::real[])) LIMIT $2",
+          ORDER BY recommender._distance(embedding, (SELECT recommender._vector($1::real[]))) LIMIT $2",
         &args(),
     )?;
     if near.len() >= n {
@@ -51,10 +51,10 @@ pub(crate) fn neighbours_in(
     }
     // `+ 0` makes the ORDER BY expression unusable for the index: an exact sort.
     pairs(
-        "SELECT product_id, 1 - (embedding OPERATOR(@vector@.<=>) (SELECT recommender._vector($1::real[]))) FROM recommender.products
+        "SELECT product_id, 1 - recommender._distance(embedding, (SELECT recommender._vector($1::real[]))) FROM recommender.products
           WHERE in_stock AND embedding IS NOT NULL AND NOT (product_id = ANY($3))
             AND (category IS NULL OR NOT (category = ANY($4)))
-          ORDER BY (embedding OPERATOR(@vector@.<=>) (SELECT recommender._vector($1::real[]))) + 0, product_id LIMIT $2",
+          ORDER BY recommender._distance(embedding, (SELECT recommender._vector($1::real[]))) + 0, product_id LIMIT $2",
         &args(),
     )
 }
