@@ -20,6 +20,8 @@
 #      look-alikes of pgvector's operator under the old name while a reader's transaction, whose
 #      backend keeps statements naming the schema, is open: nothing of it runs as the extension's
 #      owner
+#  12. a superuser's sync_products() holds what the table's name means until its commit: the
+#      schema's owner cannot rename the schema or the table meanwhile (0.26.0)
 # Each check prints "ok - ..." or "FAIL - ..."; the script exits non-zero if any failed.
 source "$(dirname "$0")/../scripts/lib.sh"
 set +e
@@ -486,6 +488,33 @@ check "its calls answered with the schema's new name (rows $(val rows), $(val co
   [ "$(val rows)" = 10 -a "$(val code)" = 00000 -a "$(val again)" = 10 ] || echo "$out"
 q -c "ALTER ROLE faults_dbo NOSUPERUSER" -c "ALTER DATABASE $DB OWNER TO postgres" -c "DROP SCHEMA public CASCADE" \
   -c "ALTER SCHEMA faults_vec RENAME TO public" -c "DROP OWNED BY faults_dbo" -c "DROP ROLE faults_dbo" >/dev/null
+
+echo "# 12. a superuser's sync_products() and the synced table's schema owner"
+# sync_products() checks the table by its oid and reads it by its name: the name must keep that
+# meaning until the commit. The schema's owner tries to rename the schema and the table while a
+# superuser's sync_products() is uncommitted (lock_timeout 1 s: waiting for it is the answer).
+q -c "SET client_min_messages = warning" -c "DROP ROLE IF EXISTS faults_shop" -c "CREATE ROLE faults_shop LOGIN" \
+  -c "GRANT CREATE ON DATABASE $DB TO faults_shop" -c "CREATE SCHEMA faults_shop AUTHORIZATION faults_shop" \
+  -c "CREATE TABLE faults_shop.items (id int PRIMARY KEY, name text)" -c "ALTER TABLE faults_shop.items OWNER TO faults_shop" \
+  -c "INSERT INTO faults_shop.items VALUES (1, 'Kettle'), (2, 'Teapot')" >/dev/null
+coproc SYNCER { psql -XAtq -d "$DB" 2>&1; }
+echo "SET client_min_messages = warning;
+BEGIN;
+SELECT 'synced', recommender.sync_products('faults_shop.items');" >&"${SYNCER[1]}"
+read -r -t 60 synced <&"${SYNCER[0]}"
+try_as_owner() { psql -XAtq -U faults_shop -d "$DB" -c "SET lock_timeout = '1s'" -c "$1" 2>&1 | grep -o "lock timeout" | head -1; }
+schema_renamed=$(try_as_owner "ALTER SCHEMA faults_shop RENAME TO faults_shop_old")
+table_renamed=$(try_as_owner "ALTER TABLE faults_shop.items RENAME TO items_old")
+echo "COMMIT; SELECT 'committed';" >&"${SYNCER[1]}"
+read -r -t 30 committed <&"${SYNCER[0]}"
+echo '\q' >&"${SYNCER[1]}"
+after=$(psql -XAtq -U faults_shop -d "$DB" -c "ALTER SCHEMA faults_shop RENAME TO faults_shop_old" -c "SELECT 'renamed'" 2>&1)
+check "the sync ran ($synced, $committed)" [ "$synced" = "synced|2" -a "$committed" = committed ]
+check "the schema's rename waited for it (${schema_renamed:-went through}), so did the table's (${table_renamed:-went through})" \
+  [ "$schema_renamed" = "lock timeout" -a "$table_renamed" = "lock timeout" ]
+check "after its commit the owner renames freely ($after)" [ "$after" = renamed ]
+q -c "SET client_min_messages = warning" -c "SELECT recommender.unsync_products('faults_shop_old.items', delete_products => true)" \
+  -c "DROP SCHEMA faults_shop_old CASCADE" -c "DROP OWNED BY faults_shop" -c "DROP ROLE faults_shop" >/dev/null
 
 dropdb "$DB"
 rm -rf "$WORK"
