@@ -484,7 +484,7 @@ super=$(q -c "SELECT rolsuper FROM pg_roles WHERE rolname = 'faults_dbo'")
 check "the schema was renamed and the look-alike planted ($ready, $(tail -1 <<<"$planted"))" [ "$ready" = ready -a "$(tail -1 <<<"$planted")" = planted ]
 check "no look-alike ran in the reader's calls, and the role is no superuser (rolsuper $super; $(grep -c 'look-alike ran' <<<"$out") warnings)" \
   bash -c "! grep -q 'look-alike ran' <<<\"\$1\" && [ \"\$2\" = f ]" _ "$out" "$super"
-check "its calls answered with the schema's new name (rows $(val rows), $(val code); after the commit $(val again))" \
+check "its calls answered (rows $(val rows), $(val code); after the commit $(val again))" \
   [ "$(val rows)" = 10 -a "$(val code)" = 00000 -a "$(val again)" = 10 ] || echo "$out"
 q -c "ALTER ROLE faults_dbo NOSUPERUSER" -c "ALTER DATABASE $DB OWNER TO postgres" -c "DROP SCHEMA public CASCADE" \
   -c "ALTER SCHEMA faults_vec RENAME TO public" -c "DROP OWNED BY faults_dbo" -c "DROP ROLE faults_dbo" >/dev/null
@@ -493,6 +493,8 @@ echo "# 12. a superuser's sync_products() and the synced table's schema owner"
 # sync_products() checks the table by its oid and reads it by its name: the name must keep that
 # meaning until the commit. The schema's owner tries to rename the schema and the table while a
 # superuser's sync_products() is uncommitted (lock_timeout 1 s: waiting for it is the answer).
+# 0.25.0's function let the schema's rename through (its table's waited for CREATE TRIGGER's
+# lock); the window inside the function, before its first lock, is not reproduced here.
 q -c "SET client_min_messages = warning" -c "DROP ROLE IF EXISTS faults_shop" -c "CREATE ROLE faults_shop LOGIN" \
   -c "GRANT CREATE ON DATABASE $DB TO faults_shop" -c "CREATE SCHEMA faults_shop AUTHORIZATION faults_shop" \
   -c "CREATE TABLE faults_shop.items (id int PRIMARY KEY, name text)" -c "ALTER TABLE faults_shop.items OWNER TO faults_shop" \

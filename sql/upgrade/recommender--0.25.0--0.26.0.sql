@@ -11,9 +11,10 @@
 --   * recommender.sync_products(): the table was checked by its oid and then read, and given its
 --     triggers, by its name, with no lock on it until then; the owner of the table or of its
 --     schema could make the name mean another table in between, with columns of its own types
---     whose casts the caller (a superuser) ran. It now locks the table (checking that the lock
---     is on that oid) and, for a superuser caller, the schema's row in pg_namespace, which stops
---     the schema's renaming, before any check.
+--     whose casts the caller (a superuser) ran. It now locks the table first (checking that the
+--     lock is on that oid; in the mode CREATE TRIGGER takes, so syncs of one table take turns)
+--     and then, for a superuser caller, the row in pg_namespace of the schema the table is in,
+--     which stops the schema's renaming, before any check.
 --   * The library (nothing here): the recommendation functions waited for rows another
 --     transaction held to keep their caches.
 \echo Use "ALTER EXTENSION recommender UPDATE TO '0.26.0'" to load this file. \quit
@@ -70,27 +71,28 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     -- The table is checked by its oid but read, and given its triggers, by its name (0.26.0):
-    -- what the name means must not change until the commit. A lock on the table stops its
-    -- renaming, dropping and retyping; a lock on its schema's row in pg_namespace (a superuser
-    -- caller's: only a superuser may lock catalogue rows) stops the schema's renaming, after
-    -- which no other relation can take the name. The table is locked through its name, so the
-    -- lock is checked on the oid: the name could have meant another table at that moment.
-    IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER) THEN
-        PERFORM FROM pg_catalog.pg_namespace n
-          WHERE n.oid OPERATOR(pg_catalog.=) (SELECT c.relnamespace FROM pg_catalog.pg_class c
-                                               WHERE c.oid OPERATOR(pg_catalog.=) source)
-            FOR SHARE;
-    END IF;
-    EXECUTE pg_catalog.format('LOCK TABLE %s IN ACCESS SHARE MODE', source);
+    -- what the name means must not change until the commit. First the table is locked (its
+    -- renaming, moving to another schema, dropping and retyping then wait for the commit), in
+    -- the mode CREATE TRIGGER takes below, so two syncs of one table take turns. It is locked
+    -- through its name, which could have meant another relation at that moment: the lock on the
+    -- oid is checked. Then, for a superuser caller (only a superuser may lock catalogue rows),
+    -- the row of the schema the table is in now, in pg_namespace: renaming the schema then
+    -- waits too, and no other relation can take the name.
+    EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', source);
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_locks l
                     WHERE l.locktype OPERATOR(pg_catalog.=) 'relation'
                       AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
                                                               WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
                       AND l.relation OPERATOR(pg_catalog.=) source
-                      AND l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()
-                      AND l.mode OPERATOR(pg_catalog.=) 'AccessShareLock' AND l.granted) THEN
+                      AND l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid() AND l.granted) THEN
         RAISE EXCEPTION 'recommender: % was renamed or replaced while sync_products locked it', source
             USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Call it again.';
+    END IF;
+    IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER) THEN
+        PERFORM FROM pg_catalog.pg_namespace n
+          WHERE n.oid OPERATOR(pg_catalog.=) (SELECT c.relnamespace FROM pg_catalog.pg_class c
+                                               WHERE c.oid OPERATOR(pg_catalog.=) source)
+            FOR SHARE;
     END IF;
     SELECT c.relkind INTO kind FROM pg_catalog.pg_class c WHERE c.oid = source;
     IF kind NOT IN ('r', 'p') THEN

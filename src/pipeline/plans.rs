@@ -26,25 +26,49 @@ thread_local! {
     static PLANS: RefCell<HashMap<Key, (&'static OwnedPreparedStatement, bool)>> = RefCell::new(HashMap::new());
 }
 
-/// The pipeline's statements compute cosine distances with `recommender._distance()` and make
-/// query vectors with `recommender._vector()` (0.26.0 and 0.16.0): both were bound to pgvector's
+/// The pipeline's statements compute cosine distances with `recommender._distance()` (0.26.0) and
+/// make query vectors with `recommender._vector()` (0.16.0): both were bound to pgvector's
 /// operator and type when the extension was created, so the statements name neither. The
-/// library may run before `ALTER EXTENSION recommender UPDATE` brought them; the statements
-/// then read as 0.25.0's did, naming vector's schema ([`VECTOR_SCHEMA`]).
-const LEGACY: [(&str, &str); 3] = [
+/// library may run before `ALTER EXTENSION recommender UPDATE` brought them; a statement then
+/// names pgvector's operator (and, before 0.16.0, its type) with vector's schema
+/// ([`VECTOR_SCHEMA`]), as 0.25.0's did. For each function: its texts, and what replaces each
+/// without it.
+const LEGACY: [(&str, [(&str, &str); 2]); 2] = [
     (
-        "recommender._distance(embedding, (SELECT recommender._vector($1::real[])))",
-        "(embedding OPERATOR(@vector@.<=>) (SELECT $1::real[]::@vector@.vector))",
+        "_distance",
+        [
+            (
+                "recommender._distance(embedding, (SELECT recommender._vector($1::real[])))",
+                "(embedding OPERATOR(@vector@.<=>) (SELECT recommender._vector($1::real[])))",
+            ),
+            (
+                "recommender._distance(p.embedding, (SELECT recommender._vector($2::real[])))",
+                "(p.embedding OPERATOR(@vector@.<=>) (SELECT recommender._vector($2::real[])))",
+            ),
+        ],
     ),
     (
-        "recommender._distance(p.embedding, (SELECT recommender._vector($2::real[])))",
-        "(p.embedding OPERATOR(@vector@.<=>) (SELECT $2::real[]::@vector@.vector))",
-    ),
-    (
-        "recommender._vector($1::real[])",
-        "$1::real[]::@vector@.vector",
+        "_vector",
+        [
+            (
+                "(SELECT recommender._vector($1::real[]))",
+                "(SELECT $1::real[]::@vector@.vector)",
+            ),
+            (
+                "(SELECT recommender._vector($2::real[]))",
+                "(SELECT $2::real[]::@vector@.vector)",
+            ),
+        ],
     ),
 ];
+
+/// Whether `sql` holds a text that [`LEGACY`] may replace, or names vector's schema.
+fn may_name_schema(sql: &str) -> bool {
+    sql.contains(VECTOR_SCHEMA)
+        || LEGACY
+            .iter()
+            .any(|(_, pairs)| pairs.iter().any(|(now, _)| sql.contains(now)))
+}
 
 /// How many of this backend's kept statements name vector's schema (none on 0.26.0's SQL).
 #[cfg(any(test, feature = "pg_test"))]
@@ -52,14 +76,14 @@ pub(super) fn naming_vector_schema() -> usize {
     PLANS.with(|p| p.borrow().values().filter(|(_, names)| *names).count())
 }
 
-/// Whether the installed SQL has `recommender._distance()` (0.26.0).
-fn has_distance(c: &SpiClient<'_>) -> SpiResult<bool> {
+/// Whether the installed SQL has the function `recommender.<name>`.
+fn installed(c: &SpiClient<'_>, name: &str) -> SpiResult<bool> {
     Ok(c.select(
         "SELECT EXISTS (SELECT FROM pg_catalog.pg_proc p
-                         WHERE p.proname OPERATOR(pg_catalog.=) '_distance'
+                         WHERE p.proname OPERATOR(pg_catalog.=) $1
                            AND p.pronamespace OPERATOR(pg_catalog.=) 'recommender'::pg_catalog.regnamespace::pg_catalog.oid)",
         None,
-        &[],
+        &[name.into()],
     )?
     .first()
     .get_one::<bool>()?
@@ -215,14 +239,15 @@ fn vector_schema(c: &SpiClient<'_>) -> SpiResult<String> {
     .unwrap_or_else(|| "vector".into()))
 }
 
-/// `sql` as it is prepared: in 0.25.0's words when the installed SQL predates
-/// `recommender._distance()` (see [`LEGACY`]), with [`VECTOR_SCHEMA`] replaced; and whether it
-/// names vector's schema.
+/// `sql` as it is prepared: in older words when the installed SQL predates a function it calls
+/// (see [`LEGACY`]), with [`VECTOR_SCHEMA`] replaced; and whether it names vector's schema.
 fn qualified(c: &SpiClient<'_>, sql: &str) -> SpiResult<(String, bool)> {
     let mut sql = sql.to_string();
-    if LEGACY.iter().any(|(now, _)| sql.contains(now)) && !has_distance(c)? {
-        for (now, before) in LEGACY {
-            sql = sql.replace(now, before);
+    for (function, pairs) in LEGACY {
+        if pairs.iter().any(|(now, _)| sql.contains(now)) && !installed(c, function)? {
+            for (now, before) in pairs {
+                sql = sql.replace(now, before);
+            }
         }
     }
     if !sql.contains(VECTOR_SCHEMA) {
@@ -251,9 +276,7 @@ fn kept(
     mutating: bool,
 ) -> SpiResult<(&'static OwnedPreparedStatement, Option<u64>)> {
     // may name vector's schema (see LEGACY)
-    let generation = (sql.contains(VECTOR_SCHEMA)
-        || LEGACY.iter().any(|(now, _)| sql.contains(now)))
-    .then(|| {
+    let generation = may_name_schema(sql).then(|| {
         // SAFETY: reads the changes other backends committed, as taking a lock would, so
         // the check below sees them; inside a transaction.
         unsafe { pg_sys::AcceptInvalidationMessages() };
