@@ -234,6 +234,7 @@ SET recommender.enable_sync_embedding = off
 AS $$
 DECLARE
     s      recommender.sync_sources;
+    schema_now pg_catalog.name;
     kind   "char";
     n      bigint;
     stale  bigint;
@@ -261,11 +262,20 @@ BEGIN
         RAISE EXCEPTION 'recommender: % was renamed or replaced while sync_products locked it', source
             USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Call it again.';
     END IF;
+    -- A rename of the schema committed before that lock (one it waited for, say) may not have
+    -- reached this backend's catalogue cache yet, which is what renders `source` as text: the
+    -- locked row's name must be the one the cache gives, else the call stops.
     IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER) THEN
-        PERFORM FROM pg_catalog.pg_namespace n
-          WHERE n.oid OPERATOR(pg_catalog.=) (SELECT c.relnamespace FROM pg_catalog.pg_class c
-                                               WHERE c.oid OPERATOR(pg_catalog.=) source)
-            FOR SHARE;
+        SELECT n.nspname INTO schema_now FROM pg_catalog.pg_namespace n
+         WHERE n.oid OPERATOR(pg_catalog.=) (SELECT c.relnamespace FROM pg_catalog.pg_class c
+                                              WHERE c.oid OPERATOR(pg_catalog.=) source)
+           FOR SHARE;
+        IF pg_catalog.quote_ident(schema_now) OPERATOR(pg_catalog.<>)
+           (SELECT c.relnamespace::pg_catalog.regnamespace::pg_catalog.text FROM pg_catalog.pg_class c
+             WHERE c.oid OPERATOR(pg_catalog.=) source) THEN
+            RAISE EXCEPTION 'recommender: the schema of % was renamed while sync_products locked it', source
+                USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Call it again.';
+        END IF;
     END IF;
     SELECT c.relkind INTO kind FROM pg_catalog.pg_class c WHERE c.oid = source;
     IF kind NOT IN ('r', 'p') THEN
