@@ -128,6 +128,9 @@ settings! {
     RERANK_SHARE_SECONDS: int = 86400; c"recommender.rerank_share_seconds", Suset, [0, 2_592_000], UNIT_S;
         c"How long cross-encoder scores are kept in recommender.rerank_scores, shared by every backend and the queue worker; 0 neither reads nor writes it.",
         c"A pair scored by one backend (or precomputed by the queue worker, recommender.precompute_homepage) runs no model in another; a pair read from the table in the second half of this time is renewed, so a pair other backends keep reading stays. Written only by the recommendation functions, never on a standby, in a read-only or a serializable transaction; older scores are deleted by the queue worker, a few at a time by the calls that store new ones, or by recommender.prune_rerank_scores(). Superuser only: it decides what the table holds.";
+    RERANK_BUDGET: int = 0; c"recommender.rerank_budget", Suset, [0, 60_000], UNIT_MS;
+        c"Time from the start of a recommendation call within which the cross-encoder must score the call's new pairs; 0 sets no limit.",
+        c"Past it the call answers without stage 3 (reranker 'deferred'): the pairs scored so far are kept for the next call, and a homepage's user is queued for the queue worker, which scores the rest. A backend that has not loaded the cross-encoder leaves a homepage's pairs to the worker, without loading the model, when a worker serves the database and the call may write. Client backends only. Superuser only: it decides how much work the queue worker takes on.";
     MAX_PER_CATEGORY: int = 3; c"recommender.max_per_category", Userset, [1, 1000];
         c"Business rule: at most this many results per category.",
         AB_TEST;
@@ -393,6 +396,12 @@ pub fn rerank_cache_size() -> usize {
 /// How long shared cross-encoder scores are kept (0: not shared).
 pub fn rerank_share_seconds() -> i32 {
     RERANK_SHARE_SECONDS.get().max(0)
+}
+
+/// recommender.rerank_budget (None: no limit).
+pub fn rerank_budget() -> Option<std::time::Duration> {
+    let ms = RERANK_BUDGET.get();
+    (ms > 0).then(|| std::time::Duration::from_millis(ms as u64))
 }
 
 /// recommender.share_popularity: whether the popularity sums come from the shared cache.

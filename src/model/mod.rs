@@ -45,10 +45,7 @@ fn with_model<T>(
         "encoder" => 1,
         _ => gucs::rerank_threads(),
     };
-    let fresh = guard.as_ref().is_some_and(|m| {
-        m.files == files && files.ids().as_ref() == Some(&m.ids) && m.threads == threads
-    });
-    if !fresh {
+    if !is_current(guard.as_ref(), &files, threads) {
         // Drop the old session (and its mapping) before loading the new one.
         *guard = None;
         let (before, _) = heap();
@@ -73,6 +70,21 @@ fn with_model<T>(
         settle_heap(m)?;
     }
     out
+}
+
+/// Whether `loaded` is a session of `files` as they are now, with `threads` intra-op threads.
+fn is_current(loaded: Option<&LoadedModel>, files: &ModelFiles, threads: usize) -> bool {
+    loaded.is_some_and(|m| {
+        &m.files == files && files.ids().as_ref() == Some(&m.ids) && m.threads == threads
+    })
+}
+
+/// Whether this backend holds a current session of the cross-encoder (a call would not load it).
+fn cross_encoder_loaded() -> bool {
+    let guard = CROSS_ENCODER.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = std::path::PathBuf::from(gucs::cross_encoder_dir());
+    ModelFiles::locate(dir, "cross-encoder")
+        .is_ok_and(|files| is_current(guard.as_ref(), &files, gucs::rerank_threads()))
 }
 
 /// The encoder runs for texts in `order` (sorted by token count): at most `batch_size` rows and
@@ -294,7 +306,7 @@ pub fn preload() -> Result<()> {
 pub fn warm_cross_encoder() -> Result<()> {
     let batch_size = gucs::embed_batch_size();
     with_model(&CROSS_ENCODER, "cross-encoder", |m| {
-        cross_run(m, "warmup", &["warmup"], batch_size).map(|_| ())
+        cross_run(m, "warmup", &["warmup"], batch_size, None).map(|_| ())
     })
 }
 
@@ -340,20 +352,40 @@ fn pair_key(model: &[encoder::FileId], query: &str, doc: &str) -> PairKey {
     k
 }
 
+/// A time limit on the cross-encoder's part of a call (`recommender.rerank_budget`).
+#[derive(Clone, Copy, Debug)]
+pub struct Budget {
+    /// The model starts no run after this instant (nor one it expects to end after it).
+    pub until: Instant,
+    /// Whether the call may load the model when this backend has no session of it (false: the
+    /// queue worker will score the pairs, so a backend without the model does not load it).
+    pub may_load: bool,
+}
+
+/// Nanoseconds per padded token of this backend's last cross-encoder run (0: none yet): how a
+/// budgeted call predicts whether its next run ends in time.
+static CROSS_NS_PER_TOKEN: AtomicU64 = AtomicU64::new(0);
+
+/// Runs shorter than this (padded tokens; a warm-up's) are mostly fixed overhead and do not set
+/// `CROSS_NS_PER_TOKEN`.
+const MIN_TIMED_TOKENS: u64 = 64;
+
 /// Cross-encoder logits for (query, document) pairs: `[CLS] query [SEP] doc [SEP]` with
 /// token_type_ids 0 then 1, one logit per pair. Each distinct document is scored once. A pair is
 /// looked up first in this backend's `score_cache` (`recommender.rerank_cache_size`), then in
 /// `shared` when given (another backend, or the queue worker's precompute, may have scored it;
 /// one found there that is due for renewal is kept there again); only the rest run the model,
 /// batched like the encoder, and are kept in both. A call whose pairs are all found loads no
-/// model.
+/// model. With a `budget`, None when some pair is left unscored: the time ran out, or the model
+/// would have to be loaded and `may_load` is false; the pairs scored until then are kept.
 pub fn cross_scores(
     query: &str,
     docs: &[&str],
     shared: Option<&dyn SharedScores>,
-) -> Result<Vec<f64>> {
+    budget: Option<Budget>,
+) -> Result<Option<Vec<f64>>> {
     if docs.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Some(Vec::new()));
     }
     let batch_size = gucs::embed_batch_size();
     let capacity = gucs::rerank_cache_size();
@@ -425,12 +457,22 @@ pub fn cross_scores(
     }
     let todo: Vec<usize> = (0..distinct.len()).filter(|&i| out[i].is_none()).collect();
     if !todo.is_empty() {
+        if let Some(b) = budget {
+            if Instant::now() >= b.until || (!b.may_load && !cross_encoder_loaded()) {
+                return Ok(None);
+            }
+        }
         let docs: Vec<&str> = todo.iter().map(|&i| distinct[i]).collect();
+        let until = budget.map(|b| b.until);
         let (fresh, model_ids) = with_model(&CROSS_ENCODER, "cross-encoder", |m| {
-            Ok((cross_run(m, &q, &docs, batch_size)?, m.ids.clone()))
+            Ok((cross_run(m, &q, &docs, batch_size, until)?, m.ids.clone()))
         })?;
-        PAIRS_RUN.fetch_add(docs.len() as u64, Ordering::Relaxed);
-        let scored: Vec<(&str, f32)> = docs.iter().copied().zip(fresh).collect();
+        let scored: Vec<(&str, f32)> = docs
+            .iter()
+            .zip(fresh)
+            .filter_map(|(&d, v)| v.map(|v| (d, v)))
+            .collect();
+        PAIRS_RUN.fetch_add(scored.len() as u64, Ordering::Relaxed);
         // Kept only under the identities the session was loaded with (a file replaced between
         // the lookup and the load keeps nothing under the old ones).
         if ids.as_ref() == Some(&model_ids) {
@@ -440,14 +482,20 @@ pub fn cross_scores(
             };
             score_cache::store(&q, scored.iter().map(|&(d, v)| (d, v, at)));
         }
-        for (&i, &(_, v)) in todo.iter().zip(&scored) {
-            out[i] = Some(v);
+        let scored: std::collections::HashMap<&str, f32> = scored.into_iter().collect();
+        for &i in &todo {
+            out[i] = scored.get(distinct[i]).copied();
         }
     }
-    Ok(slots
-        .into_iter()
-        .map(|i| out[i].unwrap_or_default() as f64)
-        .collect())
+    if budget.is_some() && out.iter().any(Option::is_none) {
+        return Ok(None);
+    }
+    Ok(Some(
+        slots
+            .into_iter()
+            .map(|i| out[i].unwrap_or_default() as f64)
+            .collect(),
+    ))
 }
 
 /// Keeps `pairs` (documents in encoder input form and their logits for `q`) in `shared`: `now`
@@ -466,8 +514,16 @@ fn keep_shared(
     Ok(shared.keep(&keys)?.then_some(now))
 }
 
-/// Runs the cross-encoder on (`q`, each of `docs`), already in encoder input form.
-fn cross_run(m: &mut LoadedModel, q: &str, docs: &[&str], batch_size: usize) -> Result<Vec<f32>> {
+/// Runs the cross-encoder on (`q`, each of `docs`), already in encoder input form. With `until`,
+/// starts no run at or after that instant, nor one that this backend's last run's speed says would
+/// end after it: the documents of the runs not started get None.
+fn cross_run(
+    m: &mut LoadedModel,
+    q: &str,
+    docs: &[&str],
+    batch_size: usize,
+    until: Option<Instant>,
+) -> Result<Vec<Option<f32>>> {
     let pairs: Vec<(String, String)> = docs
         .iter()
         .map(|d| (q.to_owned(), (*d).to_owned()))
@@ -475,13 +531,29 @@ fn cross_run(m: &mut LoadedModel, q: &str, docs: &[&str], batch_size: usize) -> 
     let toks = m.tokenize(pairs)?;
     let mut order: Vec<usize> = (0..toks.len()).collect();
     order.sort_by_key(|&i| (toks[i].0.len(), i));
-    let mut out = vec![0f32; docs.len()];
+    let mut out = vec![None; docs.len()];
     let threads = m.threads;
     for chunk in runs_of(&order, &toks, batch_size, threads) {
         pgrx::check_for_interrupts!();
         let refs: Vec<_> = chunk.iter().map(|&i| &toks[i]).collect();
         let b = m.batch(&refs);
+        let padded = (b.rows * b.seq) as u64;
+        if let Some(until) = until {
+            let expected = Duration::from_nanos(
+                CROSS_NS_PER_TOKEN
+                    .load(Ordering::Relaxed)
+                    .saturating_mul(padded),
+            );
+            if Instant::now() + expected >= until {
+                break;
+            }
+        }
+        let started = Instant::now();
         let (shape, data) = m.run(&b, false)?;
+        if padded >= MIN_TIMED_TOKENS {
+            let ns = started.elapsed().as_nanos() as u64 / padded;
+            CROSS_NS_PER_TOKEN.store(ns, Ordering::Relaxed);
+        }
         let per_row = if shape.len() == 2 {
             shape[1].max(1) as usize
         } else {
@@ -495,7 +567,7 @@ fn cross_run(m: &mut LoadedModel, q: &str, docs: &[&str], batch_size: usize) -> 
         }
         for (r, &i) in chunk.iter().enumerate() {
             // With several labels, the last one is taken as "relevant".
-            out[i] = data[r * per_row + per_row - 1];
+            out[i] = Some(data[r * per_row + per_row - 1]);
         }
     }
     Ok(out)

@@ -349,6 +349,59 @@ mod tests {
         assert_eq!(shared_rows(), rows - 1);
     }
 
+    /// `recommender.rerank_budget` (0.27.0 library): a call whose cross-encoder pairs cannot be
+    /// scored in time answers without stage 3 (reranker 'deferred', no rerank score, the rows of
+    /// a call without rerank) and runs no model; pairs a call finds scored already need no time,
+    /// so it reranks past its budget; with time to spare it ranks as without a budget.
+    #[pg_test]
+    fn a_rerank_past_its_budget_is_deferred() {
+        use crate::model::PAIRS_RUN;
+        use crate::pipeline::rerank::SPENT_MS;
+        use std::sync::atomic::Ordering::Relaxed;
+        use_test_cross_encoder();
+        seed_store();
+        let page = "SELECT string_agg(product_id || ':' || coalesce(rerank_score::text, '-') || ':' || reranker, ',' ORDER BY position) \
+                    FROM recommender.homepage('u_coffee', 5)";
+        let ids = "SELECT string_agg(product_id::text, ',' ORDER BY position) FROM recommender.homepage('u_coffee', 5)";
+        Spi::run("SET recommender.enable_rerank = off").unwrap();
+        let plain = exts(ids);
+        Spi::run("RESET recommender.enable_rerank").unwrap();
+        Spi::run("SET recommender.rerank_budget = 100").unwrap();
+        SPENT_MS.store(1000, Relaxed);
+        let run = PAIRS_RUN.load(Relaxed);
+        let deferred = exts(page);
+        SPENT_MS.store(0, Relaxed);
+        assert_eq!(PAIRS_RUN.load(Relaxed), run, "no model run past the budget");
+        assert!(!deferred.is_empty());
+        for row in deferred.split(',') {
+            assert!(row.ends_with(":-:deferred"), "{deferred}");
+        }
+        let deferred_ids: Vec<&str> = deferred
+            .split(',')
+            .map(|r| r.split(':').next().unwrap())
+            .collect();
+        assert_eq!(deferred_ids.join(","), plain);
+        // time to spare: the model runs, and the page is the one without a budget
+        Spi::run("SET recommender.rerank_budget = 60000").unwrap();
+        let within = exts(page);
+        assert!(PAIRS_RUN.load(Relaxed) > run);
+        assert!(within.ends_with(":cross-encoder"), "{within}");
+        Spi::run("RESET recommender.rerank_budget").unwrap();
+        Spi::run("SET recommender.rerank_cache_size = 0; SET recommender.rerank_share_seconds = 0")
+            .unwrap();
+        assert_eq!(exts(page), within);
+        // pairs scored already (this backend's cache) need no time: reranked past the budget
+        Spi::run("RESET recommender.rerank_cache_size; RESET recommender.rerank_share_seconds")
+            .unwrap();
+        Spi::run("SET recommender.rerank_budget = 100").unwrap();
+        SPENT_MS.store(1000, Relaxed);
+        let run = PAIRS_RUN.load(Relaxed);
+        let cached = exts(page);
+        SPENT_MS.store(0, Relaxed);
+        assert_eq!(PAIRS_RUN.load(Relaxed), run);
+        assert_eq!(cached, within);
+    }
+
     /// A shared pair read more than half of `rerank_share_seconds` after it was stored is kept
     /// again (0.22.0), so a pair still in use is not pruned; one read sooner is not written. A
     /// pair given twice is stored once.

@@ -11,6 +11,9 @@ use recommender_core::scoring::sigmoid;
 
 pub const CROSS: &str = "cross-encoder";
 pub const BI: &str = "bi-encoder";
+/// No reranker ran: the cross-encoder could not score every pair within
+/// `recommender.rerank_budget` (the rest is left to the queue worker or the next call).
+pub const DEFERRED: &str = "deferred";
 
 /// What [`score`] found.
 pub struct Reranked {
@@ -24,23 +27,25 @@ pub struct Reranked {
 
 /// Scores catalogue products (`ids`, with their short documents `docs`) against `query`. The
 /// bi-encoder path reuses the products' stored embeddings and `query_vec` when given: at most one
-/// model run, for the query.
+/// model run, for the query. With a `budget` (the cross-encoder only), None when the
+/// cross-encoder left some pair unscored ([`model::cross_scores`]).
 pub fn score(
     query: &str,
     query_vec: Option<&[f32]>,
     docs: &[String],
     ids: &[i64],
-) -> Result<Reranked> {
+    budget: Option<model::Budget>,
+) -> Result<Option<Reranked>> {
     if model::cross_encoder_installed() {
         let refs: Vec<&str> = docs.iter().map(String::as_str).collect();
-        return Ok(Reranked {
-            scores: model::cross_scores(query, &refs, Some(&SharedTable))?
-                .into_iter()
-                .map(sigmoid)
-                .collect(),
+        let Some(logits) = model::cross_scores(query, &refs, Some(&SharedTable), budget)? else {
+            return Ok(None);
+        };
+        return Ok(Some(Reranked {
+            scores: logits.into_iter().map(sigmoid).collect(),
             reranker: CROSS,
             query_vec: None,
-        });
+        }));
     }
     let (q, made) = match query_vec {
         Some(v) => (v.to_vec(), None),
@@ -72,11 +77,11 @@ pub fn score(
                 .unwrap_or(0.0)
         })
         .collect();
-    Ok(Reranked {
+    Ok(Some(Reranked {
         scores,
         reranker: BI,
         query_vec: made,
-    })
+    }))
 }
 
 /// The cross-encoder's scores shared by every backend of the database, and by the queue worker's
@@ -166,6 +171,52 @@ impl model::SharedScores for SharedTable {
     }
 }
 
+/// The cross-encoder's time limit for a call that started at `started`
+/// (`recommender.rerank_budget`): None when it is 0, and outside a client backend (the queue
+/// worker's precompute has none). `queues`: the call is a homepage, whose pairs the queue worker
+/// can score ([`leave_to_worker`]); when a worker serves the database and the call may write, a
+/// backend without the model then does not load it.
+pub fn budget(started: std::time::Instant, queues: bool) -> Option<model::Budget> {
+    let limit = gucs::rerank_budget()?;
+    // SAFETY: a backend-global constant.
+    if unsafe { pg_sys::MyBackendType } != pg_sys::BackendType::B_BACKEND {
+        return None;
+    }
+    let may_load =
+        !(queues && super::db::can_write() && crate::worker::wake::serves_this_database());
+    #[cfg(feature = "pg_test")]
+    let started = started
+        .checked_sub(std::time::Duration::from_millis(
+            SPENT_MS.load(std::sync::atomic::Ordering::Relaxed),
+        ))
+        .unwrap_or(started);
+    Some(model::Budget {
+        until: started + limit,
+        may_load,
+    })
+}
+
+/// Tests: every call counts as having run this long when it started.
+#[cfg(feature = "pg_test")]
+pub static SPENT_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Queues `user_id` for the queue worker, which computes the homepage and keeps its pairs'
+/// scores in `rerank_scores` (a call that deferred its rerank). Never waits for another
+/// transaction (`give_way`): a user another transaction is queueing is queued already. Nothing on
+/// a standby or in a read-only transaction.
+pub fn leave_to_worker(user_id: &str) -> Result<()> {
+    if !super::db::can_write() || !crate::worker::wake::serves_this_database() {
+        return Ok(());
+    }
+    super::give_way::store(|| {
+        super::plans::run(
+            "INSERT INTO recommender.homepage_queue (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING",
+            &[user_id.into()],
+        )
+    })?;
+    Ok(())
+}
+
 /// `recommender.rerank(query, documents)`: arbitrary texts, so the bi-encoder embeds them too.
 pub fn texts(query: &str, docs: &[&str]) -> Result<(Vec<f64>, &'static str)> {
     if docs.is_empty() {
@@ -180,7 +231,8 @@ pub fn texts(query: &str, docs: &[&str]) -> Result<(Vec<f64>, &'static str)> {
     }
     if model::cross_encoder_installed() {
         return Ok((
-            model::cross_scores(query, docs, None)?
+            model::cross_scores(query, docs, None, None)?
+                .unwrap_or_default()
                 .into_iter()
                 .map(sigmoid)
                 .collect(),

@@ -32,6 +32,10 @@ pub(crate) struct Request<'a> {
     /// them: a refill round (`finish`) scores only the candidates it has not seen.
     reranked: HashMap<i64, f64>,
     reranker: &'static str,
+    /// The cross-encoder's time limit (`recommender.rerank_budget`), and whether it ran out: then
+    /// no round of this request reranks (`rerank::DEFERRED`), so every row is ranked alike.
+    budget: Option<crate::model::Budget>,
+    deferred: bool,
     /// Details and popularity of the products looked up so far: a refill round queries only the
     /// new ones.
     det: HashMap<i64, DetailRow>,
@@ -72,10 +76,20 @@ impl<'a> Request<'a> {
             rules,
             reranked: HashMap::new(),
             reranker: "none",
+            budget: None,
+            deferred: false,
             det: HashMap::new(),
             pop: HashMap::new(),
             looked_up: Default::default(),
         })
+    }
+}
+
+impl Request<'_> {
+    /// Limits the cross-encoder's time (`rerank::budget`).
+    pub(crate) fn within(mut self, budget: Option<crate::model::Budget>) -> Self {
+        self.budget = budget;
+        self
     }
 }
 
@@ -159,7 +173,7 @@ fn score_pool(pool: &Pool, req: &mut Request) -> Result<Vec<Rec>> {
     // would waste the model's time).
     let (top_n, lambda) = gucs::rerank();
     let showable = scoring::rerank_targets(&scored, top_n, rules, &req.taken);
-    if !showable.is_empty() {
+    if !showable.is_empty() && !req.deferred {
         // Only candidates this request has not reranked yet go to the model.
         let new: Vec<usize> = showable
             .iter()
@@ -173,20 +187,34 @@ fn score_pool(pool: &Pool, req: &mut Request) -> Result<Vec<Rec>> {
                 .iter()
                 .map(|id| found.remove(id).unwrap_or_default())
                 .collect();
-            let r = rerank::score(req.query, req.query_vec.as_deref(), &docs, &ids)?;
-            req.reranker = r.reranker;
-            if let Some(v) = r.query_vec {
-                if let Some(u) = user_id {
-                    profile::store_query_embedding(u, &v)?;
+            match rerank::score(req.query, req.query_vec.as_deref(), &docs, &ids, req.budget)? {
+                Some(r) => {
+                    req.reranker = r.reranker;
+                    if let Some(v) = r.query_vec {
+                        if let Some(u) = user_id {
+                            profile::store_query_embedding(u, &v)?;
+                        }
+                        req.query_vec = Some(v);
+                    }
+                    req.reranked.extend(ids.into_iter().zip(r.scores));
                 }
-                req.query_vec = Some(v);
+                None => {
+                    pgrx::debug1!(
+                        "recommender: rerank of {} candidates deferred: not every pair scored within recommender.rerank_budget",
+                        ids.len()
+                    );
+                    req.deferred = true;
+                    req.reranker = rerank::DEFERRED;
+                    req.reranked.clear();
+                }
             }
-            req.reranked.extend(ids.into_iter().zip(r.scores));
         }
-        for &i in &showable {
-            scored[i].rerank = req.reranked.get(&scored[i].cand.product_id).copied();
+        if !req.deferred {
+            for &i in &showable {
+                scored[i].rerank = req.reranked.get(&scored[i].cand.product_id).copied();
+            }
+            blend_rerank(&mut scored, lambda);
         }
-        blend_rerank(&mut scored, lambda);
     }
     let reranker = req.reranker;
     let kept = apply_rules_excluding(scored, req.k, rules, &req.taken);

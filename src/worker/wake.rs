@@ -109,6 +109,23 @@ pub fn leave() {
     }
 }
 
+/// Whether a live queue worker serves this backend's database.
+pub fn serves_this_database() -> bool {
+    if !SHARED.load(Ordering::Relaxed) {
+        return false;
+    }
+    // SAFETY: set for every backend connected to a database.
+    let db = unsafe { pg_sys::MyDatabaseId }.to_u32();
+    let pids: Vec<i32> = {
+        let s = WORKERS.share();
+        (0..SLOTS)
+            .filter(|&i| s.pid[i] != 0 && s.db[i] == db)
+            .map(|i| s.pid[i])
+            .collect()
+    };
+    pids.into_iter().any(live)
+}
+
 /// Asks for this database's workers to be woken when the current transaction commits (once per
 /// transaction).
 pub fn at_commit() {

@@ -11,11 +11,13 @@ use crate::model::DIM;
 use crate::pipeline::candidates::{content, copurchase, merge_collab, Pool};
 use crate::pipeline::plans;
 use crate::pipeline::rec::Rec;
+use crate::pipeline::rerank;
 use crate::pipeline::stages::{finish, Request};
 
 /// Items to add to a cart: neighbours of the cart's mean embedding plus co-purchase, never the
 /// cart's own items.
 pub fn cart(items: &[i64], k: usize) -> Result<Vec<Rec>> {
+    let started = std::time::Instant::now();
     let CartCentre {
         found,
         names,
@@ -45,7 +47,8 @@ pub fn cart(items: &[i64], k: usize) -> Result<Vec<Rec>> {
         query_vec,
         k,
         gucs::rules(),
-    )?;
+    )?
+    .within(rerank::budget(started, false));
     finish(pool, req)
 }
 /// Products in the user's cart at the clock (`recommender._cart`, the definition

@@ -8,10 +8,12 @@ use crate::gucs;
 use crate::pipeline::candidates::{collaborative, content, popular, Pool};
 use crate::pipeline::profile;
 use crate::pipeline::rec::Rec;
+use crate::pipeline::rerank;
 use crate::pipeline::stages::{finish, Request};
 
 /// The user's home page: the full pipeline, or popularity for a user without history.
 pub fn homepage(user_id: &str, k: usize) -> Result<Vec<Rec>> {
+    let started = std::time::Instant::now();
     let Some(prof) = profile::get(user_id)?.filter(|p| p.preference.is_some()) else {
         return popular(k, &[], true);
     };
@@ -67,6 +69,12 @@ pub fn homepage(user_id: &str, k: usize) -> Result<Vec<Rec>> {
         prof.query_embedding.clone(),
         k,
         rules,
-    )?;
-    finish(pool, req)
+    )?
+    .within(rerank::budget(started, true));
+    let rows = finish(pool, req)?;
+    // A rerank left unfinished within recommender.rerank_budget: the worker finishes it.
+    if rows.first().is_some_and(|r| r.reranker == rerank::DEFERRED) {
+        rerank::leave_to_worker(user_id)?;
+    }
+    Ok(rows)
 }

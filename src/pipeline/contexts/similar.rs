@@ -7,12 +7,14 @@ use crate::gucs;
 use crate::pipeline::candidates::{content, copurchase, merge_collab, Pool};
 use crate::pipeline::plans;
 use crate::pipeline::rec::Rec;
+use crate::pipeline::rerank;
 use crate::pipeline::stages::{finish, Request};
 
 /// A product page: content neighbours of the product blended with its co-purchase partners,
 /// reranked against the product's own text. In stock only; no category cap (similar products
 /// share a category by nature). Unknown or not yet embedded product: no rows.
 pub fn similar(product_id: i64, k: usize) -> Result<Vec<Rec>> {
+    let started = std::time::Instant::now();
     let row: Option<(Vec<f32>, String)> = Spi::connect(|c| {
         let t = plans::select(
             c,
@@ -51,6 +53,7 @@ pub fn similar(product_id: i64, k: usize) -> Result<Vec<Rec>> {
     let exclude = [product_id];
     // The bi-encoder's query is the product itself: its stored embedding, no model run.
     let query_vec = Some(centre.clone());
-    let req = Request::new(Some(&centre), None, &exclude, &doc, query_vec, k, rules)?;
+    let req = Request::new(Some(&centre), None, &exclude, &doc, query_vec, k, rules)?
+        .within(rerank::budget(started, false));
     finish(pool, req)
 }
