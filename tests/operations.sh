@@ -203,10 +203,12 @@ ok "warm start: queue_homepages() queued the user, the worker computed its page 
 # --- a rerank budget (0.27.0's library) -------------------------------------------------------
 # every shared pair gone: a new backend (no cross-encoder loaded) with recommender.rerank_budget
 # set, in a database the worker serves, loads no model however long the budget: the call answers
-# without stage 3 and queues the user; the worker scores the pairs, and the next call reranks
+# without stage 3 and asks the worker for the user's page, from a read-only transaction (it
+# writes nothing); the worker scores the pairs, and the next call reranks
 q "$PP" ops_worker "TRUNCATE recommender.rerank_scores"
 budget="SET recommender.rerank_budget = 60000; SELECT string_agg(DISTINCT reranker, ',') FROM recommender.homepage('ops-shopper', 10)"
-[ "$(q "$PP" ops_worker "$budget")" = deferred ] || fail "a new backend with a budget left the cross-encoder to the worker"
+[ "$(q "$PP" ops_worker "SET default_transaction_read_only = on; $budget")" = deferred ] \
+  || fail "a new backend with a budget left the cross-encoder to the worker"
 wait_for 60 "$PP" ops_worker "SELECT NOT EXISTS (SELECT FROM recommender.homepage_queue)
                                 AND EXISTS (SELECT FROM recommender.rerank_scores)" \
   || fail "the worker computed the homepage the deferred call queued"
@@ -215,7 +217,7 @@ pairs=$(q "$PP" ops_worker "SELECT count(*) FROM recommender.rerank_scores")
   && [ "$(q "$PP" ops_worker "SELECT count(*) FROM recommender.rerank_scores")" = "$pairs" ] \
   || fail "the call after the worker's precompute reranked within its budget, scoring nothing"
 [ "$(worker_pid)" = "$pid" ] || fail "same worker after the deferred rerank"
-ok "rerank budget: a new backend deferred the rerank and queued the user, the worker scored its $pairs pairs, the next call reranked"
+ok "rerank budget: a new backend deferred the rerank and asked for the user's page from a read-only transaction, the worker scored its $pairs pairs, the next call reranked"
 
 # --- woken at the commit that queues work, not at the naptime (0.14.0) ------------------------
 q "$PP" postgres "ALTER SYSTEM SET recommender.worker_naptime = 600000"

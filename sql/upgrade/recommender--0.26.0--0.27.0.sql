@@ -2,7 +2,8 @@
 -- Released: never edit.
 --   * recommender.rerank_budget (superuser setting, default 0: no limit): a recommendation
 --     call whose cross-encoder pairs cannot be scored within that time of its start answers
---     without stage 3 (reranker 'deferred'); the pairs scored so far are kept, and a homepage's
---     user is queued for the queue worker, which scores the rest. A backend that has not loaded
---     the cross-encoder leaves a homepage's pairs to the worker when one serves the database.
+--     without stage 3 (reranker 'deferred'); the pairs scored so far are kept, and a homepage
+--     asks the queue worker (through shared memory) to compute its user's page. A backend that
+--     has not loaded the cross-encoder leaves a homepage's pairs to the worker when one serves
+--     the database.
 \echo Use "ALTER EXTENSION recommender UPDATE TO '0.27.0'" to load this file. \quit

@@ -398,6 +398,49 @@ pub fn rerank_share_seconds() -> i32 {
     RERANK_SHARE_SECONDS.get().max(0)
 }
 
+/// The settings that decide a homepage besides the data: its candidates, their scores, the
+/// pairs it reranks. The queue worker computes with the database's and the server's values, so a
+/// call whose value of one differs from its session's start (SET, SET LOCAL, set_config, a
+/// function's SET clause: an A/B arm, `evaluate()`, `tune()`) gets no rerank budget.
+pub const PAGE_SETTINGS: &[&CStr] = &[
+    c"recommender.as_of",
+    c"recommender.cross_encoder_dir",
+    c"recommender.weight_content",
+    c"recommender.weight_collaborative",
+    c"recommender.weight_popularity",
+    c"recommender.homepage_weight_content",
+    c"recommender.homepage_weight_collaborative",
+    c"recommender.homepage_weight_popularity",
+    c"recommender.repeat_share",
+    c"recommender.content_candidates",
+    c"recommender.collaborative_candidates",
+    c"recommender.item_model_recency",
+    c"recommender.rerank_top_n",
+    c"recommender.rerank_weight",
+    c"recommender.enable_rerank",
+    c"recommender.max_per_category",
+    c"recommender.new_arrival_days",
+    c"recommender.new_arrival_boost",
+    c"recommender.enable_repurchase",
+    c"recommender.popularity_window_days",
+    c"recommender.decay_days",
+];
+
+/// Whether one of `PAGE_SETTINGS` has another value than at the session's start.
+pub fn page_settings_changed() -> bool {
+    let text = |p: *const std::ffi::c_char| {
+        // SAFETY: NULL or a NUL-terminated string Postgres owns, copied at once (both functions
+        // format numbers into a static buffer of their own).
+        (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_owned())
+    };
+    PAGE_SETTINGS.iter().any(|name| {
+        // SAFETY: lookups of a defined setting by name; missing_ok, no privilege restriction.
+        let now = text(unsafe { pgrx::pg_sys::GetConfigOption(name.as_ptr(), true, false) });
+        let reset = text(unsafe { pgrx::pg_sys::GetConfigOptionResetString(name.as_ptr()) });
+        now != reset
+    })
+}
+
 /// recommender.rerank_budget (None: no limit).
 pub fn rerank_budget() -> Option<std::time::Duration> {
     let ms = RERANK_BUDGET.get();

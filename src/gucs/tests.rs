@@ -132,4 +132,27 @@ mod tests {
             "1000"
         );
     }
+
+    /// `page_settings_changed()` (0.27.0): every name it reads is a setting; a SET, a SET LOCAL or
+    /// a set_config of one of them counts, a RESET undoes it, and other settings do not count.
+    #[pg_test]
+    fn page_settings_changed_in_the_session() {
+        use crate::gucs::{page_settings_changed, PAGE_SETTINGS};
+        for name in PAGE_SETTINGS {
+            let name = name.to_str().unwrap();
+            Spi::get_one_with_args::<String>("SELECT current_setting($1)", &[name.into()])
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        assert!(!page_settings_changed());
+        Spi::run("SET recommender.log_impressions = on").unwrap();
+        assert!(!page_settings_changed());
+        Spi::run("SET recommender.rerank_weight = 0.4").unwrap();
+        assert!(page_settings_changed());
+        Spi::run("RESET recommender.rerank_weight").unwrap();
+        assert!(!page_settings_changed());
+        Spi::run("SELECT set_config('recommender.as_of', '2024-01-01', true)").unwrap();
+        assert!(page_settings_changed());
+        Spi::run("RESET recommender.as_of; SET LOCAL recommender.max_per_category = 2").unwrap();
+        assert!(page_settings_changed());
+    }
 }

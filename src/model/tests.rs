@@ -356,10 +356,13 @@ mod tests {
     #[pg_test]
     fn a_rerank_past_its_budget_is_deferred() {
         use crate::model::PAIRS_RUN;
-        use crate::pipeline::rerank::SPENT_MS;
+        use crate::pipeline::rerank::{KEEP_BUDGET, SPENT_MS};
         use std::sync::atomic::Ordering::Relaxed;
         use_test_cross_encoder();
         seed_store();
+        // the clock and the cross-encoder are this session's SETs (a call with page settings
+        // changed in its session has no budget: pg_test `page_settings_changed_in_the_session`)
+        KEEP_BUDGET.store(true, Relaxed);
         let page = "SELECT string_agg(product_id || ':' || coalesce(rerank_score::text, '-') || ':' || reranker, ',' ORDER BY position) \
                     FROM recommender.homepage('u_coffee', 5)";
         let ids = "SELECT string_agg(product_id::text, ',' ORDER BY position) FROM recommender.homepage('u_coffee', 5)";
@@ -400,6 +403,16 @@ mod tests {
         SPENT_MS.store(0, Relaxed);
         assert_eq!(PAIRS_RUN.load(Relaxed), run);
         assert_eq!(cached, within);
+        // without the seam: the session's SETs take the budget away, and the call reranks
+        KEEP_BUDGET.store(false, Relaxed);
+        Spi::run("SET recommender.rerank_cache_size = 0; SET recommender.rerank_share_seconds = 0")
+            .unwrap();
+        SPENT_MS.store(1000, Relaxed);
+        let run = PAIRS_RUN.load(Relaxed);
+        let changed = exts(page);
+        SPENT_MS.store(0, Relaxed);
+        assert!(PAIRS_RUN.load(Relaxed) > run);
+        assert_eq!(changed, within);
     }
 
     /// A shared pair read more than half of `rerank_share_seconds` after it was stored is kept

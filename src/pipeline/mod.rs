@@ -12,7 +12,7 @@ mod candidates;
 mod contexts;
 mod db;
 mod details;
-mod give_way;
+pub(crate) mod give_way;
 mod plans;
 pub mod profile;
 pub mod rec;

@@ -172,48 +172,93 @@ impl model::SharedScores for SharedTable {
 }
 
 /// The cross-encoder's time limit for a call that started at `started`
-/// (`recommender.rerank_budget`): None when it is 0, and outside a client backend (the queue
-/// worker's precompute has none). `queues`: the call is a homepage, whose pairs the queue worker
-/// can score ([`leave_to_worker`]); when a worker serves the database and the call may write, a
-/// backend without the model then does not load it.
-pub fn budget(started: std::time::Instant, queues: bool) -> Option<model::Budget> {
-    let limit = gucs::rerank_budget()?;
+/// (`recommender.rerank_budget`). None when it is 0, outside a client backend (the queue worker's
+/// precompute has none), and when one of the settings that decide a page was changed in the
+/// session (`gucs::page_settings_changed`: an A/B arm, `evaluate()`, `tune()`), whose page the
+/// worker could not compute. `homepage_of`: the call is that user's homepage, whose pairs the
+/// queue worker can score ([`leave_to_worker`]); then a backend without the model does not load
+/// it, unless it left this user to the worker less than `LEFT_FOR` ago (the worker's pairs did
+/// not reach it).
+pub fn budget(
+    started: std::time::Instant,
+    homepage_of: Option<&str>,
+) -> Result<Option<model::Budget>> {
+    let Some(limit) = gucs::rerank_budget() else {
+        return Ok(None);
+    };
     // SAFETY: a backend-global constant.
-    if unsafe { pg_sys::MyBackendType } != pg_sys::BackendType::B_BACKEND {
-        return None;
+    #[cfg(feature = "pg_test")]
+    let changed =
+        gucs::page_settings_changed() && !KEEP_BUDGET.load(std::sync::atomic::Ordering::Relaxed);
+    #[cfg(not(feature = "pg_test"))]
+    let changed = gucs::page_settings_changed();
+    if unsafe { pg_sys::MyBackendType } != pg_sys::BackendType::B_BACKEND || changed {
+        return Ok(None);
     }
-    let may_load =
-        !(queues && super::db::can_write() && crate::worker::wake::serves_this_database());
+    let may_load = match homepage_of {
+        Some(u) => left_recently(u) || !worker_can_score()?,
+        None => true,
+    };
     #[cfg(feature = "pg_test")]
     let started = started
         .checked_sub(std::time::Duration::from_millis(
             SPENT_MS.load(std::sync::atomic::Ordering::Relaxed),
         ))
         .unwrap_or(started);
-    Some(model::Budget {
+    Ok(Some(model::Budget {
         until: started + limit,
         may_load,
-    })
+    }))
 }
 
 /// Tests: every call counts as having run this long when it started.
 #[cfg(feature = "pg_test")]
 pub static SPENT_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Queues `user_id` for the queue worker, which computes the homepage and keeps its pairs'
-/// scores in `rerank_scores` (a call that deferred its rerank). Never waits for another
-/// transaction (`give_way`): a user another transaction is queueing is queued already. Nothing on
-/// a standby or in a read-only transaction.
+/// Tests (which set the clock and the cross-encoder in the session): the budget applies with
+/// page settings changed in the session.
+#[cfg(feature = "pg_test")]
+pub static KEEP_BUDGET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// How long after leaving a user to the worker this backend asks again, and lets a call that
+/// still finds the pairs unscored load the model instead (the user's calls use settings the
+/// worker does not share, say a role's, or the worker is behind).
+const LEFT_FOR: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Users this backend remembers leaving to the worker; beyond it, it forgets them all.
+const LEFT_KEPT: usize = 1024;
+
+thread_local! {
+    /// The users this backend left to the worker, and when.
+    static LEFT: std::cell::RefCell<std::collections::HashMap<String, std::time::Instant>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+fn left_recently(user_id: &str) -> bool {
+    LEFT.with_borrow(|m| m.get(user_id).is_some_and(|t| t.elapsed() < LEFT_FOR))
+}
+
+/// Whether the worker's precompute would reach this call: a worker serves the database, and the
+/// call reads the shared scores (`SharedTable::usable`: shared, not a standby, not SERIALIZABLE).
+fn worker_can_score() -> Result<bool> {
+    Ok(crate::worker::wake::serves_this_database() && SharedTable::usable()?)
+}
+
+/// Asks the queue worker for `user_id`'s homepage (`worker::requests`), which computes it and
+/// keeps its pairs' scores in `rerank_scores` (a call that deferred its rerank). Writes nothing in
+/// the caller's transaction; at most once per `LEFT_FOR` per user and backend.
 pub fn leave_to_worker(user_id: &str) -> Result<()> {
-    if !super::db::can_write() || !crate::worker::wake::serves_this_database() {
+    if left_recently(user_id) || !worker_can_score()? {
         return Ok(());
     }
-    super::give_way::store(|| {
-        super::plans::run(
-            "INSERT INTO recommender.homepage_queue (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING",
-            &[user_id.into()],
-        )
-    })?;
+    if crate::worker::requests::ask(user_id) {
+        LEFT.with_borrow_mut(|m| {
+            if m.len() >= LEFT_KEPT {
+                m.clear();
+            }
+            m.insert(user_id.to_owned(), std::time::Instant::now());
+        });
+    }
     Ok(())
 }
 

@@ -20,6 +20,7 @@ use pgrx::prelude::*;
 use crate::gucs;
 
 pub mod helpers;
+pub mod requests;
 pub mod wake;
 
 const RESTART: Duration = Duration::from_secs(10);
@@ -163,6 +164,29 @@ fn precompute_one(db: &str) -> (i32, i32) {
     )
 }
 
+/// Moves the homepages calls asked for (`requests`) into `recommender.homepage_queue`, where
+/// they are taken as users an interaction queued (a user a warm start queued moves up), in key
+/// order. Never waits for another transaction's row (`give_way`): requests that meet one are
+/// dropped, and those users' next calls ask again.
+fn queue_requests(db: &str) {
+    let users = requests::take();
+    if users.is_empty() {
+        return;
+    }
+    in_transaction(db, || {
+        crate::pipeline::give_way::store(|| {
+            Spi::run_with_args(
+                "INSERT INTO recommender.homepage_queue (user_id)
+                 SELECT u FROM unnest($1::text[]) u ORDER BY u
+                 ON CONFLICT (user_id) DO UPDATE SET warm_start = false, queued_at = now()
+                  WHERE recommender.homepage_queue.warm_start",
+                &[users.into()],
+            )
+        })?;
+        Ok(())
+    });
+}
+
 /// Set by pgrx's SIGTERM handler (next to the flag `wait_latch` consumes), never reset.
 fn shutdown_requested() -> bool {
     // SAFETY: a sig_atomic_t written only by the signal handler.
@@ -222,6 +246,9 @@ pub extern "C-unwind" fn recommender_queue_worker_main(arg: pg_sys::Datum) {
             }
             let (processed, failed) = batch(&db, QUEUE_BATCH, EMBED_BATCH, Vec::new);
             if processed + failed == 0 {
+                if precompute {
+                    queue_requests(&db);
+                }
                 let (processed, failed) = if precompute {
                     precompute_one(&db)
                 } else {

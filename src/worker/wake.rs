@@ -36,7 +36,7 @@ unsafe impl PGRXSharedMemory for Slots {}
 
 static WORKERS: PgLwLock<Slots> = unsafe { PgLwLock::new(c"recommender_queue_workers") };
 
-/// Set in the postmaster once the table is attached (the library preloaded, `startup` after
+/// Set in the postmaster once the tables are attached (this one and `requests`'s) (the library preloaded, `startup` after
 /// pgrx's own hook); its children inherit it. A backend that loads the library itself has no
 /// table and no worker to wake, and neither has a server where another library's startup hook
 /// did not call ours.
@@ -66,6 +66,7 @@ pub fn init() {
     // SAFETY: a plain flag of the postmaster, read in _PG_init.
     if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
         pg_shmem_init!(WORKERS);
+        super::requests::init();
         // SAFETY: the postmaster's hooks, set in _PG_init as PostgreSQL documents; ours chains
         // pgrx's, so SHARED is only set once WORKERS is attached.
         unsafe {
@@ -142,8 +143,14 @@ pub fn at_commit() {
     pgrx::register_xact_callback(PgXactCallbackEvent::Prepare, || ASKED.set(false));
 }
 
-/// SIGUSR1 to every live worker of this database. Runs after commit: nothing here may raise.
-fn wake() {
+/// Whether the workers' shared-memory tables are attached (the library preloaded).
+pub(super) fn shared() -> bool {
+    SHARED.load(Ordering::Relaxed)
+}
+
+/// SIGUSR1 to every live worker of this database. Runs after commit (or outside any write, for
+/// `requests::ask`): nothing here may raise.
+pub(super) fn wake() {
     // SAFETY: set for every backend connected to a database.
     let db = unsafe { pg_sys::MyDatabaseId }.to_u32();
     let pids: Vec<i32> = {

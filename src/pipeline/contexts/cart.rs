@@ -48,7 +48,7 @@ pub fn cart(items: &[i64], k: usize) -> Result<Vec<Rec>> {
         k,
         gucs::rules(),
     )?
-    .within(rerank::budget(started, false));
+    .within(rerank::budget(started, None)?);
     finish(pool, req)
 }
 /// Products in the user's cart at the clock (`recommender._cart`, the definition

@@ -70,7 +70,7 @@ pub fn homepage(user_id: &str, k: usize) -> Result<Vec<Rec>> {
         k,
         rules,
     )?
-    .within(rerank::budget(started, true));
+    .within(rerank::budget(started, Some(user_id))?);
     let rows = finish(pool, req)?;
     // A rerank left unfinished within recommender.rerank_budget: the worker finishes it.
     if rows.first().is_some_and(|r| r.reranker == rerank::DEFERRED) {

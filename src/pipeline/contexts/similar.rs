@@ -54,6 +54,6 @@ pub fn similar(product_id: i64, k: usize) -> Result<Vec<Rec>> {
     // The bi-encoder's query is the product itself: its stored embedding, no model run.
     let query_vec = Some(centre.clone());
     let req = Request::new(Some(&centre), None, &exclude, &doc, query_vec, k, rules)?
-        .within(rerank::budget(started, false));
+        .within(rerank::budget(started, None)?);
     finish(pool, req)
 }
