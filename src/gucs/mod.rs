@@ -404,6 +404,7 @@ pub fn rerank_share_seconds() -> i32 {
 /// function's SET clause: an A/B arm, `evaluate()`, `tune()`) gets no rerank budget.
 pub const PAGE_SETTINGS: &[&CStr] = &[
     c"recommender.as_of",
+    c"recommender.model_dir",
     c"recommender.cross_encoder_dir",
     c"recommender.weight_content",
     c"recommender.weight_collaborative",

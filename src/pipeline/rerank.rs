@@ -7,6 +7,7 @@ use crate::error::{RecError, Result};
 use crate::gucs;
 use crate::model;
 use recommender_core::pooling::cosine;
+use recommender_core::requests;
 use recommender_core::scoring::sigmoid;
 
 pub const CROSS: &str = "cross-encoder";
@@ -186,18 +187,19 @@ pub fn budget(
     let Some(limit) = gucs::rerank_budget() else {
         return Ok(None);
     };
-    // SAFETY: a backend-global constant.
     #[cfg(feature = "pg_test")]
     let changed =
         gucs::page_settings_changed() && !KEEP_BUDGET.load(std::sync::atomic::Ordering::Relaxed);
     #[cfg(not(feature = "pg_test"))]
     let changed = gucs::page_settings_changed();
+    // SAFETY: a backend-global constant.
     if unsafe { pg_sys::MyBackendType } != pg_sys::BackendType::B_BACKEND || changed {
         return Ok(None);
     }
-    let may_load = match homepage_of {
-        Some(u) => left_recently(u) || !worker_can_score()?,
-        None => true,
+    let may_load = match homepage_of.map(left) {
+        Some(Left::Waiting) => false,
+        Some(Left::Late) | None => true,
+        Some(Left::No) => !(homepage_of.is_some_and(requests::fits) && worker_can_score()?),
     };
     #[cfg(feature = "pg_test")]
     let started = started
@@ -220,22 +222,42 @@ pub static SPENT_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64
 #[cfg(feature = "pg_test")]
 pub static KEEP_BUDGET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// How long after leaving a user to the worker this backend asks again, and lets a call that
-/// still finds the pairs unscored load the model instead (the user's calls use settings the
-/// worker does not share, say a role's, or the worker is behind).
+/// How long after asking the worker for a user's page this backend waits for it: a call for that
+/// user meanwhile that finds pairs unscored defers again without loading the model.
+const WORKER_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long after asking the worker for a user's page (or failing to: a full table) this backend
+/// asks again. After `WORKER_GRACE` (at once when the ask failed) a call for that user that still
+/// finds pairs unscored loads the model and scores what fits in its budget: the worker is behind,
+/// or the user's calls use settings the worker does not share (a role's, a connection's).
 const LEFT_FOR: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Users this backend remembers leaving to the worker; beyond it, it forgets them all.
 const LEFT_KEPT: usize = 1024;
 
 thread_local! {
-    /// The users this backend left to the worker, and when.
-    static LEFT: std::cell::RefCell<std::collections::HashMap<String, std::time::Instant>> =
+    /// The users this backend left to the worker: when, and whether the worker was asked.
+    static LEFT: std::cell::RefCell<std::collections::HashMap<String, (std::time::Instant, bool)>> =
         std::cell::RefCell::new(std::collections::HashMap::new());
 }
 
-fn left_recently(user_id: &str) -> bool {
-    LEFT.with_borrow(|m| m.get(user_id).is_some_and(|t| t.elapsed() < LEFT_FOR))
+/// Where a user stands with this backend's asks ([`leave_to_worker`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Left {
+    /// Asked less than `WORKER_GRACE` ago: the worker is on it.
+    Waiting,
+    /// Asked (or failed to) less than `LEFT_FOR` ago, and not waiting any more.
+    Late,
+    /// Not asked for `LEFT_FOR`.
+    No,
+}
+
+fn left(user_id: &str) -> Left {
+    LEFT.with_borrow(|m| match m.get(user_id) {
+        Some(&(at, asked)) if asked && at.elapsed() < WORKER_GRACE => Left::Waiting,
+        Some(&(at, _)) if at.elapsed() < LEFT_FOR => Left::Late,
+        _ => Left::No,
+    })
 }
 
 /// Whether the worker's precompute would reach this call: a worker serves the database, and the
@@ -248,17 +270,16 @@ fn worker_can_score() -> Result<bool> {
 /// keeps its pairs' scores in `rerank_scores` (a call that deferred its rerank). Writes nothing in
 /// the caller's transaction; at most once per `LEFT_FOR` per user and backend.
 pub fn leave_to_worker(user_id: &str) -> Result<()> {
-    if left_recently(user_id) || !worker_can_score()? {
+    if left(user_id) != Left::No || !worker_can_score()? {
         return Ok(());
     }
-    if crate::worker::requests::ask(user_id) {
-        LEFT.with_borrow_mut(|m| {
-            if m.len() >= LEFT_KEPT {
-                m.clear();
-            }
-            m.insert(user_id.to_owned(), std::time::Instant::now());
-        });
-    }
+    let asked = crate::worker::requests::ask(user_id);
+    LEFT.with_borrow_mut(|m| {
+        if m.len() >= LEFT_KEPT {
+            m.clear();
+        }
+        m.insert(user_id.to_owned(), (std::time::Instant::now(), asked));
+    });
     Ok(())
 }
 

@@ -100,6 +100,8 @@ pub(crate) const QUEUE_BATCH: &str = "recommender._process_queue_batch(integer)"
 const DEQUEUE: &str = "recommender._dequeue_homepages(integer)";
 const PRECOMPUTE: &str = "recommender._precompute_homepages(text[])";
 const PRUNE: &str = "recommender.prune_rerank_scores()";
+/// The queue's `warm_start` column came with it (0.22.0).
+const WARM_START: &str = "recommender.queue_homepages(interval)";
 
 /// One batch of the embedding queue: (processed, failed).
 const EMBED_BATCH: &str =
@@ -166,14 +168,18 @@ fn precompute_one(db: &str) -> (i32, i32) {
 
 /// Moves the homepages calls asked for (`requests`) into `recommender.homepage_queue`, where
 /// they are taken as users an interaction queued (a user a warm start queued moves up), in key
-/// order. Never waits for another transaction's row (`give_way`): requests that meet one are
-/// dropped, and those users' next calls ask again.
+/// order. Never waits for another transaction's row (`give_way`): a batch that meets one is
+/// dropped whole, as are requests that reach a database without the queue's `warm_start`
+/// (0.22.0); those users' next calls load the model or ask again (`pipeline::rerank`).
 fn queue_requests(db: &str) {
     let users = requests::take();
     if users.is_empty() {
         return;
     }
     in_transaction(db, || {
+        if !extension_function(WARM_START)? {
+            return Ok(());
+        }
         crate::pipeline::give_way::store(|| {
             Spi::run_with_args(
                 "INSERT INTO recommender.homepage_queue (user_id)
