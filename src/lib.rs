@@ -136,6 +136,8 @@ extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 pub extern "C-unwind" fn _PG_init() {
     gucs::init();
     pipeline::install_hook();
+    // the request table before the wake table: wake's startup hook marks both attached
+    worker::requests::init();
     worker::wake::init();
     worker::register();
 }

@@ -23,11 +23,16 @@ unsafe impl PGRXSharedMemory for Table {}
 
 static REQUESTS: PgLwLock<Table> = unsafe { PgLwLock::new(c"recommender_homepage_requests") };
 
-/// From `wake::init`, while shared_preload_libraries is processed.
+/// From `_PG_init`, before `wake::init`: requests the table while shared_preload_libraries is
+/// being processed (`wake`'s startup hook, which marks the tables attached, then runs after this
+/// table's).
 // pg_shmem_init! tests pgrx's pg13/pg14 features, which this crate does not have (it supports 15+)
 #[allow(unexpected_cfgs)]
-pub(super) fn init() {
-    pg_shmem_init!(REQUESTS);
+pub fn init() {
+    // SAFETY: a plain flag of the postmaster, read in _PG_init.
+    if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
+        pg_shmem_init!(REQUESTS);
+    }
 }
 
 fn database() -> u32 {

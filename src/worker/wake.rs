@@ -36,13 +36,15 @@ unsafe impl PGRXSharedMemory for Slots {}
 
 static WORKERS: PgLwLock<Slots> = unsafe { PgLwLock::new(c"recommender_queue_workers") };
 
-/// Set in the postmaster once the tables are attached (this one and `requests`'s) (the library preloaded, `startup` after
+/// Set in the postmaster once the tables are attached (this one, and `requests`'s, whose
+/// `init` runs first) (the library preloaded, `startup` after
 /// pgrx's own hook); its children inherit it. A backend that loads the library itself has no
 /// table and no worker to wake, and neither has a server where another library's startup hook
 /// did not call ours.
 static SHARED: AtomicBool = AtomicBool::new(false);
 
-/// The shared-memory startup hook before ours (pgrx's, which attaches `WORKERS`).
+/// The shared-memory startup hook before ours (pgrx's, which attach `WORKERS` and, chained before
+/// it, `requests`' table).
 static mut PREV_STARTUP: pg_sys::shmem_startup_hook_type = None;
 
 #[pg_guard]
@@ -66,7 +68,6 @@ pub fn init() {
     // SAFETY: a plain flag of the postmaster, read in _PG_init.
     if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
         pg_shmem_init!(WORKERS);
-        super::requests::init();
         // SAFETY: the postmaster's hooks, set in _PG_init as PostgreSQL documents; ours chains
         // pgrx's, so SHARED is only set once WORKERS is attached.
         unsafe {
