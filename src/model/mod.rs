@@ -469,7 +469,7 @@ pub fn cross_scores(
         })?;
         let scored: Vec<(&str, f32)> = docs
             .iter()
-            .zip(fresh)
+            .zip(&fresh)
             .filter_map(|(&d, v)| v.map(|v| (d, v)))
             .collect();
         PAIRS_RUN.fetch_add(scored.len() as u64, Ordering::Relaxed);
@@ -482,12 +482,12 @@ pub fn cross_scores(
             };
             score_cache::store(&q, scored.iter().map(|&(d, v)| (d, v, at)));
         }
-        let scored: std::collections::HashMap<&str, f32> = scored.into_iter().collect();
-        for &i in &todo {
-            out[i] = scored.get(distinct[i]).copied();
+        for (&i, v) in todo.iter().zip(fresh) {
+            out[i] = v;
         }
     }
-    if budget.is_some() && out.iter().any(Option::is_none) {
+    // (only a budgeted run leaves pairs unscored)
+    if out.iter().any(Option::is_none) {
         return Ok(None);
     }
     Ok(Some(

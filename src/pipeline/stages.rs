@@ -32,10 +32,9 @@ pub(crate) struct Request<'a> {
     /// them: a refill round (`finish`) scores only the candidates it has not seen.
     reranked: HashMap<i64, f64>,
     reranker: &'static str,
-    /// The cross-encoder's time limit (`recommender.rerank_budget`), and whether it ran out: then
-    /// no round of this request reranks (`rerank::DEFERRED`), so every row is ranked alike.
+    /// The cross-encoder's time limit (`recommender.rerank_budget`). Once it ran out (`reranker`
+    /// is `rerank::DEFERRED`), no round of this request reranks, so every row is ranked alike.
     budget: Option<crate::model::Budget>,
-    deferred: bool,
     /// Details and popularity of the products looked up so far: a refill round queries only the
     /// new ones.
     det: HashMap<i64, DetailRow>,
@@ -77,7 +76,6 @@ impl<'a> Request<'a> {
             reranked: HashMap::new(),
             reranker: "none",
             budget: None,
-            deferred: false,
             det: HashMap::new(),
             pop: HashMap::new(),
             looked_up: Default::default(),
@@ -173,7 +171,8 @@ fn score_pool(pool: &Pool, req: &mut Request) -> Result<Vec<Rec>> {
     // would waste the model's time).
     let (top_n, lambda) = gucs::rerank();
     let showable = scoring::rerank_targets(&scored, top_n, rules, &req.taken);
-    if !showable.is_empty() && !req.deferred {
+    let deferred = |req: &Request| req.reranker == rerank::DEFERRED;
+    if !showable.is_empty() && !deferred(req) {
         // Only candidates this request has not reranked yet go to the model.
         let new: Vec<usize> = showable
             .iter()
@@ -203,13 +202,12 @@ fn score_pool(pool: &Pool, req: &mut Request) -> Result<Vec<Rec>> {
                         "recommender: rerank of {} candidates deferred: not every pair scored within recommender.rerank_budget",
                         ids.len()
                     );
-                    req.deferred = true;
                     req.reranker = rerank::DEFERRED;
                     req.reranked.clear();
                 }
             }
         }
-        if !req.deferred {
+        if !deferred(req) {
             for &i in &showable {
                 scored[i].rerank = req.reranked.get(&scored[i].cand.product_id).copied();
             }
