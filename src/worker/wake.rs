@@ -111,10 +111,10 @@ pub fn leave() {
     }
 }
 
-/// Whether a live queue worker serves this backend's database.
-pub fn serves_this_database() -> bool {
+/// The pids of this backend's database's live queue workers (none without the table).
+fn live_workers() -> Vec<i32> {
     if !SHARED.load(Ordering::Relaxed) {
-        return false;
+        return Vec::new();
     }
     // SAFETY: set for every backend connected to a database.
     let db = unsafe { pg_sys::MyDatabaseId }.to_u32();
@@ -125,7 +125,12 @@ pub fn serves_this_database() -> bool {
             .map(|i| s.pid[i])
             .collect()
     };
-    pids.into_iter().any(live)
+    pids.into_iter().filter(|&pid| live(pid)).collect()
+}
+
+/// Whether a live queue worker serves this backend's database.
+pub fn serves_this_database() -> bool {
+    !live_workers().is_empty()
 }
 
 /// Asks for this database's workers to be woken when the current transaction commits (once per
@@ -152,20 +157,9 @@ pub(super) fn shared() -> bool {
 /// SIGUSR1 to every live worker of this database. Runs after commit (or outside any write, for
 /// `requests::ask`): nothing here may raise.
 pub(super) fn wake() {
-    // SAFETY: set for every backend connected to a database.
-    let db = unsafe { pg_sys::MyDatabaseId }.to_u32();
-    let pids: Vec<i32> = {
-        let s = WORKERS.share();
-        (0..SLOTS)
-            .filter(|&i| s.pid[i] != 0 && s.db[i] == db)
-            .map(|i| s.pid[i])
-            .collect()
-    };
-    for pid in pids {
-        if live(pid) {
-            // SAFETY: a live backend's pid; SIGUSR1 with no ProcSignal reason set only sets its
-            // latch (PostgreSQL signals a backend so when a worker it registered starts or stops).
-            unsafe { libc::kill(pid, libc::SIGUSR1) };
-        }
+    for pid in live_workers() {
+        // SAFETY: a live backend's pid; SIGUSR1 with no ProcSignal reason set only sets its
+        // latch (PostgreSQL signals a backend so when a worker it registered starts or stops).
+        unsafe { libc::kill(pid, libc::SIGUSR1) };
     }
 }
